@@ -1,0 +1,16 @@
+"""Entry point: declares the pages and nothing else (`streamlit run app.py`)."""
+
+import streamlit as st
+
+st.set_page_config(page_title="OpenMS Workflow Server", page_icon=":material/science:", layout="wide")
+
+pages = {
+    "": [st.Page("content/quickstart.py", title="Quickstart", icon=":material/home:", default=True)],
+    "TOPP Workflow": [
+        st.Page("content/file_upload.py", title="File Upload", icon=":material/upload_file:"),
+        st.Page("content/configure.py", title="Configure", icon=":material/tune:"),
+        st.Page("content/run.py", title="Run", icon=":material/play_arrow:"),
+        st.Page("content/results.py", title="Results", icon=":material/bar_chart:"),
+    ],
+}
+st.navigation(pages).run()

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the app and its tests need on Debian/Ubuntu: the OpenMS TOPP tools from Debian
+# and a Python virtual environment (.venv) with the pinned requirements.
+# Usage: bash scripts/install-deps.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_packages=()
+command -v FeatureFinderMetabo >/dev/null || apt_packages+=(topp)
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "Installing Debian packages: ${apt_packages[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}"
+fi
+
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "Python 3.11 or newer is required (pyOpenMS 3.6 and Streamlit 1.67 need it); found $(python3 --version)." >&2
+  exit 1
+}
+[ -x .venv/bin/python ] || python3 -m venv .venv
+requirements=(-r requirements.txt)
+[ "${1:-}" = "--dev" ] && requirements+=(-r requirements-dev.txt)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+echo "Dependencies installed in .venv"

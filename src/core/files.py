@@ -1,0 +1,86 @@
+"""Where a workflow keeps its inputs and results inside the workspace.
+
+<workspace>/<workflow id>/
+    input-files/<key>/...     uploaded or example inputs, one folder per input kind
+    results/<step>/...        outputs, one folder per workflow step (cleared at each run)
+    logs/{minimal,commands,all}.log
+    run/status.json, run/pid.json, run/job.json
+    params.json
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class InputError(ValueError):
+    """An input file is missing or unusable; the message says what to do."""
+
+
+def safe_filename(name: str) -> str:
+    """A file name reduced to its last path part and harmless characters."""
+    base = Path(name.replace("\\", "/")).name
+    cleaned = _UNSAFE.sub("_", base).lstrip(".")
+    if not cleaned:
+        raise InputError(f"{name!r} is not a usable file name.")
+    return cleaned
+
+
+class FileManager:
+    def __init__(self, workflow_dir: Path) -> None:
+        self.workflow_dir = workflow_dir
+        self.input_root = workflow_dir / "input-files"
+        self.results_root = workflow_dir / "results"
+
+    def input_dir(self, key: str) -> Path:
+        path = self.input_root / key
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def inputs(self, key: str, suffix: str | None = None) -> list[Path]:
+        """Input files of one kind, sorted by name."""
+        folder = self.input_root / key
+        if not folder.is_dir():
+            return []
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if suffix:
+            files = [p for p in files if p.name.lower().endswith(suffix.lower())]
+        return files
+
+    def require_inputs(self, key: str, suffix: str | None = None, label: str = "input files") -> list[Path]:
+        files = self.inputs(key, suffix)
+        if not files:
+            raise InputError(
+                f"No {label} found. Upload files on the File Upload page or load the example data."
+            )
+        return files
+
+    def result_dir(self, step: str) -> Path:
+        path = self.results_root / step
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def outputs(self, inputs: Iterable[Path], step: str, suffix: str) -> list[Path]:
+        """One output path per input, same stem, in the step's result folder."""
+        folder = self.result_dir(step)
+        return [folder / f"{Path(p).stem}{suffix}" for p in inputs]
+
+    def clear_results(self) -> None:
+        shutil.rmtree(self.results_root, ignore_errors=True)
+
+    def results_zip(self) -> bytes:
+        """All result files as one zip archive (paths relative to results/)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            if self.results_root.is_dir():
+                for path in sorted(self.results_root.rglob("*")):
+                    if path.is_file():
+                        archive.write(path, path.relative_to(self.results_root).as_posix())
+        return buffer.getvalue()

@@ -1,0 +1,87 @@
+"""Run logs at three levels of detail, and the explicit end marker of a run.
+
+Each message goes to every log whose level is at least the message's level, so
+``minimal.log`` is short enough to show a user, ``commands.log`` adds the exact
+commands and their run times, and ``all.log`` adds everything the tools printed.
+The last line of every log of an ended run is one of :data:`END_MARKERS`, which
+is what the Run page and the tests read to know how a run ended.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from enum import StrEnum
+from pathlib import Path
+
+from src.core.settings import LOG_LEVELS
+
+START_MARKER = "=== WORKFLOW STARTED ==="
+
+
+class Outcome(StrEnum):
+    """How a run ended."""
+
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: The line written last to every log; one per outcome.
+END_MARKERS = {outcome: f"=== WORKFLOW {outcome.value.upper()} ===" for outcome in Outcome}
+
+MINIMAL, COMMANDS, ALL = range(3)
+
+
+def log_file(log_dir: Path, level: str) -> Path:
+    if level not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {level!r}")
+    return log_dir / f"{level}.log"
+
+
+def read_log(log_dir: Path, level: str) -> str:
+    path = log_file(log_dir, level)
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+def ended_with(log_dir: Path) -> Outcome | None:
+    """The outcome recorded by the end marker of the minimal log, or None while running."""
+    lines = read_log(log_dir, "minimal").rstrip().splitlines()
+    for outcome, marker in END_MARKERS.items():
+        if lines and lines[-1].endswith(marker):
+            return outcome
+    return None
+
+
+class WorkflowLogger:
+    """Thread-safe writer of the three logs of one run."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for level in LOG_LEVELS:
+            log_file(self.log_dir, level).write_text("", encoding="utf-8")
+
+    def log(self, message: str, level: int = MINIMAL) -> None:
+        """Append a timestamped message to every log at or above ``level``."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        lines = "".join(f"[{stamp}] {line}\n" for line in str(message).splitlines() or [""])
+        with self._lock:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            for index, name in enumerate(LOG_LEVELS):
+                if index >= level:
+                    with log_file(self.log_dir, name).open("a", encoding="utf-8") as handle:
+                        handle.write(lines)
+
+    def raw(self, text: str) -> None:
+        """Tool output, unstamped, only in the most detailed log."""
+        with self._lock, log_file(self.log_dir, "all").open("a", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+
+    def end(self, outcome: Outcome, detail: str = "") -> None:
+        if detail:
+            self.log(detail, MINIMAL)
+        self.log(END_MARKERS[outcome], MINIMAL)

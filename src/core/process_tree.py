@@ -1,0 +1,49 @@
+"""Killing a process together with everything it started.
+
+TOPP tools and Python scripts may start helpers of their own; stopping only the
+direct child would leave those running, so stops always go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+
+def kill_tree(pid: int, timeout: float = 3.0, include_parent: bool = True) -> None:
+    """Terminate ``pid`` and all its descendants; kill whatever is still alive after ``timeout``."""
+    try:
+        parent = psutil.Process(pid)
+        victims = parent.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return
+    if include_parent:
+        victims.append(parent)
+    for process in victims:
+        _signal(process, "terminate")
+    _, alive = psutil.wait_procs(victims, timeout=timeout)
+    for process in alive:
+        log.warning("process %s did not stop on SIGTERM, killing it", process.pid)
+        _signal(process, "kill")
+    psutil.wait_procs(alive, timeout=timeout)
+
+
+def _signal(process: psutil.Process, action: str) -> None:
+    try:
+        getattr(process, action)()
+    except psutil.NoSuchProcess:
+        log.debug("process %s already gone", process.pid)
+
+
+def is_alive(pid: int, create_time: float | None = None) -> bool:
+    """True if ``pid`` runs and, when given, was started at ``create_time`` (guards against pid reuse)."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(process.create_time() - create_time) < 0.01
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,101 @@
+"""The state of a workflow's latest run, kept in small JSON files in ``<workflow>/run/``.
+
+``status.json`` is written only by the process that executes the run (or, after
+that process is gone, by whoever cleans up after it), so there is never more than
+one writer at a time. Every write is atomic (temp file + rename) because the UI
+polls these files while they change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STATUS_FILE = "status.json"
+PID_FILE = "pid.json"
+
+#: States a run can be in; the last three are final.
+RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
+FINAL_STATES = (FINISHED, FAILED, CANCELLED)
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass
+class RunStatus:
+    """What the UI shows about a run: state, progress, current step, times and error."""
+
+    state: str = ""
+    progress: float | None = None
+    step: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    error: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or time.time()) - self.started_at
+
+
+class RunStateStore:
+    """Reads and writes one workflow's run/status.json and run/pid.json."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._lock = threading.Lock()
+
+    @property
+    def status_path(self) -> Path:
+        return self.run_dir / STATUS_FILE
+
+    def read(self) -> RunStatus:
+        data = read_json(self.status_path)
+        known = {k: v for k, v in data.items() if k in RunStatus.__dataclass_fields__}
+        return RunStatus(**known)
+
+    def write(self, status: RunStatus) -> None:
+        with self._lock:
+            write_json(self.status_path, asdict(status))
+
+    def update(self, **changes: object) -> RunStatus:
+        with self._lock:
+            status = self.read()
+            for key, value in changes.items():
+                setattr(status, key, value)
+            write_json(self.status_path, asdict(status))
+            return status
+
+    def write_pid(self, pid: int, create_time: float) -> None:
+        write_json(self.run_dir / PID_FILE, {"pid": pid, "create_time": create_time})
+
+    def read_pid(self) -> tuple[int, float] | None:
+        data = read_json(self.run_dir / PID_FILE)
+        if "pid" not in data:
+            return None
+        return int(data["pid"]), float(data.get("create_time", 0.0))

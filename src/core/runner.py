@@ -1,0 +1,150 @@
+"""Local mode: a run is a ``multiprocessing.Process`` on this machine.
+
+The process is started with the "spawn" method (the only one on Windows, and
+safe to use from Streamlit's multi-threaded server) and receives plain data
+only: the workflow's import path, the workspace and the settings. It becomes
+its own process group, so a stop reaches every TOPP tool it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from src.core.logs import MINIMAL, Outcome
+from src.core.process_tree import is_alive, kill_tree
+from src.core.run_state import RUNNING
+from src.core.settings import Settings
+from src.core.workflow import WorkflowBase
+
+log = logging.getLogger(__name__)
+
+#: Seconds a stopped run gets to end cleanly before its process tree is killed.
+STOP_GRACE_SECONDS = 5.0
+
+
+def workflow_ref(workflow_class: type[WorkflowBase]) -> str:
+    """The import path of a workflow class, e.g. ``src.workflows.topp_workflow:TOPPWorkflow``."""
+    return f"{workflow_class.__module__}:{workflow_class.__qualname__}"
+
+
+def load_workflow_class(ref: str) -> type[WorkflowBase]:
+    module_name, _, class_name = ref.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, WorkflowBase)):
+        raise TypeError(f"{ref} is not a workflow class")
+    return cls
+
+
+def build_workflow(ref: str, workspace: str, settings: Settings) -> WorkflowBase:
+    """Construct a workflow from plain data with its normal constructor."""
+    return load_workflow_class(ref)(Path(workspace), settings)
+
+
+def _run_in_child(ref: str, workspace: str, settings: Settings) -> None:
+    """Entry point of the local run process."""
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    workflow = build_workflow(ref, workspace, settings)
+
+    def on_term(signum: int, frame: object) -> None:
+        workflow.executor.cancel()
+
+    signal.signal(signal.SIGTERM, on_term)
+    workflow.run()
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _neutral_main_module() -> Iterator[None]:
+    """Launch spawned children without re-running the parent's ``__main__``.
+
+    "spawn" re-executes the parent's main module in the child. Under Streamlit that
+    is the app script itself (Streamlit installs it as a stand-in ``__main__``), so
+    the run process would import Streamlit and build pages. While the child is
+    launched, ``__main__`` is a bare module with nothing to re-run.
+    """
+    with _MAIN_LOCK:
+        original = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if original is not None:
+                sys.modules["__main__"] = original
+
+
+class LocalRunner:
+    """Start, watch and stop the local run of one workflow in one workspace."""
+
+    def __init__(self, workflow: WorkflowBase) -> None:
+        self.workflow = workflow
+
+    def start(self) -> int:
+        """Start a run in a new process and return its pid; refuses if one is running."""
+        if self.is_running():
+            raise RuntimeError("This workflow is already running in this workspace.")
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=_run_in_child,
+            args=(workflow_ref(type(self.workflow)), str(self.workflow.workspace), self.workflow.settings),
+            name=f"workflow-{self.workflow.id}",
+        )
+        with _neutral_main_module():
+            process.start()
+        create_time = psutil.Process(process.pid).create_time()
+        self.workflow.state.write_pid(process.pid, create_time)
+        log.info("started local run of %s as pid %s", self.workflow.id, process.pid)
+        return process.pid
+
+    def _pid(self) -> tuple[int, float] | None:
+        return self.workflow.state.read_pid()
+
+    def is_running(self) -> bool:
+        """True while the run's process is alive; a run whose process died is marked failed."""
+        multiprocessing.active_children()  # reaps our own finished runs so they do not linger as zombies
+        recorded = self._pid()
+        alive = recorded is not None and is_alive(*recorded)
+        if not alive and self.workflow.state.read().state == RUNNING:
+            self._mark_dead()
+        return alive
+
+    def _mark_dead(self) -> None:
+        """The process vanished without an end marker (killed, out of memory): say so."""
+        if self._pid() is not None:
+            message = (
+                "The run stopped unexpectedly (its process ended without reporting a result). "
+                "Start it again; if it keeps happening, check the logs."
+            )
+            self.workflow.logger.log(message, MINIMAL)
+            self.workflow.finish(Outcome.FAILED, message)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop the run: ask it to cancel, then kill its whole process tree if it does not end."""
+        recorded = self._pid()
+        if recorded is None or not is_alive(*recorded):
+            return
+        pid = recorded[0]
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and is_alive(*recorded):
+            time.sleep(0.05)
+        if is_alive(*recorded):
+            log.warning("run %s did not stop within %.1f s, killing its process tree", pid, grace)
+            kill_tree(pid)
+        if not self.workflow.state.read().is_final:
+            self.workflow.finish(Outcome.CANCELLED, "The workflow was stopped by the user.")

@@ -1,0 +1,65 @@
+"""What every page does first: settings, the visitor's workspace, the sidebar.
+
+Pages stay thin: ``ctx = page_setup()`` and then one call into a section module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from src.core import workspace as ws
+from src.core.settings import Settings, SettingsError, load_settings
+from src.core.workflow import WorkflowBase
+from src.ui import sidebar
+from src.workflows import DEFAULT_WORKFLOW
+
+WORKSPACE_KEY = "workspace"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    settings: Settings
+    workspace: Path
+    workflow: WorkflowBase
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as err:
+        st.error(f"The app is misconfigured: {err}")
+        st.stop()
+        raise  # st.stop() raises; this line only keeps type checkers informed
+
+
+def _resolve(settings: Settings) -> ws.Resolution:
+    requested = st.query_params.get(WORKSPACE_KEY)
+    current = st.session_state.get(WORKSPACE_KEY)
+    if current and (not requested or requested == Path(current).name) and Path(current).is_dir():
+        return ws.Resolution(Path(current))
+    root = settings.workspaces_dir
+    if settings.online_deployment:
+        return ws.resolve_online(root, requested)
+    return ws.resolve_local(root, requested)
+
+
+def select_workspace(settings: Settings) -> Path:
+    """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
+    resolution = _resolve(settings)
+    if resolution.notice:
+        st.warning(resolution.notice)
+    st.session_state[WORKSPACE_KEY] = str(resolution.path)
+    if st.query_params.get(WORKSPACE_KEY) != resolution.id:
+        st.query_params[WORKSPACE_KEY] = resolution.id
+    return resolution.path
+
+
+def page_setup() -> PageContext:
+    settings = _settings()
+    workspace = select_workspace(settings)
+    workflow = DEFAULT_WORKFLOW(workspace, settings)
+    sidebar.render(settings, workspace)
+    return PageContext(settings, workspace, workflow)

@@ -1,0 +1,72 @@
+"""The sidebar: workspace switcher (local) or workspace link (online), and machine load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import streamlit as st
+
+from src.core import workspace as ws
+from src.core.settings import Settings
+
+_NEW = "➕ New workspace…"
+
+
+def render(settings: Settings, workspace: Path) -> None:
+    with st.sidebar:
+        st.markdown(f"**{settings.app_name}** · {settings.mode} mode")
+        if settings.online_deployment:
+            _online_workspace(workspace)
+        else:
+            _local_workspaces(settings, workspace)
+        _resources(settings.resource_refresh_seconds)
+
+
+def _online_workspace(workspace: Path) -> None:
+    st.caption("Your workspace. Keep this link to come back to your files and results:")
+    st.code(f"?workspace={workspace.name}", language=None)
+
+
+def _switch_to(path: Path) -> None:
+    st.session_state["workspace"] = str(path)
+    st.query_params["workspace"] = path.name
+
+
+def _local_workspaces(settings: Settings, workspace: Path) -> None:
+    names = ws.list_local(settings.workspaces_dir)
+    if workspace.name not in names:
+        names.append(workspace.name)
+    choice = st.selectbox("Workspace", names + [_NEW], index=names.index(workspace.name), key="ws-select")
+    if choice == _NEW:
+        _create_local(settings)
+    elif choice != workspace.name:
+        _switch_to(ws.create(settings.workspaces_dir, choice))
+        st.rerun()
+
+
+def _create_local(settings: Settings) -> None:
+    name = st.text_input("Name of the new workspace", key="ws-new-name")
+    if not st.button("Create workspace", key="ws-create") or not name:
+        return
+    try:
+        path = ws.create(settings.workspaces_dir, ws.validate_local_name(name))
+    except ws.WorkspaceError as err:
+        st.error(str(err))
+        return
+    _switch_to(path)
+    st.session_state.pop("ws-select", None)
+    st.rerun()
+
+
+def _resources(refresh_seconds: float) -> None:
+    @st.fragment(run_every=refresh_seconds)
+    def monitor() -> None:
+        cpu = psutil.cpu_percent(interval=None)
+        memory = psutil.virtual_memory()
+        used_gib, total_gib = (memory.total - memory.available) / 2**30, memory.total / 2**30
+        st.progress(min(cpu / 100, 1.0), text=f"CPU {cpu:.0f}%")
+        st.progress(min(memory.percent / 100, 1.0), text=f"RAM {used_gib:.1f} of {total_gib:.1f} GiB")
+
+    st.markdown("**Machine load**")
+    monitor()

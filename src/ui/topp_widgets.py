@@ -1,0 +1,109 @@
+"""Widgets for every parameter of a TOPP tool, built from the tool's own ini description.
+
+Each widget saves on change through the ParameterManager, which checks type and
+range; a refused value is reported next to the form and not saved.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from src.core.params import ParameterManager
+from src.core.topp_ini import ParameterError, ToolNotFoundError, ToppParam
+
+
+def _is_file_param(param: ToppParam) -> bool:
+    return "file" in param.type or "prefix" in param.type
+
+
+def _save(params: ParameterManager, tool: str, param: ToppParam, key: str) -> None:
+    value = st.session_state[key]
+    if param.is_list and isinstance(value, str):
+        value = [line.strip() for line in value.splitlines() if line.strip()]
+    try:
+        params.set_tool_value(tool, param.name, value)
+        st.session_state.pop(f"{key}::error", None)
+    except ParameterError as err:
+        st.session_state[f"{key}::error"] = str(err)
+
+
+def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object, key: str) -> None:
+    label = param.name.split(":")[-1]
+    section = ":".join(param.name.split(":")[:-1])
+    common = {
+        "key": key,
+        "help": f"{param.description}\n\n({param.name})",
+        "on_change": _save,
+        "args": (params, tool, param, key),
+    }
+    if section:
+        label = f"{label} ({section})"
+    if param.is_bool:
+        st.checkbox(label, value=bool(value), **common)
+    elif param.choices and not param.is_list:
+        st.selectbox(label, param.choices, index=param.choices.index(str(value)), **common)
+    elif param.type == "int":
+        st.number_input(
+            label,
+            value=int(value),
+            min_value=_bound(param.minimum, int),
+            max_value=_bound(param.maximum, int),
+            step=1,
+            **common,
+        )
+    elif param.type in ("double", "float"):
+        st.number_input(
+            label,
+            value=float(value),
+            min_value=_bound(param.minimum, float),
+            max_value=_bound(param.maximum, float),
+            format="%g",
+            **common,
+        )
+    elif param.is_list:
+        st.text_area(label, value="\n".join(str(v) for v in value), **common)
+    else:
+        st.text_input(label, value=str(value), **common)
+    error = st.session_state.get(f"{key}::error")
+    if error:
+        st.error(f"Not saved: {error}")
+
+
+def _bound(bound: float | None, kind: type) -> float | int | None:
+    return None if bound is None else kind(bound)
+
+
+def tool_parameters(params: ParameterManager, tool: str, title: str, key_prefix: str) -> None:
+    """All editable parameters of one tool; advanced ones behind a toggle."""
+    st.subheader(title)
+    try:
+        known = params.tool_params(tool)
+        saved = params.tool_values(tool)
+    except ToolNotFoundError as err:
+        st.error(str(err))
+        return
+    except ParameterError as err:
+        st.error(f"Saved parameters for {tool} are not valid: {err}")
+        if st.button(f"Reset {tool} parameters to defaults", key=f"{key_prefix}-reset-{tool}"):
+            _reset_tool(params, tool)
+        return
+    advanced = st.toggle("Show advanced parameters", key=f"{key_prefix}-advanced-{tool}")
+    shown = [p for p in known.values() if not _is_file_param(p) and (advanced or not p.advanced)]
+    columns = st.columns(2)
+    for index, param in enumerate(shown):
+        with columns[index % 2]:
+            value = saved.get(param.name, param.default)
+            _widget(params, tool, param, value, f"{key_prefix}::{tool}::{param.name}")
+    if saved:
+        st.caption("Changed from the defaults: " + ", ".join(f"{k} = {v}" for k, v in saved.items()))
+
+
+def _reset_tool(params: ParameterManager, tool: str) -> None:
+    try:
+        data = params.load()
+    except ParameterError:
+        params.reset()  # the file itself is unreadable: start again from the defaults
+    else:
+        data.pop(tool, None)
+        params.save(data)
+    st.rerun()

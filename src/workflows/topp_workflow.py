@@ -1,0 +1,66 @@
+"""The example "TOPP Workflow": untargeted metabolomics feature detection and linking.
+
+FeatureFinderMetabo finds features in each mzML file, FeatureLinkerUnlabeledKD
+links them across samples into consensus features, and a Python script turns the
+consensus map into a table. The page-building methods receive the UI helper from
+the page, so importing this module does not import Streamlit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from src.core.workflow import WorkflowBase
+
+MZML_KEY = "mzML-files"
+CONSENSUS_SCRIPT = Path(__file__).with_name("consensus_table.py")
+TABLE_STEP, TABLE_NAME = "consensus-table", "consensus_features.tsv"
+
+
+class TOPPWorkflow(WorkflowBase):
+    name = "TOPP Workflow"
+    id = "topp-workflow"
+    required_tools = ("FeatureFinderMetabo", "FeatureLinkerUnlabeledKD")
+
+    def upload(self, ui: Any) -> None:
+        ui.upload_files(MZML_KEY, "mzML files", example_loader=self.load_example)
+
+    def configure(self, ui: Any) -> None:
+        ui.topp_parameters("FeatureFinderMetabo", "Feature detection (FeatureFinderMetabo)")
+        ui.topp_parameters("FeatureLinkerUnlabeledKD", "Feature linking (FeatureLinkerUnlabeledKD)")
+
+    def execution(self) -> None:
+        mzml_files = self.files.require_inputs(MZML_KEY, ".mzML", "mzML files")
+        self.progress.plan(len(mzml_files) + 2)
+        features = self.files.outputs(mzml_files, "feature-detection", ".featureXML")
+        self.executor.run_topp("FeatureFinderMetabo", {"in": mzml_files, "out": features})
+        consensus = self.files.result_dir("feature-linking") / "consensus.consensusXML"
+        self.executor.run_topp("FeatureLinkerUnlabeledKD", {"in": [features], "out": [consensus]})
+        table = self.files.result_dir(TABLE_STEP) / TABLE_NAME
+        self.executor.run_python(CONSENSUS_SCRIPT, {"in": consensus, "out": table}, step="Consensus table")
+        self.logger.log(f"Consensus table written: {sum(1 for _ in table.open()) - 1} consensus features")
+
+    def preflight(self) -> list[str]:
+        problems = super().preflight()
+        if not self.files.inputs(MZML_KEY, ".mzML"):
+            problems.append(
+                "There are no mzML files in this workspace. Upload some on the File Upload page "
+                "or press 'Load example data' there."
+            )
+        return problems
+
+    def results(self, ui: Any) -> None:
+        from src.workflows import topp_results
+
+        topp_results.show(ui, self)
+
+    # ---- helpers used by the pages and tests ---------------------------------------------------
+    def table_path(self) -> Path:
+        return self.files.results_root / TABLE_STEP / TABLE_NAME
+
+    def load_example(self) -> list[Path]:
+        """Write the project's generated demo runs into the mzML input folder."""
+        from src.workflows.demo_data import generate_runs
+
+        return generate_runs(self.files.input_dir(MZML_KEY))

@@ -1,0 +1,45 @@
+"""The execution path (src.core, src.jobs, the workflows) never imports Streamlit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+ENGINE_MODULES = [
+    "src.core.settings",
+    "src.core.workspace",
+    "src.core.params",
+    "src.core.executor",
+    "src.core.workflow",
+    "src.core.runner",
+    "src.workflows",
+    "src.workflows.topp_workflow",
+    "src.workflows.demo_data",
+    "src.workflows.consensus_table",
+]
+
+
+def test_engine_imports_without_streamlit():
+    code = (
+        "import importlib, sys\n"
+        f"for name in {ENGINE_MODULES!r}: importlib.import_module(name)\n"
+        "assert 'streamlit' not in sys.modules, sorted(m for m in sys.modules if m.startswith('streamlit'))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_no_streamlit_import_statement_in_the_engine():
+    offenders = [
+        str(path.relative_to(REPO))
+        for folder in ("src/core", "src/jobs", "src/workflows")
+        for path in (REPO / folder).rglob("*.py")
+        if "import streamlit" in path.read_text() or "from streamlit" in path.read_text()
+    ]
+    assert offenders == []

@@ -1,0 +1,114 @@
+"""The executor with real processes: parallelism bound, failures, logs, killing a process tree."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+
+import pytest
+
+from src.core.executor import CommandExecutor, CommandFailed, RunCancelled
+from src.core.logs import WorkflowLogger, read_log
+from src.core.params import ParameterManager
+from src.core.progress import Progress
+from tests.conftest import processes_mentioning, wait_for
+
+
+def make_executor(tmp_path, settings, max_threads: int = 2) -> CommandExecutor:
+    logger = WorkflowLogger(tmp_path / "logs")
+    logger.reset()
+    params = ParameterManager(tmp_path, settings.workspaces_dir / ".cache" / "ini")
+    return CommandExecutor(logger, params, Progress(), max_threads)
+
+
+SLEEPER = (
+    "import sys, time; open(sys.argv[1], 'a').write(f'{time.time()} {time.time()+0.6}\\n'); time.sleep(0.6)"
+)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    level = peak = 0
+    for _, delta in events:
+        level += delta
+        peak = max(peak, level)
+    return peak
+
+
+def test_parallel_commands_are_bounded_by_max_threads(tmp_path, settings):
+    executor = make_executor(tmp_path, settings, max_threads=2)
+    stamps = tmp_path / "stamps"
+    commands = [[sys.executable, "-c", SLEEPER, str(stamps)] for _ in range(5)]
+    executor.progress.plan(len(commands))
+    executor.run_multiple(commands)
+    intervals = [tuple(map(float, line.split())) for line in stamps.read_text().splitlines()]
+    assert len(intervals) == 5
+    assert max_overlap(intervals) == 2  # parallel, but never more than two at once
+    assert executor.progress.fraction == 1.0
+    commands_log = read_log(executor.logger.log_dir, "commands")
+    assert commands_log.count("Running: ") == 5 and commands_log.count("finished in") == 5
+
+
+def test_output_goes_to_the_full_log_only(tmp_path, settings):
+    executor = make_executor(tmp_path, settings)
+    executor.run_command([sys.executable, "-c", "print('hello from ' + 'the tool')"])
+    assert "hello from the tool" in read_log(executor.logger.log_dir, "all")
+    assert "hello from the tool" not in read_log(executor.logger.log_dir, "commands")
+    assert "Running: " in read_log(executor.logger.log_dir, "commands")
+
+
+def test_a_failing_topp_tool_is_named_with_its_exit_code_and_error(tmp_path, settings):
+    executor = make_executor(tmp_path, settings)
+    empty = tmp_path / "empty.mzML"
+    empty.write_bytes(b"")
+    with pytest.raises(CommandFailed) as info:
+        executor.run_topp("FeatureFinderMetabo", {"in": [empty], "out": [tmp_path / "out.featureXML"]})
+    failure = info.value
+    assert failure.tool == "FeatureFinderMetabo" and failure.exit_code != 0
+    assert "File empty" in failure.error_text
+    minimal = read_log(executor.logger.log_dir, "minimal")
+    assert "FeatureFinderMetabo failed with exit code" in minimal and "File empty" in minimal
+
+
+def test_a_missing_program_fails_clearly(tmp_path, settings):
+    executor = make_executor(tmp_path, settings)
+    with pytest.raises(CommandFailed, match="not found"):
+        executor.run_command(["no-such-openms-tool-xyz", "-in", "x"])
+
+
+def test_one_failure_among_parallel_commands_fails_the_batch(tmp_path, settings):
+    executor = make_executor(tmp_path, settings, max_threads=2)
+    good = [sys.executable, "-c", "pass"]
+    bad = [sys.executable, "-c", "import sys; sys.stderr.write('Error: boom\\n'); sys.exit(3)"]
+    with pytest.raises(CommandFailed) as info:
+        executor.run_multiple([good, bad, good])
+    assert info.value.exit_code == 3 and "boom" in info.value.error_text
+
+
+def test_cancel_kills_the_whole_process_tree(tmp_path, settings):
+    executor = make_executor(tmp_path, settings)
+    marker = f"marker-{uuid.uuid4().hex}"
+    # A parent that starts a grandchild and waits: both must die on cancel.
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', sys.argv[1]]); time.sleep(60)"
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            executor.run_command([sys.executable, "-c", script, marker])
+        except BaseException as err:  # noqa: BLE001 - collected for the assertion below
+            errors.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_for(lambda: len(processes_mentioning(marker)) == 2, 10, what="parent and grandchild to start")
+    executor.cancel()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], RunCancelled)
+    wait_for(lambda: not processes_mentioning(marker), 5, what="all processes of the command to die")
+    with pytest.raises(RunCancelled):
+        executor.run_command([sys.executable, "-c", "pass"])  # nothing new starts after a cancel

@@ -1,0 +1,138 @@
+"""Every page renders in Streamlit's AppTest, in local and online mode, and its main actions work."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from src.core import workspace as ws
+from src.workflows.topp_workflow import TOPPWorkflow
+from tests.conftest import FFM_NOISE, REPO
+
+PAGES = [
+    "app.py",
+    "content/quickstart.py",
+    "content/file_upload.py",
+    "content/configure.py",
+    "content/run.py",
+    "content/results.py",
+]
+
+
+@pytest.fixture(params=["local", "online"])
+def mode_env(request, monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true" if request.param == "online" else "false")
+    monkeypatch.chdir(REPO)
+    return request.param
+
+
+def page(path: str, workspace: str | None = None) -> AppTest:
+    app = AppTest.from_file(str(REPO / path), default_timeout=60)
+    if workspace:
+        app.query_params["workspace"] = workspace
+    return app.run()
+
+
+def all_text(app: AppTest) -> str:
+    parts = [
+        e.value
+        for kind in (
+            "markdown",
+            "title",
+            "subheader",
+            "caption",
+            "info",
+            "warning",
+            "error",
+            "success",
+            "code",
+        )
+        for e in getattr(app, kind)
+    ]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_without_exception(mode_env, path):
+    app = page(path)
+    assert not app.exception, app.exception
+    assert f"{mode_env} mode" in all_text(app)  # the sidebar says which mode this is
+    workspace_id = (
+        app.query_params["workspace"][0]
+        if isinstance(app.query_params["workspace"], list)
+        else app.query_params["workspace"]
+    )
+    if mode_env == "online":
+        assert ws.is_valid_online_id(workspace_id)
+    else:
+        assert workspace_id == ws.DEFAULT_LOCAL_WORKSPACE
+
+
+def test_online_forged_workspace_id_gets_a_fresh_workspace_and_a_message(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    app = page("content/quickstart.py", workspace="../../etc")
+    assert not app.exception
+    assert any("not valid" in w.value for w in app.warning)
+    assert not (settings.workspaces_dir.parent / "etc").exists()
+
+
+def test_local_bad_workspace_name(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    app = page("content/quickstart.py", workspace="../escape")
+    assert any("Workspace names" in w.value for w in app.warning)
+    assert (settings.workspaces_dir / "default").is_dir()
+
+
+def test_load_example_data_then_configure_and_refuse_bad_values(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    app = page("content/file_upload.py", workspace="lab")
+    app.button(key="lab-topp-workflow-example-mzML-files").click().run()
+    assert any("Example data loaded" in s.value for s in app.success)
+    assert (
+        len(list((settings.workspaces_dir / "lab/topp-workflow/input-files/mzML-files").glob("*.mzML"))) >= 3
+    )
+
+    app = page("content/configure.py", workspace="lab")
+    key = "lab-topp-workflow::FeatureFinderMetabo::algorithm:common:noise_threshold_int"
+    app.number_input(key=key).set_value(100.0).run()
+    params = json.loads((settings.workspaces_dir / "lab/topp-workflow/params.json").read_text())
+    assert params == {"FeatureFinderMetabo": FFM_NOISE}
+    partitions = app.number_input(key="lab-topp-workflow::FeatureLinkerUnlabeledKD::algorithm:nr_partitions")
+    assert partitions.min == 1  # the browser widget cannot go below the tool's minimum
+
+
+def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    app = page("content/run.py", workspace="runs")
+    app.button(key="start").click().run()
+    assert any("no mzML files" in e.value for e in app.error)
+
+    workflow = TOPPWorkflow(settings.workspaces_dir / "runs", settings)
+    workflow.load_example()
+    workflow.params.set_tool_value("FeatureFinderMetabo", *next(iter(FFM_NOISE.items())))
+    app = page("content/run.py", workspace="runs")
+    app.button(key="start").click().run()
+    deadline = time.monotonic() + 120
+    while workflow.state.read().state in ("", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    app = page("content/run.py", workspace="runs")
+    assert any("Completed" in s.value for s in app.success), all_text(app)
+
+    app = page("content/results.py", workspace="runs")
+    assert not app.exception
+    assert len(app.dataframe) == 1 and app.dataframe[0].value.shape[0] >= 20
+    assert len(app.get("plotly_chart")) == 2
+    assert app.get("download_button")
+
+
+def test_misconfigured_environment_is_shown_not_raised(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "sometimes")
+    app = page("content/run.py")
+    assert not app.exception
+    assert any("ONLINE_DEPLOYMENT must be true or false" in e.value for e in app.error)

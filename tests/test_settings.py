@@ -1,0 +1,69 @@
+"""Settings: settings.json plus environment overrides, with clear errors for nonsense."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from src.core.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings
+
+
+def test_defaults_come_from_settings_json():
+    settings = load_settings(env={})
+    data = json.loads(DEFAULT_SETTINGS_FILE.read_text())
+    assert settings.online_deployment is data["online_deployment"]
+    assert settings.max_threads_local == data["max_threads"]["local"]
+    assert settings.workspaces_dir == DEFAULT_SETTINGS_FILE.parent / data["workspaces_dir"]
+    assert settings.mode == "local"
+
+
+def test_environment_overrides(tmp_path):
+    settings = load_settings(
+        env={
+            "ONLINE_DEPLOYMENT": "yes",
+            "WORKSPACES_DIR": str(tmp_path),
+            "MAX_THREADS": "3",
+            "LOG_LEVEL": "all",
+        }
+    )
+    assert settings.online_deployment is True
+    assert settings.mode == "online"
+    assert settings.workspaces_dir == tmp_path
+    assert settings.max_threads == 3
+    assert settings.log_level == "all"
+
+
+def test_empty_environment_value_means_unset():
+    assert load_settings(env={"ONLINE_DEPLOYMENT": "  "}).online_deployment is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("ONLINE_DEPLOYMENT", "maybe", "must be true or false"),
+        ("MAX_THREADS", "abc", "whole number"),
+        ("MAX_THREADS", "0", "between 1 and 256"),
+        ("LOG_LEVEL", "verbose", "must be one of minimal, commands, all"),
+    ],
+)
+def test_nonsense_environment_is_named_in_the_error(name, value, fragment):
+    with pytest.raises(SettingsError) as info:
+        load_settings(env={name: value})
+    assert fragment in str(info.value)
+    assert name in str(info.value) or "log_level" in str(info.value)
+
+
+def test_broken_settings_file_is_reported(tmp_path):
+    broken = tmp_path / "settings.json"
+    broken.write_text("{not json")
+    with pytest.raises(SettingsError, match="not valid JSON"):
+        load_settings(path=broken, env={})
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(path=tmp_path / "missing.json", env={})
+
+
+def test_relative_workspaces_dir_is_relative_to_the_settings_file(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"workspaces_dir": "ws"}))
+    assert load_settings(path=path, env={}).workspaces_dir == tmp_path / "ws"

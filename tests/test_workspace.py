@@ -1,0 +1,59 @@
+"""Workspace ids and names: validated before they touch the filesystem."""
+
+from __future__ import annotations
+
+import pytest
+
+from src.core import workspace as ws
+
+
+def test_online_visitor_without_id_gets_a_fresh_random_workspace(tmp_path):
+    first = ws.resolve_online(tmp_path, None)
+    second = ws.resolve_online(tmp_path, None)
+    assert first.path.is_dir() and second.path.is_dir()
+    assert first.id != second.id
+    assert ws.is_valid_online_id(first.id)
+    assert first.notice == ""
+
+
+def test_online_existing_id_is_shared(tmp_path):
+    created = ws.resolve_online(tmp_path, None)
+    again = ws.resolve_online(tmp_path, created.id)
+    assert again.path == created.path
+    assert again.notice == ""
+
+
+@pytest.mark.parametrize(
+    "forged", ["../../etc", "..", "a/b", "/etc/passwd", "x" * 32, "ABCDEF" * 6, "%2e%2e"]
+)
+def test_forged_online_ids_get_a_new_workspace_and_a_message(tmp_path, forged):
+    resolution = ws.resolve_online(tmp_path / "root", forged)
+    assert resolution.path.parent == tmp_path / "root"
+    assert ws.is_valid_online_id(resolution.id)
+    assert "not valid" in resolution.notice
+    assert not (tmp_path / "etc").exists()
+
+
+def test_unknown_but_well_formed_id_gets_a_new_workspace(tmp_path):
+    unknown = ws.new_online_id()
+    resolution = ws.resolve_online(tmp_path, unknown)
+    assert resolution.id != unknown
+    assert "does not exist" in resolution.notice
+    assert not (tmp_path / unknown).exists()
+
+
+def test_local_names(tmp_path):
+    assert ws.resolve_local(tmp_path, None).id == ws.DEFAULT_LOCAL_WORKSPACE
+    assert ws.resolve_local(tmp_path, "project-1").path == tmp_path / "project-1"
+    bad = ws.resolve_local(tmp_path, "../escape")
+    assert bad.id == ws.DEFAULT_LOCAL_WORKSPACE
+    assert "Workspace names" in bad.notice
+    assert not (tmp_path.parent / "escape").exists()
+    (tmp_path / ".cache").mkdir()
+    assert ws.list_local(tmp_path) == ["default", "project-1"]
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a..b", "a/b", "x" * 65, "semi;colon"])
+def test_invalid_local_names_are_refused(name):
+    with pytest.raises(ws.WorkspaceError):
+        ws.validate_local_name(name)
