@@ -11,6 +11,8 @@ as_root() {
 
 apt_packages=()
 command -v FeatureFinderMetabo >/dev/null || apt_packages+=(topp)
+# The tests start their own redis-server; the app itself needs Redis only in online mode.
+[ "${1:-}" = "--dev" ] && ! command -v redis-server >/dev/null && apt_packages+=(redis-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${apt_packages[*]}"

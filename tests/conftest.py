@@ -12,6 +12,8 @@ import pytest
 
 from src.core.settings import Settings, load_settings
 
+pytest_plugins = ["tests.queue_support"]
+
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data" / "mzML"
 NZ_FILES = [DATA_DIR / f"NZ_20200227_0{n}.mzML" for n in (25, 27, 29)]

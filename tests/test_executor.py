@@ -112,3 +112,35 @@ def test_cancel_kills_the_whole_process_tree(tmp_path, settings):
     wait_for(lambda: not processes_mentioning(marker), 5, what="all processes of the command to die")
     with pytest.raises(RunCancelled):
         executor.run_command([sys.executable, "-c", "pass"])  # nothing new starts after a cancel
+
+
+def test_tools_die_with_a_killed_run_process(tmp_path, settings):
+    """A silent tool (no output, so no SIGPIPE) must still die when its run process is SIGKILLed."""
+    import signal
+    import subprocess
+
+    from tests.conftest import REPO
+
+    marker = f"silent-{uuid.uuid4().hex}"
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from pathlib import Path\n"
+        "from src.core.executor import CommandExecutor\n"
+        "from src.core.logs import WorkflowLogger\n"
+        "from src.core.params import ParameterManager\n"
+        "from src.core.progress import Progress\n"
+        f"logger = WorkflowLogger(Path({str(tmp_path)!r}) / 'logs')\n"
+        f"params = ParameterManager(Path({str(tmp_path)!r}), Path('.'))\n"
+        "executor = CommandExecutor(logger, params, Progress(), 1)\n"
+        f"executor.run_command([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}])\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script])
+
+    def tools() -> list:
+        return [p for p in processes_mentioning(marker) if p.pid != parent.pid]
+
+    wait_for(tools, 20, what="the silent tool to start")
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(5)
+    wait_for(lambda: not tools(), 5, what="the tool to die with its run process")

@@ -136,3 +136,32 @@ def test_misconfigured_environment_is_shown_not_raised(monkeypatch, settings):
     app = page("content/run.py")
     assert not app.exception
     assert any("ONLINE_DEPLOYMENT must be true or false" in e.value for e in app.error)
+
+
+def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, settings, redis_url):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    workspace = ws.resolve_online(settings.workspaces_dir, None)
+    workflow = TOPPWorkflow(workspace.path, settings)
+    workflow.load_example()
+    app = page("content/run.py", workspace=workspace.id)
+    app.button(key="start").click().run()
+    assert not app.exception
+    text = all_text(app)
+    assert "Queued" in text and "#1 in the queue" in text and "(1 total)" in text
+    assert app.button(key="stop").label == "Cancel"
+    app.button(key="stop").click().run()
+    assert "Cancelled" in all_text(app)
+
+
+def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    workspace = ws.resolve_online(settings.workspaces_dir, None)
+    TOPPWorkflow(workspace.path, settings).load_example()
+    app = page("content/run.py", workspace=workspace.id)
+    app.button(key="start").click().run()
+    assert not app.exception
+    assert any("started directly on the web server" in w.value for w in app.warning), all_text(app)

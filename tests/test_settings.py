@@ -67,3 +67,43 @@ def test_relative_workspaces_dir_is_relative_to_the_settings_file(tmp_path):
     path = tmp_path / "settings.json"
     path.write_text(json.dumps({"workspaces_dir": "ws"}))
     assert load_settings(path=path, env={}).workspaces_dir == tmp_path / "ws"
+
+
+def test_queue_settings_and_their_overrides():
+    queue = load_settings(env={}).queue
+    assert queue.enabled and queue.ordered_queue_names == ["openms-high", "openms-normal", "openms-low"]
+    assert queue.lost_worker_bound == queue.job_monitoring_interval + queue.heartbeat_grace + max(
+        queue.worker_ttl - 15, queue.maintenance_interval
+    )
+    env = {
+        "REDIS_URL": "redis://:secret@redis:6380/2",
+        "QUEUE_ENABLED": "false",
+        "QUEUE_MAX_QUEUED": "7",
+        "QUEUE_RETRIES": "0",
+        "QUEUE_RETRY_INTERVALS": "5, 30",
+        "QUEUE_JOB_TIMEOUT": "600",
+    }
+    queue = load_settings(env=env).queue
+    assert (queue.redis_url, queue.enabled, queue.max_queued) == ("redis://:secret@redis:6380/2", False, 7)
+    assert (queue.retries, queue.retry_intervals, queue.job_timeout) == (0, (5, 30), 600)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("REDIS_URL", "localhost:6379", "must start with redis://"),
+        ("QUEUE_MAX_QUEUED", "0", "between 1 and"),
+        ("QUEUE_RETRY_INTERVALS", "soon", "retry interval must be a whole number"),
+        ("QUEUE_ENABLED", "perhaps", "QUEUE_ENABLED must be true or false"),
+    ],
+)
+def test_nonsense_queue_settings_are_refused(name, value, fragment):
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(env={name: value})
+
+
+def test_queue_names_must_cover_every_priority(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"queue_settings": {"queues": {"high": "a", "normal": "a", "low": "b"}}}))
+    with pytest.raises(SettingsError, match="three different"):
+        load_settings(path=path, env={})

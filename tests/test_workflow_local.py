@@ -141,3 +141,27 @@ def test_the_run_process_does_not_re_run_the_parents_main_script(settings, tmp_p
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["failed", "False"]  # no inputs: the run itself ran and failed
     assert counter.read_text() == "x"  # the parent's main script ran once, not again in the child
+
+
+def test_a_killed_run_process_takes_its_tools_along_and_is_reported(settings):
+    import os
+    import signal
+
+    from src.workflows.demo_data import generate_large_run
+
+    workflow = TOPPWorkflow(settings.workspaces_dir / "killed", settings)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    runner = LocalRunner(workflow)
+    pid = runner.start()
+    marker = str(workflow.dir)
+    wait_for(
+        lambda: any("FeatureFinderMetabo" in " ".join(p.cmdline()) for p in processes_mentioning(marker)),
+        60,
+        what="FeatureFinderMetabo to be running",
+    )
+    os.kill(pid, signal.SIGKILL)  # no chance to clean up: the tools must still die (PR_SET_PDEATHSIG)
+    wait_for(lambda: not processes_mentioning(marker), 5, what="the tools of the killed run to die")
+    wait_for(lambda: not runner.is_running(), 5, what="the runner to notice")
+    status = workflow.state.read()
+    assert status.state == "failed" and "stopped unexpectedly" in status.error
+    assert ended_with(workflow.logger.log_dir) is Outcome.FAILED

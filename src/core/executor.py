@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 
 #: How many lines of a failing tool's error output are kept in the error message.
 ERROR_TAIL_LINES = 15
+
+
+def _die_with_parent_prefix() -> list[str]:
+    """Linux: run tools under ``setpriv --pdeathsig KILL`` so they die if the run's process dies.
+
+    A run process killed with SIGKILL (a lost queue worker, an out-of-memory kill)
+    cannot stop its tools; without this they would go on writing into the workspace.
+    """
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+_PREFIX = _die_with_parent_prefix()
 
 
 class RunCancelled(RuntimeError):
@@ -115,9 +129,18 @@ class CommandExecutor:
     def _execute(self, command: list[str]) -> tuple[int, _Output]:
         python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, python_path)))
+        if shutil.which(command[0]) is None:
+            raise CommandFailed(
+                Path(command[0]).name, 127, topp_ini.tool_missing_message(Path(command[0]).name)
+            )
         try:
             process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace", env=env
+                _PREFIX + command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                env=env,
             )
         except FileNotFoundError:
             raise CommandFailed(

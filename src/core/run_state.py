@@ -91,6 +91,20 @@ class RunStateStore:
             write_json(self.status_path, asdict(status))
             return status
 
+    def claim_end(self, run_id: str) -> bool:
+        """True for exactly one caller per run id: that caller writes the run's end marker.
+
+        Several processes can notice that a run ended without saying so (the app's
+        status polls, a worker's clean-up); an exclusive file create picks one.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.run_dir / f"ended-{run_id}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
+
     def write_pid(self, pid: int, create_time: float) -> None:
         write_json(self.run_dir / PID_FILE, {"pid": pid, "create_time": create_time})
 

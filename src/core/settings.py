@@ -27,12 +27,60 @@ ENV_WORKSPACES_DIR = "WORKSPACES_DIR"
 ENV_MAX_THREADS = "MAX_THREADS"
 ENV_LOG_LEVEL = "LOG_LEVEL"
 
+ENV_REDIS_URL = "REDIS_URL"
+ENV_QUEUE_ENABLED = "QUEUE_ENABLED"
+ENV_QUEUE_MAX_QUEUED = "QUEUE_MAX_QUEUED"
+ENV_QUEUE_JOB_TIMEOUT = "QUEUE_JOB_TIMEOUT"
+ENV_QUEUE_RETRIES = "QUEUE_RETRIES"
+ENV_QUEUE_RETRY_INTERVALS = "QUEUE_RETRY_INTERVALS"
+
+#: Queue priorities, in the order every worker takes jobs from them.
+PRIORITIES = ("high", "normal", "low")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
 class SettingsError(ValueError):
     """A setting has a value the app cannot work with; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How online mode uses Redis and RQ; see the settings reference in the README."""
+
+    enabled: bool
+    redis_url: str
+    queue_names: dict[str, str]  # priority -> RQ queue name
+    job_timeout: int  # seconds a run may take before RQ kills it
+    result_ttl: int  # seconds a finished job stays in Redis
+    failure_ttl: int  # seconds a failed job stays in Redis
+    retries: int  # extra attempts for a job whose worker was lost
+    retry_intervals: tuple[int, ...]  # seconds to wait before each retry (needs the worker's scheduler)
+    max_queued: int  # Start is refused when this many jobs are waiting
+    connect_timeout: float
+    socket_timeout: float
+    job_monitoring_interval: int  # seconds between a busy worker's heartbeats
+    heartbeat_grace: int  # seconds a missed heartbeat is tolerated before a job counts as abandoned
+    maintenance_interval: int  # seconds between a worker's registry clean-ups (finds abandoned jobs)
+    worker_ttl: int  # seconds an idle worker's registration lives between its heartbeats
+
+    @property
+    def ordered_queue_names(self) -> list[str]:
+        return [self.queue_names[p] for p in PRIORITIES]
+
+    @property
+    def lost_worker_bound(self) -> int:
+        """Upper bound (s) until a job whose worker died is retried or failed.
+
+        The job's last heartbeat expires after ``job_monitoring_interval + heartbeat_grace``; an
+        idle worker then notices at its next maintenance pass, which waits for its blocking
+        dequeue to time out (``worker_ttl - 15``) and for the maintenance interval.
+        """
+        dequeue_wait = max(1, self.worker_ttl - 15)
+        return (
+            self.job_monitoring_interval + self.heartbeat_grace + max(dequeue_wait, self.maintenance_interval)
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +94,7 @@ class Settings:
     max_threads_online: int
     log_level: str
     resource_refresh_seconds: float
+    queue: QueueSettings
     source: Path
 
     @property
@@ -139,6 +188,68 @@ def _log_level(raw: object, name: str) -> str:
     return text
 
 
+def _intervals(raw: object) -> tuple[int, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise SettingsError(f"retry intervals must be a list of seconds, got {raw!r}.")
+    return tuple(parse_int("retry interval", item, 0, 86400) for item in items if str(item).strip())
+
+
+def _queue_names(raw: object) -> dict[str, str]:
+    if not isinstance(raw, Mapping) or set(raw) != set(PRIORITIES):
+        raise SettingsError(f"queue_settings.queues must name one queue for each of {', '.join(PRIORITIES)}.")
+    names = {p: str(raw[p]).strip() for p in PRIORITIES}
+    if len(set(names.values())) != 3 or not all(names.values()):
+        raise SettingsError("queue_settings.queues needs three different, non-empty queue names.")
+    return names
+
+
+def _queue_settings(data: Mapping, env: Mapping[str, str]) -> QueueSettings:
+    raw = data.get("queue_settings", {})
+    if not isinstance(raw, Mapping):
+        raise SettingsError("queue_settings in settings.json must be an object.")
+
+    def pick(key: str, env_name: str | None, default: object) -> object:
+        return _pick(raw, env, key, env_name, default) if env_name else raw.get(key, default)
+
+    url = str(pick("redis_url", ENV_REDIS_URL, "redis://127.0.0.1:6379/0")).strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"{ENV_REDIS_URL} must start with redis://, rediss:// or unix://, got {url!r}.")
+    return QueueSettings(
+        enabled=parse_bool(ENV_QUEUE_ENABLED, pick("enabled", ENV_QUEUE_ENABLED, True)),
+        redis_url=url,
+        queue_names=_queue_names(
+            raw.get("queues", {"high": "openms-high", "normal": "openms-normal", "low": "openms-low"})
+        ),
+        job_timeout=parse_int(
+            ENV_QUEUE_JOB_TIMEOUT, pick("job_timeout", ENV_QUEUE_JOB_TIMEOUT, 7200), 10, 7 * 86400
+        ),
+        result_ttl=parse_int("queue_settings.result_ttl", pick("result_ttl", None, 604800), 60, 365 * 86400),
+        failure_ttl=parse_int(
+            "queue_settings.failure_ttl", pick("failure_ttl", None, 604800), 60, 365 * 86400
+        ),
+        retries=parse_int(ENV_QUEUE_RETRIES, pick("retries", ENV_QUEUE_RETRIES, 1), 0, 10),
+        retry_intervals=_intervals(pick("retry_intervals", ENV_QUEUE_RETRY_INTERVALS, [5])),
+        max_queued=parse_int(ENV_QUEUE_MAX_QUEUED, pick("max_queued", ENV_QUEUE_MAX_QUEUED, 50), 1, 100000),
+        connect_timeout=parse_float(
+            "queue_settings.connect_timeout", pick("connect_timeout", None, 2), 0.1, 60
+        ),
+        socket_timeout=parse_float(
+            "queue_settings.socket_timeout", pick("socket_timeout", None, 5), 0.1, 300
+        ),
+        job_monitoring_interval=parse_int(
+            "queue_settings.job_monitoring_interval", pick("job_monitoring_interval", None, 10), 1, 600
+        ),
+        heartbeat_grace=parse_int(
+            "queue_settings.heartbeat_grace", pick("heartbeat_grace", None, 10), 1, 600
+        ),
+        maintenance_interval=parse_int(
+            "queue_settings.maintenance_interval", pick("maintenance_interval", None, 15), 1, 3600
+        ),
+        worker_ttl=parse_int("queue_settings.worker_ttl", pick("worker_ttl", None, 35), 20, 3600),
+    )
+
+
 def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read settings.json and apply environment overrides; raise SettingsError on bad values."""
     env = os.environ if env is None else env
@@ -161,5 +272,6 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         resource_refresh_seconds=parse_float(
             "resource_refresh_seconds", data.get("resource_refresh_seconds", 5), 1, 3600
         ),
+        queue=_queue_settings(data, env),
         source=path,
     )

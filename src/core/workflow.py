@@ -93,9 +93,14 @@ class WorkflowBase:
                 problems.append(f"{err} Fix it on the Configure page.")
         return problems
 
-    def run(self) -> Outcome:
-        """Execute the workflow once; never raises for a failed run, the outcome says how it went."""
+    def run(self, note: str = "") -> Outcome:
+        """Execute the workflow once; never raises for a failed run, the outcome says how it went.
+
+        ``note`` is logged right after the start marker (e.g. that this is a retry).
+        """
         self._begin()
+        if note:
+            self.logger.log(note, MINIMAL)
         error = ""
         try:
             self.execution()
@@ -103,15 +108,20 @@ class WorkflowBase:
         except RunCancelled:
             outcome = Outcome.CANCELLED
         except CommandFailed as err:
+            self.executor.cancel()  # stop parallel siblings of the failed command
             outcome, error = Outcome.FAILED, str(err)
             self.logger.log(f"The workflow failed because {err.tool} failed.", MINIMAL)
         except USER_ERRORS as err:
             outcome, error = Outcome.FAILED, str(err)
             self.logger.log(error, MINIMAL)
-        except Exception as err:  # noqa: BLE001 - any bug in a workflow must still end the run visibly
+        except Exception as err:  # noqa: BLE001 - a bug or a job timeout must still end the run visibly
+            self.executor.cancel()  # no tool may outlive the run
             self.logger.log(traceback.format_exc(), ALL)
             outcome, error = Outcome.FAILED, f"Unexpected error: {type(err).__name__}: {err}"
             self.logger.log(error, MINIMAL)
+        except BaseException:
+            self.executor.cancel()  # interpreter exit: take the tools along, then let it go on
+            raise
         self.finish(outcome, error)
         return outcome
 

@@ -1,8 +1,9 @@
-"""The Run page: start and stop a run, watch its state, progress and log.
+"""The Run page: start and stop a run, watch its state, place in the queue, progress and log.
 
 The status block is a fragment that reruns itself every second while a run is
 active, so the page does not rerun as a whole; when the run ends the fragment
-triggers one full rerun to swap the buttons.
+triggers one full rerun to swap the buttons. Everything it shows comes from
+``src.jobs.runs``, which hides whether the run is a queued job or a local process.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import datetime as dt
 import streamlit as st
 
 from src.core.logs import read_log
-from src.core.run_state import RunStatus
-from src.core.runner import LocalRunner
 from src.core.settings import LOG_LEVELS
 from src.core.workflow import WorkflowBase
+from src.jobs import runs
+from src.jobs.runs import RunView
 from src.ui.page import PageContext
 
 #: What each state is called on the page.
@@ -27,70 +28,115 @@ STATE_LABELS = {
     "cancelled": "Cancelled",
 }
 LOG_TAIL_LINES = 200
+NOTICE_KEY = "run-notice"
 
 
 def show(ctx: PageContext) -> None:
     workflow = ctx.workflow
-    runner = LocalRunner(workflow)
-    active = runner.is_running()
-    _controls(workflow, runner, active)
+    view = runs.status(workflow)
+    _controls(workflow, view)
+    notice = st.session_state.pop(NOTICE_KEY, "")
+    if notice:
+        st.warning(notice)
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
-    _status_fragment(workflow, runner, level, active)
+    _status_fragment(workflow, level, view.active)
 
 
-def _controls(workflow: WorkflowBase, runner: LocalRunner, active: bool) -> None:
-    if active:
-        if st.button("Stop Workflow", type="primary", key="stop"):
-            with st.spinner("Stopping…"):
-                runner.stop()
-            st.rerun()
+def _controls(workflow: WorkflowBase, view: RunView) -> None:
+    if view.active:
+        label = "Cancel" if view.state == "queued" else "Stop Workflow"
+        if st.button(label, type="primary", key="stop"):
+            _stop(workflow)
         return
     if st.button("Start Workflow", type="primary", key="start"):
-        problems = workflow.preflight()
-        for problem in problems:
-            st.error(problem)
-        if not problems:
-            runner.start()
-            st.rerun()
+        try:
+            started = runs.start(workflow)
+        except runs.RunRefused as err:
+            st.error(str(err))
+            return
+        st.session_state[NOTICE_KEY] = started.notice
+        st.rerun()
 
 
-def _status_fragment(workflow: WorkflowBase, runner: LocalRunner, level: str, active: bool) -> None:
+def _stop(workflow: WorkflowBase) -> None:
+    try:
+        with st.spinner("Stopping…"):
+            runs.stop(workflow)
+    except runs.RunRefused as err:
+        st.error(str(err))
+        return
+    st.rerun()
+
+
+def _status_fragment(workflow: WorkflowBase, level: str, active: bool) -> None:
     @st.fragment(run_every=1.0 if active else None)
     def status_block() -> None:
-        still_active = runner.is_running()
-        status = workflow.state.read()
-        render_status(status)
+        view = runs.status(workflow)
+        render_status(view)
         _log_tail(workflow, level)
-        if active and not still_active:
+        if active and not view.active:
             st.rerun(scope="app")
 
     status_block()
 
 
-def render_status(status: RunStatus) -> None:
-    if not status.state:
+def render_status(view: RunView) -> None:
+    if view.notice:
+        st.info(view.notice)
+    if not view.state:
         st.info("This workflow has not been run in this workspace yet. Press 'Start Workflow' to run it.")
         return
-    label = STATE_LABELS.get(status.state, status.state)
-    if status.state == "running":
+    label = STATE_LABELS.get(view.state, view.state)
+    if view.state == "queued":
+        _queued(view, label)
+    elif view.state == "running":
         st.markdown(f"### {label}")
-        st.progress(status.progress or 0.0, text=status.step or "Starting")
-    elif status.state == "finished":
-        st.success(f"**{label}** in {_duration(status)}. See the Results page.")
+        st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=view.step or "Starting")
+        if view.eta_seconds is not None:
+            st.caption(f"About {_duration(view.eta_seconds)} left (estimated from recent runs).")
+    elif view.state == "finished":
+        st.success(f"**{label}** in {_run_time(view)}. See the Results page.")
         st.page_link("content/results.py", label="Go to Results", icon=":material/bar_chart:")
-    elif status.state == "failed":
-        st.error(f"**{label}**: {status.error}")
-    elif status.state == "cancelled":
+    elif view.state == "failed":
+        st.error(f"**{label}**: {view.error}")
+    elif view.state == "cancelled":
         st.warning(f"**{label}**. Press 'Start Workflow' to run it again.")
-    if status.started_at:
-        st.caption(f"Started {dt.datetime.fromtimestamp(status.started_at):%Y-%m-%d %H:%M:%S}")
+    _times(view)
 
 
-def _duration(status: RunStatus) -> str:
-    seconds = status.duration or 0.0
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+def _queued(view: RunView, label: str) -> None:
+    st.markdown(f"### {label}")
+    if view.position:
+        st.markdown(f"Your workflow is **#{view.position} in the queue** ({view.queue_length} total).")
+        st.progress(1.0 / (view.position + 1), text=f"#{view.position} of {view.queue_length}")
+    else:
+        st.markdown("Your workflow is waiting to be retried.")
+    if view.eta_seconds is not None:
+        st.caption(f"Estimated to be done in about {_duration(view.eta_seconds)}.")
+
+
+def _times(view: RunView) -> None:
+    parts = []
+    if view.started_at:
+        parts.append(f"Started {dt.datetime.fromtimestamp(view.started_at):%Y-%m-%d %H:%M:%S}")
+    if view.worker:
+        parts.append(f"on {view.worker}")
+    if view.job_id:
+        parts.append(f"job {view.job_id}")
+    if parts:
+        st.caption(" · ".join(parts))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _run_time(view: RunView) -> str:
+    if view.started_at and view.ended_at:
+        return f"{view.ended_at - view.started_at:.1f} s"
+    return "a moment"
 
 
 def _log_tail(workflow: WorkflowBase, level: str) -> None:

@@ -35,6 +35,7 @@ class Compound:
 
 def _compounds(rng: np.random.Generator, count: int, duration: float) -> list[Compound]:
     compounds = []
+    margin = min(20.0, duration / 4)  # keep elution peaks inside the run
     for _ in range(count):
         mz = float(rng.uniform(100, 900))
         carbons = mz / 14.0  # a rough carbon count for the isotope pattern
@@ -42,7 +43,7 @@ def _compounds(rng: np.random.Generator, count: int, duration: float) -> list[Co
         compounds.append(
             Compound(
                 mz=mz,
-                rt=float(rng.uniform(20, duration - 20)),
+                rt=float(rng.uniform(margin, duration - margin)),
                 sigma=float(rng.uniform(4, 10) / 2.355),
                 intensity=float(10 ** rng.uniform(4, 6)),
                 isotopes=(1.0, m1, m1 * m1 / 2),
@@ -120,6 +121,8 @@ def generate_runs(
     prefix: str = "demo_sample",
 ) -> list[Path]:
     """Write ``<prefix>_<i>.mzML`` for i = 1..n_samples; the same arguments give the same bytes."""
+    if n_samples < 1 or n_spectra < 10 or n_compounds < 1:
+        raise ValueError("need at least 1 sample, 10 spectra and 1 compound")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

@@ -1,0 +1,144 @@
+"""Health of the queue system: Redis, workers and queue statistics.
+
+Used by the UI sidebar, the admin page and the container health check
+(``python -m src.jobs.health``, exit 0 only if Redis answers and a worker lives).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+from rq import Worker
+
+from src.core.settings import PRIORITIES, Settings, SettingsError, load_settings
+from src.jobs import queue as q
+from src.jobs.connection import REDIS_ERRORS, get_connection, redact
+
+
+@dataclass
+class RedisHealth:
+    ok: bool
+    error: str = ""
+    version: str = ""
+    used_memory_bytes: int = 0
+    used_memory_human: str = ""
+    aof_enabled: bool = False
+    aof_last_rewrite_status: str = ""
+    aof_last_write_status: str = ""
+    uptime_seconds: int = 0
+    connected_clients: int = 0
+
+
+@dataclass
+class WorkerInfo:
+    name: str
+    state: str  # idle, busy, suspended, started
+    current_job: str = ""
+    since: float | None = None  # when the current job (or the worker) started
+    successful_jobs: int = 0
+    failed_jobs: int = 0
+
+
+@dataclass
+class QueueStats:
+    queued: dict[str, int] = field(default_factory=dict)  # per priority
+    scheduled: int = 0
+    started: int = 0
+    finished: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+    @property
+    def total_queued(self) -> int:
+        return sum(self.queued.values()) + self.scheduled
+
+
+def redis_health(settings: Settings) -> RedisHealth:
+    try:
+        connection = get_connection(settings.queue)
+        connection.ping()
+        info = connection.info()
+    except REDIS_ERRORS as err:
+        return RedisHealth(ok=False, error=f"Redis at {redact(settings.queue.redis_url)}: {err}")
+    return RedisHealth(
+        ok=True,
+        version=str(info.get("redis_version", "")),
+        used_memory_bytes=int(info.get("used_memory", 0)),
+        used_memory_human=str(info.get("used_memory_human", "")),
+        aof_enabled=bool(info.get("aof_enabled")),
+        aof_last_rewrite_status=str(info.get("aof_last_bgrewrite_status", "")),
+        aof_last_write_status=str(info.get("aof_last_write_status", "")),
+        uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        connected_clients=int(info.get("connected_clients", 0)),
+    )
+
+
+def _timestamp(value: dt.datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def workers(settings: Settings) -> list[WorkerInfo]:
+    connection = get_connection(settings.queue)
+    found = []
+    for worker in Worker.all(queue=q.queues(settings, connection)["normal"]):
+        job_id = worker.get_current_job_id() or ""
+        found.append(
+            WorkerInfo(
+                name=worker.name,
+                state=worker.get_state(),
+                current_job=job_id,
+                since=_job_started(worker) if job_id else _timestamp(worker.birth_date),
+                successful_jobs=worker.successful_job_count,
+                failed_jobs=worker.failed_job_count,
+            )
+        )
+    return sorted(found, key=lambda w: w.name)
+
+
+def _job_started(worker: Worker) -> float | None:
+    job = worker.get_current_job()
+    return _timestamp(job.started_at) if job else None
+
+
+def queue_stats(settings: Settings) -> QueueStats:
+    stats = QueueStats()
+    for priority, queue in q.queues(settings).items():
+        stats.queued[priority] = queue.count
+        stats.scheduled += queue.scheduled_job_registry.count
+        stats.started += queue.started_job_registry.count
+        stats.finished += queue.finished_job_registry.count
+        stats.failed += queue.failed_job_registry.count
+        stats.canceled += queue.canceled_job_registry.count
+    return stats
+
+
+def snapshot(settings: Settings) -> dict:
+    """Everything at once, as plain data (for the health check and the admin page)."""
+    redis_state = redis_health(settings)
+    if not redis_state.ok:
+        return {"redis": asdict(redis_state), "workers": [], "queues": None}
+    stats = queue_stats(settings)
+    return {
+        "redis": asdict(redis_state),
+        "workers": [asdict(w) for w in workers(settings)],
+        "queues": {**asdict(stats), "total_queued": stats.total_queued, "priorities": list(PRIORITIES)},
+    }
+
+
+def main() -> int:
+    """Health check: print a JSON snapshot; exit 1 unless Redis answers and at least one worker lives."""
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    state = snapshot(settings)
+    print(json.dumps(state, indent=2, default=str))
+    return 0 if state["redis"]["ok"] and state["workers"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

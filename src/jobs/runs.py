@@ -1,0 +1,162 @@
+"""Start, watch and stop a workflow run, through the queue or locally: the app's only entry point.
+
+Online mode with the queue enabled and Redis reachable enqueues an RQ job;
+otherwise the run is a local process, and the caller gets a notice saying why.
+Status always comes back in one shape (:class:`RunView`) with the UI's states:
+queued, running, finished, failed, cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from src.core.run_state import RunStatus
+from src.core.runner import LocalRunner
+from src.core.settings import Settings
+from src.core.workflow import WorkflowBase
+from src.jobs import queue as q
+from src.jobs.connection import REDIS_ERRORS, reachable, redact
+from src.jobs.status import job_status
+
+log = logging.getLogger(__name__)
+
+#: RQ state -> the state the UI shows.
+UI_STATES = {
+    "created": "queued",
+    "queued": "queued",
+    "scheduled": "queued",
+    "deferred": "queued",
+    "started": "running",
+    "finished": "finished",
+    "failed": "failed",
+    "stopped": "cancelled",
+    "canceled": "cancelled",
+}
+ACTIVE = ("queued", "running")
+
+
+class RunRefused(RuntimeError):
+    """A run cannot start; the message says why and what to do."""
+
+
+@dataclass
+class RunView:
+    mode: str = ""  # "queue" or "local"; empty before the first run
+    state: str = ""  # "", queued, running, finished, failed, cancelled
+    progress: float | None = None
+    step: str = ""
+    position: int | None = None
+    queue_length: int = 0
+    eta_seconds: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str = ""
+    error: str = ""
+    job_id: str = ""
+    notice: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+def queue_wanted(settings: Settings) -> bool:
+    return settings.online_deployment and settings.queue.enabled
+
+
+def start(workflow: WorkflowBase) -> RunView:
+    """Start a run; raises RunRefused (nothing started) with a message for the user."""
+    problems = workflow.preflight()
+    if problems:
+        raise RunRefused(" ".join(problems))
+    if status(workflow).active:
+        raise RunRefused(
+            "This workflow is already queued or running in this workspace. "
+            "Wait for it to finish or stop it first."
+        )
+    notice = ""
+    if queue_wanted(workflow.settings):
+        usable, why = reachable(workflow.settings.queue)
+        if usable:
+            try:
+                return RunView(mode="queue", state="queued", job_id=q.enqueue(workflow))
+            except q.StartRefused as err:
+                raise RunRefused(str(err)) from None
+            except REDIS_ERRORS as err:
+                why = f"the job queue failed while queueing the run: {err}"
+        notice = (
+            f"The run started directly on the web server because {why}. It will work, only without a queue."
+        )
+        log.warning("falling back to a local run for %s: %s", workflow.workspace.name, why)
+    q.forget_job(workflow)
+    LocalRunner(workflow).start()
+    return RunView(mode="local", state="running", notice=notice)
+
+
+def _from_disk(status: RunStatus, mode: str, notice: str = "") -> RunView:
+    return RunView(
+        mode=mode,
+        state=status.state,
+        progress=status.progress,
+        step=status.step,
+        started_at=status.started_at,
+        ended_at=status.ended_at,
+        error=status.error,
+        notice=notice,
+    )
+
+
+def status(workflow: WorkflowBase) -> RunView:
+    """The latest run's status (a queued job's if there is one, else the local run's)."""
+    job_id = q.recorded_job_id(workflow)
+    if not job_id:
+        LocalRunner(workflow).is_running()  # marks a run whose process died as failed
+        return _from_disk(workflow.state.read(), "local" if workflow.state.read().state else "")
+    try:
+        queued = job_status(workflow, job_id)
+    except q.JobAccessError:
+        return _from_disk(
+            workflow.state.read(),
+            "queue",
+            "This run's job is no longer in the queue (finished jobs expire); its logs remain.",
+        )
+    except REDIS_ERRORS as err:
+        url = redact(workflow.settings.queue.redis_url)
+        return _from_disk(
+            workflow.state.read(),
+            "queue",
+            f"The job queue ({url}) cannot be reached right now "
+            f"({err}). Your job is kept there; this page updates when the queue is back.",
+        )
+    disk = workflow.state.read()
+    return RunView(
+        mode="queue",
+        state=UI_STATES.get(queued.state, queued.state),
+        progress=queued.progress,
+        step=queued.step,
+        position=queued.position,
+        queue_length=queued.queue_length,
+        eta_seconds=queued.eta_seconds,
+        started_at=queued.started_at or disk.started_at,
+        ended_at=queued.ended_at,
+        worker=queued.worker,
+        error=queued.error,
+        job_id=queued.job_id,
+    )
+
+
+def stop(workflow: WorkflowBase) -> RunView:
+    """Cancel a waiting job, stop a running one, or stop the local process."""
+    job_id = q.recorded_job_id(workflow)
+    if job_id:
+        try:
+            q.cancel(workflow, job_id)
+        except REDIS_ERRORS as err:
+            raise RunRefused(
+                f"The job queue cannot be reached ({err}), so the job could not be stopped. "
+                "Try again in a moment."
+            ) from None
+    else:
+        LocalRunner(workflow).stop()
+    return status(workflow)

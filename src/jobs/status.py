@@ -1,0 +1,80 @@
+"""The status of one job as the UI shows it: state, place in line, ETA, progress, error."""
+
+from __future__ import annotations
+
+import time
+
+from redis import Redis
+from rq.job import Job, JobStatus
+
+from src.core.settings import PRIORITIES
+from src.core.workflow import WorkflowBase
+from src.jobs import queue as q
+from src.jobs.connection import get_connection
+
+
+def _priority_of(job: Job, workflow: WorkflowBase) -> str:
+    by_name = {name: p for p, name in workflow.settings.queue.queue_names.items()}
+    return by_name.get(job.origin, "normal")
+
+
+def _position(workflow: WorkflowBase, job: Job, connection: Redis) -> tuple[int | None, int]:
+    """(1-based place among waiting jobs, counting higher priorities first; total waiting)."""
+    queues = q.queues(workflow.settings, connection)
+    lengths = {p: queues[p].count for p in PRIORITIES}
+    total = sum(lengths.values())
+    if job.get_status(refresh=False) != JobStatus.QUEUED:
+        return None, total
+    priority = _priority_of(job, workflow)
+    index = connection.lpos(queues[priority].key, job.id)
+    if index is None:
+        return None, total
+    ahead = sum(lengths[p] for p in PRIORITIES[: PRIORITIES.index(priority)])
+    return ahead + index + 1, total
+
+
+def _error(workflow: WorkflowBase, job: Job) -> str:
+    if job.get_status(refresh=False) != JobStatus.FAILED:
+        return ""
+    disk = workflow.state.read()
+    if disk.is_final and disk.error:
+        return disk.error  # the workflow's own message (tool name and error text)
+    text = job.exc_info or ""
+    if "AbandonedJobError" in text:
+        return q.worker_lost_message(workflow.settings)
+    if "JobTimeoutException" in text:
+        return (
+            f"The run took longer than the limit of {workflow.settings.queue.job_timeout} s and was stopped."
+        )
+    return text.strip().splitlines()[-1] if text.strip() else "The job failed."
+
+
+def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:
+    """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs."""
+    connection = get_connection(workflow.settings.queue)
+    job = q.fetch_owned(workflow, job_id, connection)
+    state = job.get_status()
+    if state not in q.ACTIVE_STATES:
+        q.mark_ended_on_disk(workflow, job)
+    position, waiting = _position(workflow, job, connection)
+    started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None
+    elapsed = time.time() - started if started else 0.0
+    eta = None
+    if state in (JobStatus.QUEUED, JobStatus.STARTED):
+        workers = q.worker_count(workflow.settings, connection)
+        eta = q.estimate_eta(position, workers, q.typical_duration(connection), elapsed)
+    return q.QueueStatus(
+        job_id=job.id,
+        state=state.value,
+        priority=_priority_of(job, workflow),
+        position=position,
+        queue_length=waiting,
+        eta_seconds=eta,
+        progress=job.meta.get("progress"),
+        step=job.meta.get("step", ""),
+        enqueued_at=job.enqueued_at.timestamp() if job.enqueued_at else None,
+        started_at=started,
+        ended_at=job.ended_at.timestamp() if job.ended_at else None,
+        worker=job.worker_name or "",
+        error=_error(workflow, job),
+    )

@@ -1,0 +1,127 @@
+"""Job functions run by RQ workers. They take plain data only and never import Streamlit.
+
+``run_workflow`` builds the workflow with its normal constructor and runs it
+through the same ``WorkflowBase.run()`` as local mode, so logs and results are
+identical; progress also goes to the job's meta for the queue status.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rq import get_current_job
+from rq.job import Job
+
+from src.core.logs import MINIMAL, Outcome
+from src.core.runner import build_workflow
+from src.core.settings import load_settings
+from src.jobs.queue import record_duration, worker_lost_message
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class WorkflowFailed(RuntimeError):
+    """Raised so that RQ records a failed run as a failed job, with the workflow's error."""
+
+
+def die_with_parent() -> None:
+    """Linux: ask the kernel to kill this process if its parent dies.
+
+    The work-horse is its own process group, so a worker killed with SIGKILL would
+    leave it (and its TOPP tools) running; a retried job would then run twice.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+class _JobProgress:
+    """Mirrors workflow progress into job.meta (written only when it changes)."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.last: tuple[float | None, str] | None = None
+
+    def __call__(self, fraction: float | None, step: str) -> None:
+        if (fraction, step) == self.last:
+            return
+        self.last = (fraction, step)
+        self.job.meta.update(progress=fraction, step=step)
+        self.job.save_meta()
+
+
+def _check_workspace(workspace: str, root: Path) -> Path:
+    path = Path(workspace).resolve()
+    if path.parent != root.resolve():
+        raise ValueError(f"workspace {workspace} is not inside the workspaces directory {root}")
+    return path
+
+
+def run_workflow(ref: str, workspace: str) -> dict:
+    """Run one workflow in one workspace; raise WorkflowFailed if the run fails."""
+    die_with_parent()
+    job = get_current_job()
+    settings = load_settings()
+    workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    if job is not None:
+        workflow.progress.subscribe(_JobProgress(job))
+    started = time.monotonic()
+    outcome = workflow.run(note=_retry_note(job, settings.queue.retries))
+    duration = time.monotonic() - started
+    if outcome is Outcome.FAILED:
+        if job is not None:
+            job.retries_left = 0  # a run that failed on its own would fail again: no retry
+        raise WorkflowFailed(workflow.state.read().error or "The workflow failed.")
+    if job is not None and outcome is Outcome.FINISHED:
+        record_duration(job.connection, duration)
+    return {"outcome": outcome.value, "seconds": round(duration, 3)}
+
+
+def _retry_note(job: Job | None, configured: int) -> str:
+    if job is None or job.retries_left is None or job.retries_left >= configured:
+        return ""
+    return (
+        f"Retry {configured - job.retries_left} of {configured}: the worker of the previous attempt was lost."
+    )
+
+
+def _workflow_of(job: Job):
+    settings = load_settings()
+    ref, workspace = job.args
+    return build_workflow(ref, workspace, settings)
+
+
+def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback. Only a lost worker needs action: the run itself could not say so."""
+    if exc_type is None or exc_type.__name__ != "AbandonedJobError":
+        return
+    workflow = _workflow_of(job)
+    if job.retries_left:
+        workflow.logger.log(
+            f"The worker running this job was lost; retrying ({job.retries_left} left).", MINIMAL
+        )
+        workflow.state.update(state="queued", step="Waiting to be retried after a lost worker")
+        return
+    if workflow.state.claim_end(job.id):
+        message = worker_lost_message(workflow.settings)
+        workflow.logger.log(message, MINIMAL)
+        workflow.finish(Outcome.FAILED, message)
+
+
+def on_job_stopped(job: Job, connection) -> None:
+    """RQ stopped callback (runs in the worker after the horse was killed): end the logs as cancelled."""
+    workflow = _workflow_of(job)
+    if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
+        workflow.finish(Outcome.CANCELLED)

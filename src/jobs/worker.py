@@ -1,0 +1,119 @@
+"""Starting an RQ worker for this app: ``python -m src.jobs.worker``.
+
+Why a launcher instead of a bare ``rq worker`` command line:
+
+* the queues, their order, the Redis URL and every interval come from the one
+  settings module, so the app and the workers cannot disagree;
+* pyOpenMS and the workflow modules are imported here, once, in the worker's
+  parent process; every job runs in a fork of it and starts without that cost;
+* each worker gets a unique name (host, pid, random suffix): a fixed name clashes
+  with the stale registration of a crashed predecessor for minutes;
+* the scheduler is started only when retries wait between attempts;
+* a lost worker is noticed after ``job_monitoring_interval + heartbeat_grace``
+  seconds instead of RQ's fixed extra minute (see ``QueueSettings.lost_worker_bound``).
+
+Jobs use RQ's default (pickle) serializer: rq-dashboard's workers page fails
+while a worker runs a JSON-serialized job, and our job arguments are plain strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+
+import redis
+from rq import Queue, Worker
+from rq.job import Job
+
+from src.core.settings import QueueSettings, SettingsError, load_settings
+from src.jobs.connection import redact
+
+log = logging.getLogger("src.jobs.worker")
+
+#: How long a starting worker waits for Redis (it may still be loading its AOF file).
+REDIS_WAIT_SECONDS = 60
+
+
+class OpenMSWorker(Worker):
+    """RQ's forking worker with a configurable heartbeat grace period."""
+
+    heartbeat_grace = 10
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + self.heartbeat_grace
+
+
+def preload() -> None:
+    """Import the heavy modules once in the parent, so forked jobs start fast."""
+    import pyopenms  # noqa: F401
+
+    import src.jobs.tasks  # noqa: F401
+    import src.workflows  # noqa: F401
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def connect(queue: QueueSettings, wait_seconds: float = REDIS_WAIT_SECONDS) -> redis.Redis:
+    """A connection for the worker (no socket timeout: RQ blocks on BLMOVE/BLPOP), once Redis answers."""
+    connection = redis.Redis.from_url(queue.redis_url, socket_connect_timeout=queue.connect_timeout)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            connection.ping()
+            return connection
+        except redis.exceptions.AuthenticationError as err:  # a ConnectionError subclass: check it first
+            raise SystemExit(
+                f"Redis at {redact(queue.redis_url)} refused the worker's credentials: {err}"
+            ) from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
+            if time.monotonic() >= deadline:
+                message = (
+                    f"Redis at {redact(queue.redis_url)} did not answer within {wait_seconds:.0f} s: {err}"
+                )
+                raise SystemExit(message) from None
+            log.info("waiting for Redis at %s: %s", redact(queue.redis_url), err)
+            time.sleep(1)
+
+
+def build_worker(queue: QueueSettings, connection: redis.Redis) -> OpenMSWorker:
+    queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
+    worker = OpenMSWorker(
+        queues,
+        connection=connection,
+        name=worker_name(),
+        worker_ttl=queue.worker_ttl,
+        job_monitoring_interval=queue.job_monitoring_interval,
+        maintenance_interval=queue.maintenance_interval,
+    )
+    worker.heartbeat_grace = queue.heartbeat_grace
+    return worker
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    preload()
+    connection = connect(settings.queue)
+    worker = build_worker(settings.queue, connection)
+    log.info("worker %s listening on %s (high to low priority)", worker.name, ", ".join(worker.queue_names()))
+    worker.work(with_scheduler=bool(settings.queue.retry_intervals), logging_level="INFO")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

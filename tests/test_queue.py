@@ -1,0 +1,300 @@
+"""Online mode against a real redis-server and real RQ workers (python -m src.jobs.worker)."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+import redis
+from rq.job import Job
+
+from src.core.logs import Outcome, ended_with, read_log
+from src.core.settings import load_settings
+from src.jobs import queue as q
+from src.jobs import runs
+from src.jobs.health import snapshot
+from src.jobs.status import job_status
+from src.workflows.demo_data import generate_large_run, generate_runs
+from src.workflows.topp_workflow import TOPPWorkflow
+from tests.conftest import FFM_NOISE, processes_mentioning, put_inputs, wait_for
+from tests.queue_support import online_env
+
+pytestmark = pytest.mark.slow
+
+
+def make_workflow(settings, name: str, files=None, noise: bool = True) -> TOPPWorkflow:
+    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+    if files:
+        put_inputs(workflow, files)
+    if noise:
+        for key, value in FFM_NOISE.items():
+            workflow.params.set_tool_value("FeatureFinderMetabo", key, value)
+    return workflow
+
+
+def wait_state(workflow, states, timeout=120.0):
+    return wait_for(
+        lambda: runs.status(workflow).state in states and runs.status(workflow),
+        timeout,
+        interval=0.1,
+        what=f"{workflow.workspace.name} to reach {states}",
+    )
+
+
+def tool_processes(workflow) -> list:
+    return [p for p in processes_mentioning(str(workflow.dir)) if "Feature" in " ".join(p.cmdline())]
+
+
+def test_queued_run_gives_the_same_table_as_a_local_run(
+    online_settings, settings, workers, redis_url, nz_files
+):
+    queued = make_workflow(online_settings, "queued", nz_files)
+    local = make_workflow(settings, "local", nz_files)
+    workers.start(online_settings, redis_url, 1)
+
+    view = runs.start(queued)
+    assert view.mode == "queue" and view.job_id.startswith("queued-topp-workflow-")
+    assert local.run() is Outcome.FINISHED
+    final = wait_state(queued, ("finished", "failed"))
+    assert final.state == "finished", final.error
+    assert final.worker and final.progress == 1.0
+    assert ended_with(queued.logger.log_dir) is Outcome.FINISHED
+    assert read_log(queued.logger.log_dir, "commands").count("Running: /usr/bin/FeatureFinderMetabo") == 3
+    pd.testing.assert_frame_equal(
+        pd.read_csv(queued.table_path(), sep="\t"), pd.read_csv(local.table_path(), sep="\t")
+    )
+    assert len(pd.read_csv(queued.table_path(), sep="\t")) > 250
+
+
+def test_positions_and_progress_with_one_worker(online_settings, workers, redis_url, tmp_path):
+    busy = make_workflow(online_settings, "busy", noise=False)
+    generate_runs(busy.files.input_dir("mzML-files"), 3, n_spectra=600, noise_peaks=800, noise_level=60.0)
+    second, third = (make_workflow(online_settings, name) for name in ("second", "third"))
+    for workflow in (second, third):
+        generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    workers.start(online_settings, redis_url, 1)
+
+    runs.start(busy)
+    wait_state(busy, ("running",), 30)
+    runs.start(second)
+    runs.start(third)
+    assert (runs.status(second).position, runs.status(third).position) == (1, 2)
+    assert runs.status(second).queue_length == runs.status(third).queue_length == 2
+    assert runs.status(busy).position is None
+
+    seen = []
+    while runs.status(busy).state == "running":
+        seen.append(runs.status(busy).progress or 0.0)
+        time.sleep(0.05)
+    distinct = sorted(set(seen))
+    assert len(distinct) >= 3 and distinct == sorted(distinct), seen  # moved forward per tool run
+    assert runs.status(busy).state == "finished"
+    assert runs.status(second).position in (None, 1)
+    for workflow in (second, third):
+        assert wait_state(workflow, ("finished", "failed")).state == "finished"
+
+
+def test_cancel_queued_and_stop_running_leave_nothing_behind(online_settings, workers, redis_url):
+    running = make_workflow(online_settings, "running", noise=False)
+    generate_large_run(running.files.input_dir("mzML-files"))
+    waiting = make_workflow(online_settings, "waiting")
+    generate_runs(waiting.files.input_dir("mzML-files"), 2, n_spectra=60)
+    workers.start(online_settings, redis_url, 1)
+    runs.start(running)
+    runs.start(waiting)
+    wait_for(lambda: tool_processes(running), 60, what="FeatureFinderMetabo to run in the worker")
+
+    started = time.monotonic()
+    view = runs.stop(waiting)
+    assert view.state == "cancelled" and time.monotonic() - started < 2
+    assert ended_with(waiting.logger.log_dir) is Outcome.CANCELLED
+
+    started = time.monotonic()
+    view = runs.stop(running)
+    assert view.state == "cancelled" and time.monotonic() - started < 2.5
+    assert tool_processes(running) == []
+    wait_for(lambda: ended_with(running.logger.log_dir) is Outcome.CANCELLED, 5, what="the cancelled marker")
+    assert read_log(running.logger.log_dir, "minimal").count("=== WORKFLOW CANCELLED ===") == 1
+
+
+@pytest.mark.parametrize("retries", ["1", "0"])
+def test_a_killed_worker_does_not_leave_the_job_started(settings, workers, redis_url, retries):
+    online = load_settings(env=online_env(settings, redis_url, QUEUE_RETRIES=retries))
+    workflow = make_workflow(online, f"crash{retries}", noise=False)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    [victim] = workers.start(online, redis_url, 1, QUEUE_RETRIES=retries)
+    job = Job.fetch(runs.start(workflow).job_id, connection=redis.Redis.from_url(redis_url))
+    wait_for(lambda: tool_processes(workflow), 60, what="FeatureFinderMetabo to run in the worker")
+    job.refresh()
+    lost_worker = job.worker_name
+    victim.kill()  # SIGKILL: no chance to clean up
+    killed_at = time.monotonic()
+    wait_for(lambda: not tool_processes(workflow), 5, what="the orphaned tools to die with their worker")
+    workers.start(online, redis_url, 1, QUEUE_RETRIES=retries)  # as supervisord would
+
+    def moved_on() -> bool:
+        job.refresh()
+        return job.get_status().value != "started" or job.worker_name != lost_worker
+
+    bound = online.queue.lost_worker_bound
+    wait_for(
+        moved_on, bound + 5, interval=0.5, what=f"the lost job to be retried or failed (bound {bound} s)"
+    )
+    assert time.monotonic() - killed_at <= bound + 5
+    if retries == "1":
+        assert job.get_status().value in ("scheduled", "queued", "started")
+        log = read_log(workflow.logger.log_dir, "minimal")  # before or after the retry started
+        assert (
+            "lost; retrying (1 left)" in log
+            or "Retry 1 of 1: the worker of the previous attempt was lost" in log
+        )
+        wait_for(
+            lambda: "Retry 1 of 1" in read_log(workflow.logger.log_dir, "minimal"),
+            30,
+            what="the retry to run",
+        )
+        runs.stop(workflow)
+    else:
+        final = wait_state(workflow, ("failed",), 5)
+        assert "worker running this job was lost" in final.error
+        assert ended_with(workflow.logger.log_dir) is Outcome.FAILED
+
+
+def test_redis_unreachable_at_start_runs_locally_with_a_notice(settings):
+    closed = load_settings(env=online_env(settings, "redis://127.0.0.1:1/0"))
+    workflow = make_workflow(closed, "fallback")
+    generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    view = runs.start(workflow)
+    assert view.mode == "local" and "not reachable" in view.notice
+    assert wait_state(workflow, ("finished", "failed"), 60).state == "finished"
+
+
+def test_queued_jobs_survive_a_redis_crash(online_settings, workers, redis_server, redis_url):
+    workflows = [make_workflow(online_settings, f"durable{i}") for i in range(2)]
+    for workflow in workflows:
+        generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+        runs.start(workflow)
+    time.sleep(1.5)  # appendfsync everysec
+    redis_server.kill()
+    assert "cannot be reached" in runs.status(workflows[0]).notice
+    redis_server.start()
+    assert [runs.status(w).state for w in workflows] == ["queued", "queued"]
+    workers.start(online_settings, redis_url, 1)
+    for workflow in workflows:
+        assert wait_state(workflow, ("finished", "failed")).state == "finished"
+
+
+def test_corrupt_mzml_fails_its_job_and_the_worker_goes_on(online_settings, workers, redis_url, nz_files):
+    broken = make_workflow(online_settings, "broken")
+    (broken.files.input_dir("mzML-files") / "bad.mzML").write_bytes(nz_files[0].read_bytes()[:100_000])
+    healthy = make_workflow(online_settings, "healthy")
+    generate_runs(healthy.files.input_dir("mzML-files"), 2, n_spectra=60)
+    workers.start(online_settings, redis_url, 1)
+    bad_job = runs.start(broken).job_id
+    runs.start(healthy)
+    failed = wait_state(broken, ("failed", "finished"))
+    assert failed.state == "failed"
+    assert (
+        "FeatureFinderMetabo failed with exit code" in failed.error and "Unable to read file" in failed.error
+    )
+    job = Job.fetch(bad_job, connection=redis.Redis.from_url(redis_url))
+    assert job.get_status().value == "failed" and job.retries_left == 0  # not retried: it would fail again
+    done = wait_state(healthy, ("failed", "finished"))
+    assert done.state == "finished" and done.worker == failed.worker
+
+
+def test_high_priority_runs_before_earlier_normal_jobs(online_settings, workers, redis_url):
+    order = [make_workflow(online_settings, name) for name in ("normal1", "normal2", "urgent")]
+    for workflow in order:
+        generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    normal1, normal2, urgent = order
+    urgent.priority = "high"
+    for workflow in order:
+        runs.start(workflow)
+    assert [runs.status(w).position for w in (urgent, normal1, normal2)] == [1, 2, 3]
+    workers.start(online_settings, redis_url, 1)
+    finished = [wait_state(w, ("finished",)) for w in order]
+    starts = {w.workspace.name: view.started_at for w, view in zip(order, finished, strict=True)}
+    assert starts["urgent"] < starts["normal1"] < starts["normal2"]
+
+
+def test_admin_can_move_a_waiting_job_to_another_priority(online_settings, redis_url):
+    first, second = (make_workflow(online_settings, name) for name in ("first", "second"))
+    for workflow in (first, second):
+        generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
+        runs.start(workflow)
+    assert runs.status(second).position == 2
+    q.move(online_settings, runs.status(second).job_id, "high")
+    assert (runs.status(second).position, runs.status(first).position) == (1, 2)
+    with pytest.raises(q.QueueError, match="Unknown priority"):
+        q.move(online_settings, runs.status(first).job_id, "urgent")
+
+
+def test_queue_disabled_runs_locally(settings, redis_url):
+    disabled = load_settings(env=online_env(settings, redis_url, QUEUE_ENABLED="false"))
+    workflow = make_workflow(disabled, "nolimits")
+    generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    view = runs.start(workflow)
+    assert view.mode == "local" and view.notice == ""
+    assert redis.Redis.from_url(redis_url).keys("rq:job:*") == []
+    assert wait_state(workflow, ("finished", "failed"), 60).state == "finished"
+
+
+def test_jobs_of_another_workspace_cannot_be_read_or_stopped(online_settings, redis_url):
+    owner, intruder = (make_workflow(online_settings, name) for name in ("owner", "intruder"))
+    generate_runs(owner.files.input_dir("mzML-files"), 1, n_spectra=60)
+    job_id = runs.start(owner).job_id
+    with pytest.raises(q.JobAccessError, match="another workspace"):
+        job_status(intruder, job_id)
+    with pytest.raises(q.JobAccessError, match="another workspace"):
+        q.cancel(intruder, job_id)
+    with pytest.raises(q.JobAccessError, match="no job"):
+        job_status(intruder, "../../etc/passwd")
+    assert runs.status(owner).state == "queued"
+
+
+def test_back_pressure_and_one_active_run_per_workflow(settings, redis_url):
+    limited = load_settings(env=online_env(settings, redis_url, QUEUE_MAX_QUEUED="2"))
+    flows = [make_workflow(limited, f"bp{i}") for i in range(3)]
+    for workflow in flows:
+        generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
+    runs.start(flows[0])
+    with pytest.raises(runs.RunRefused, match="already queued or running"):
+        runs.start(flows[0])
+    runs.start(flows[1])
+    with pytest.raises(runs.RunRefused, match="queue is full"):
+        runs.start(flows[2])
+    assert q.recorded_job_id(flows[2]) is None
+    assert q.waiting_count(limited, redis.Redis.from_url(redis_url)) == 2
+
+
+def test_health_reports_redis_workers_and_queues(online_settings, workers, redis_url):
+    workers.start(online_settings, redis_url, 2)
+    state = snapshot(online_settings)
+    assert state["redis"]["ok"] and state["redis"]["aof_enabled"]
+    assert state["redis"]["aof_last_write_status"] == "ok"
+    names = [w["name"] for w in state["workers"]]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert all(w["state"] == "idle" for w in state["workers"])
+    assert state["queues"]["queued"] == {"high": 0, "normal": 0, "low": 0}
+
+
+def test_worker_refuses_nonsense_settings_with_a_clear_message(settings):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    env = dict(os.environ, WORKSPACES_DIR=str(settings.workspaces_dir), QUEUE_RETRIES="lots")
+    result = subprocess.run(
+        [sys.executable, "-m", "src.jobs.worker"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "QUEUE_RETRIES must be a whole number" in result.stderr
