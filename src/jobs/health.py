@@ -6,9 +6,11 @@ Used by the UI sidebar, the admin page and the container health check
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sys
+import urllib.request
 from dataclasses import asdict, dataclass, field
 
 from rq import Worker
@@ -128,16 +130,39 @@ def snapshot(settings: Settings) -> dict:
     }
 
 
-def main() -> int:
-    """Health check: print a JSON snapshot; exit 1 unless Redis answers and at least one worker lives."""
+def app_answers(url: str, timeout: float = 5.0) -> bool:
+    """True if the web app's health endpoint answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - a local http URL
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Health check: exit 0 only if Redis answers, a worker lives and (if given) the app answers."""
+    parser = argparse.ArgumentParser(description="Health of Redis, the RQ workers and the web app.")
+    parser.add_argument(
+        "--app-url", help="also require this URL to answer 200 (e.g. Streamlit's /_stcore/health)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only problems")
+    args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
     state = snapshot(settings)
-    print(json.dumps(state, indent=2, default=str))
-    return 0 if state["redis"]["ok"] and state["workers"] else 1
+    problems = [] if state["redis"]["ok"] else [state["redis"]["error"]]
+    if state["redis"]["ok"] and not state["workers"]:
+        problems.append("no RQ worker is registered")
+    if args.app_url and not app_answers(args.app_url):
+        problems.append(f"the web app does not answer at {args.app_url}")
+    if not args.quiet:
+        print(json.dumps(state, indent=2, default=str))
+    for problem in problems:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -7,11 +7,7 @@ identical; progress also goes to the job's meta for the queue status.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import signal
-import sys
 import time
 from pathlib import Path
 
@@ -19,32 +15,16 @@ from rq import get_current_job
 from rq.job import Job
 
 from src.core.logs import MINIMAL, Outcome
+from src.core.process_tree import die_with_parent
 from src.core.runner import build_workflow
 from src.core.settings import load_settings
 from src.jobs.queue import record_duration, worker_lost_message
 
 log = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
-
 
 class WorkflowFailed(RuntimeError):
     """Raised so that RQ records a failed run as a failed job, with the workflow's error."""
-
-
-def die_with_parent() -> None:
-    """Linux: ask the kernel to kill this process if its parent dies.
-
-    The work-horse is its own process group, so a worker killed with SIGKILL would
-    leave it (and its TOPP tools) running; a retried job would then run twice.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
-    if os.getppid() == 1:  # the parent died before the request took effect
-        os._exit(1)
 
 
 class _JobProgress:

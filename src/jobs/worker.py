@@ -29,6 +29,7 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job
 
+from src.core.process_tree import die_with_parent
 from src.core.settings import QueueSettings, SettingsError, load_settings
 from src.jobs.connection import redact
 
@@ -84,8 +85,15 @@ def connect(queue: QueueSettings, wait_seconds: float = REDIS_WAIT_SECONDS) -> r
             time.sleep(1)
 
 
+def register_queues(queues: list[Queue]) -> None:
+    """Make the queues known to Redis before their first job, so `rq info` lists them from the start."""
+    connection = queues[0].connection
+    connection.sadd(Queue.redis_queues_keys, *(q.key for q in queues))
+
+
 def build_worker(queue: QueueSettings, connection: redis.Redis) -> OpenMSWorker:
     queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
+    register_queues(queues)
     worker = OpenMSWorker(
         queues,
         connection=connection,
@@ -98,6 +106,15 @@ def build_worker(queue: QueueSettings, connection: redis.Redis) -> OpenMSWorker:
     return worker
 
 
+def children_die_with_worker() -> None:
+    """Every process this worker forks (each job's work-horse, RQ's scheduler) dies with it.
+
+    Without this a worker killed with SIGKILL leaves its scheduler and a running job
+    behind as orphans: the job would go on while the queue retries it elsewhere.
+    """
+    os.register_at_fork(after_in_child=die_with_parent)
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -108,6 +125,7 @@ def main() -> int:
         print(f"Error: {err}", file=sys.stderr)
         return 2
     preload()
+    children_die_with_worker()
     connection = connect(settings.queue)
     worker = build_worker(settings.queue, connection)
     log.info("worker %s listening on %s (high to low priority)", worker.name, ", ".join(worker.queue_names()))

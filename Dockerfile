@@ -1,0 +1,81 @@
+# OpenMS Workflow Server appliance: Redis, N RQ workers, Streamlit and (optionally) rq-dashboard,
+# supervised by supervisord and sharing one Python / pyOpenMS / OpenMS TOPP environment.
+#
+#   docker build -t openms-workflow-server .
+#   docker compose up --build            (see docker-compose.yml)
+#
+# Without access to a registry, build the base image first: scripts/build-base-image.sh.
+FROM debian:bookworm-slim
+
+ARG APP_UID=10001
+ARG APP_GID=10001
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    LANG=C.UTF-8 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# The unprivileged user first, with a fixed uid/gid, so volume ownership survives rebuilds.
+RUN set -eux; \
+    groupadd --system --gid "$APP_GID" openms; \
+    useradd --system --uid "$APP_UID" --gid openms --home-dir /home/openms --create-home \
+        --shell /usr/sbin/nologin openms
+
+# Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian.
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends ca-certificates python3 python3-venv redis-server topp; \
+    rm -rf /var/lib/apt/lists/*
+
+# Extra CA certificates for builds behind a TLS-intercepting proxy: *.crt files in
+# docker/ca-certificates/ join the system store (after ca-certificates was installed, because
+# installing it regenerates the bundle); pip uses that store through PIP_CERT.
+COPY docker/ca-certificates/ /usr/local/share/ca-certificates/extra/
+RUN set -eux; update-ca-certificates
+
+COPY requirements.txt /app/requirements.txt
+RUN set -eux; \
+    python3 -m venv "$VIRTUAL_ENV"; \
+    pip install --no-compile -r /app/requirements.txt
+
+# Smoke checks: fail the build, not the first user, if a part is missing.
+RUN set -eux; \
+    FeatureFinderMetabo -write_ini /tmp/ffm.ini > /dev/null; test -s /tmp/ffm.ini; rm /tmp/ffm.ini; \
+    command -v FeatureLinkerUnlabeledKD; \
+    python -c 'import pyopenms; print("pyopenms", pyopenms.__version__)'; \
+    redis-server --version; \
+    rq --version; \
+    supervisord --version; \
+    rq-dashboard --help > /dev/null; \
+    setpriv --version
+
+WORKDIR /app
+COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
+COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
+COPY --chown=root:root .streamlit /app/.streamlit
+COPY --chown=root:root docker/fatal_listener.py /app/docker/fatal_listener.py
+COPY --chown=root:root content /app/content
+COPY --chown=root:root src /app/src
+RUN set -eux; \
+    chmod 0755 /app/entrypoint.sh; \
+    ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
+    python -c 'import src.jobs.tasks, src.jobs.worker, src.workflows'
+
+# Online mode: every visitor gets a private workspace and every run is a queued job.
+ENV ONLINE_DEPLOYMENT=true \
+    WORKSPACES_DIR=/data/workspaces \
+    REDIS_URL=redis://127.0.0.1:6379/0 \
+    HOME=/home/openms
+
+VOLUME ["/data/workspaces", "/data/redis"]
+EXPOSE 8501 9181
+
+HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-m", "src.jobs.health", "--quiet", "--app-url", "http://127.0.0.1:8501/_stcore/health"]
+
+ENTRYPOINT ["/app/entrypoint.sh"]

@@ -1,0 +1,117 @@
+"""Removing workspaces nobody has touched for ``workspace_max_age_days``.
+
+A workspace counts as touched when any file in it changes. A workspace with a
+queued or running job, or a live local run, is never removed; when that cannot be
+checked (Redis unreachable) nothing is removed in that pass.
+Run as ``python -m src.jobs.cleanup`` (one pass) or ``--loop`` (every
+``cleanup_interval_seconds``, as the appliance does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from src.core.process_tree import is_alive
+from src.core.run_state import read_json
+from src.core.settings import Settings, SettingsError, load_settings
+from src.jobs.connection import REDIS_ERRORS, get_connection
+from src.jobs.queue import ACTIVE_STATES, JOB_FILE
+
+log = logging.getLogger("src.jobs.cleanup")
+
+
+def last_touched(workspace: Path) -> float:
+    """Newest modification time of the workspace or anything in it."""
+    newest = workspace.stat().st_mtime
+    for path in workspace.rglob("*"):
+        try:
+            newest = max(newest, path.lstat().st_mtime)
+        except FileNotFoundError:
+            continue  # removed while we looked: it was touched just now
+    return newest
+
+
+def _job_active(settings: Settings, job_id: str) -> bool:
+    try:
+        return Job.fetch(job_id, connection=get_connection(settings.queue)).get_status() in ACTIVE_STATES
+    except NoSuchJobError:
+        return False
+
+
+def has_active_run(settings: Settings, workspace: Path) -> bool:
+    """True if any workflow in the workspace has a queued/running job or a live local run."""
+    for run_dir in workspace.glob("*/run"):
+        job_id = read_json(run_dir / JOB_FILE).get("job_id")
+        if job_id and _job_active(settings, job_id):
+            return True
+        pid = read_json(run_dir / "pid.json")
+        if pid.get("pid") and is_alive(int(pid["pid"]), float(pid.get("create_time", 0))):
+            return True
+    return False
+
+
+def stale_workspaces(settings: Settings, now: float | None = None) -> list[Path]:
+    now = time.time() if now is None else now
+    limit = settings.workspace_max_age_days * 86400
+    root = settings.workspaces_dir
+    if not root.is_dir():
+        return []
+    candidates = [
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()
+    ]
+    return sorted(p for p in candidates if now - last_touched(p) > limit)
+
+
+def cleanup(settings: Settings, now: float | None = None) -> list[Path]:
+    """One pass: remove stale workspaces without active runs; return what was removed."""
+    removed = []
+    for workspace in stale_workspaces(settings, now):
+        try:
+            if has_active_run(settings, workspace):
+                log.info("keeping %s: it has an active run", workspace.name)
+                continue
+        except REDIS_ERRORS as err:
+            log.warning("Redis unreachable (%s); not removing anything in this pass", err)
+            return removed
+        try:
+            shutil.rmtree(workspace)
+        except OSError as err:
+            log.error("could not remove workspace %s: %s (check the volume's ownership)", workspace.name, err)
+            continue
+        log.info(
+            "removed workspace %s (untouched for %.1f days)", workspace.name, settings.workspace_max_age_days
+        )
+        removed.append(workspace)
+    return removed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Remove workspaces untouched for workspace_max_age_days.")
+    parser.add_argument("--loop", action="store_true", help="repeat every cleanup_interval_seconds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    if not settings.online_deployment:
+        print("Workspace clean-up runs only in online mode: local workspaces belong to their user.")
+        return 0
+    while True:
+        cleanup(settings)
+        if not args.loop:
+            return 0
+        time.sleep(settings.cleanup_interval_seconds)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
