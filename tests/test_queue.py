@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import redis
 from rq.job import Job
+from rq.scheduler import RQScheduler
 
 from src.core.logs import Outcome, ended_with, read_log
 from src.core.settings import load_settings
@@ -159,6 +160,24 @@ def test_a_killed_worker_does_not_leave_the_job_started(settings, workers, redis
         final = wait_state(workflow, ("failed",), 5)
         assert "worker running this job was lost" in final.error
         assert ended_with(workflow.logger.log_dir) is Outcome.FAILED
+
+
+def test_a_killed_workers_scheduler_lock_is_taken_over_at_once(online_settings, workers, redis_url):
+    """Without the release of dead schedulers' locks the new worker would wait 61 s for them."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    lock = RQScheduler.get_locking_key(online_settings.queue.ordered_queue_names[0])
+    [victim] = workers.start(online_settings, redis_url, 1)
+    first_owner = wait_for(lambda: client.get(lock), 20, what="the first worker's scheduler to take the lock")
+    victim.kill()
+    victim.wait(5)
+    workers.start(online_settings, redis_url, 1)
+
+    new_owner = wait_for(
+        lambda: client.get(lock) not in (None, first_owner) and client.get(lock),
+        15,
+        what="the new worker's scheduler to take over the dead one's lock",
+    )
+    assert client.ttl(lock) > 0 and new_owner != first_owner
 
 
 def test_redis_unreachable_at_start_runs_locally_with_a_notice(settings):

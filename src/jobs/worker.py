@@ -32,6 +32,7 @@ from rq.job import Job
 from src.core.process_tree import die_with_parent
 from src.core.settings import QueueSettings, SettingsError, load_settings
 from src.jobs.connection import redact
+from src.jobs.scheduler_locks import release_dead_scheduler_locks
 
 log = logging.getLogger("src.jobs.worker")
 
@@ -40,9 +41,23 @@ REDIS_WAIT_SECONDS = 60
 
 
 class OpenMSWorker(Worker):
-    """RQ's forking worker with a configurable heartbeat grace period."""
+    """RQ's forking worker with a configurable heartbeat grace period.
+
+    Before it tries to start a scheduler (at start and in each maintenance pass) it
+    releases the locks of a scheduler that died with its worker on this host, so a
+    lost job's retry is not held up until those locks expire.
+    """
 
     heartbeat_grace = 10
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        release_dead_scheduler_locks(self.connection, self.queue_names())
+        super()._start_scheduler(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        if self.scheduler is not None:
+            release_dead_scheduler_locks(self.connection, self.queue_names())
+        super().run_maintenance_tasks()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
