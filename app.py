@@ -12,5 +12,6 @@ pages = {
         st.Page("content/run.py", title="Run", icon=":material/play_arrow:"),
         st.Page("content/results.py", title="Results", icon=":material/bar_chart:"),
     ],
+    "Admin": [st.Page("content/admin.py", title="Queue admin", icon=":material/monitoring:")],
 }
 st.navigation(pages).run()

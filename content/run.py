@@ -5,6 +5,6 @@ import streamlit as st
 from src.ui import run_section
 from src.ui.page import page_setup
 
-ctx = page_setup()
+ctx = page_setup(run_page=True)
 st.title("Run")
 run_section.show(ctx)

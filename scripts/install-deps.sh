@@ -22,6 +22,11 @@ if [ "${1:-}" = "--dev" ]; then
   command -v debootstrap >/dev/null || apt_packages+=(debootstrap)
   command -v npm >/dev/null || apt_packages+=(nodejs npm)
   command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+  # The browser tests drive Chromium with Playwright: Debian's package where there is one
+  # (Ubuntu's is a snap stub), else Playwright's own download (see below).
+  if [ ! -x /usr/bin/chromium ] && grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+    apt_packages+=(chromium)
+  fi
 fi
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "Installing Debian packages: ${apt_packages[*]}"
@@ -37,6 +42,10 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
 requirements=(-r requirements.txt)
 [ "${1:-}" = "--dev" ] && requirements+=(-r requirements-dev.txt)
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+if [ "${1:-}" = "--dev" ] && [ ! -x /usr/bin/chromium ]; then
+  as_root .venv/bin/python -m playwright install-deps chromium
+  .venv/bin/python -m playwright install chromium
+fi
 if [ "${1:-}" = "--dev" ]; then
   npm ci --prefix tests/tools --no-audit --no-fund --loglevel=error
 fi

@@ -19,6 +19,7 @@ PAGES = [
     "content/configure.py",
     "content/run.py",
     "content/results.py",
+    "content/admin.py",
 ]
 
 
@@ -165,3 +166,43 @@ def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
     app.button(key="start").click().run()
     assert not app.exception
     assert any("started directly on the web server" in w.value for w in app.warning), all_text(app)
+
+
+def test_admin_page_in_local_mode_says_it_is_not_available(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "false")
+    app = page("content/admin.py")
+    assert not app.exception
+    assert any("available in online mode only" in i.value for i in app.info)
+    assert "Job queue" not in all_text(app)  # nothing queue-related in local mode
+
+
+def test_admin_page_online_shows_redis_workers_and_queue(monkeypatch, settings, redis_url):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    app = page("content/admin.py")
+    assert not app.exception
+    text = all_text(app)
+    assert "Workers (0)" in text and "No worker is running" in text
+    assert "No failed jobs are kept in the queue." in text
+    assert {m.label for m in app.metric} >= {"Memory", "AOF", "Uptime", "Clients", "Waiting", "Running"}
+    assert "Workers busy: 0 of 0" in str([p.proto.text for p in app.get("progress")])
+
+
+def test_admin_page_with_redis_down_says_so(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    app = page("content/admin.py")
+    assert not app.exception
+    assert any("Redis cannot be reached" in e.value for e in app.error)
+    assert any("job queue cannot be reached" in w.value for w in app.warning)
+
+
+def test_a_too_short_admin_password_stops_the_app_with_a_message(monkeypatch, settings):
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+    app = page("content/admin.py")
+    assert not app.exception
+    assert any("ADMIN_PASSWORD must be at least 8 characters" in e.value for e in app.error)

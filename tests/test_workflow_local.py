@@ -58,6 +58,19 @@ def test_real_nz_files_in_a_local_process(settings, nz_files):
     assert "Running: " not in read_log(workflow.logger.log_dir, "minimal")
 
 
+def test_a_single_file_run_skips_linking_and_still_gives_a_table(settings, nz_files):
+    workflow = TOPPWorkflow(settings.workspaces_dir / "single", settings)
+    put_inputs(workflow, nz_files[:1])
+    for name, value in FFM_NOISE.items():
+        workflow.params.set_tool_value("FeatureFinderMetabo", name, value)
+    assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
+    table = pd.read_csv(workflow.table_path(), sep="\t")
+    assert len(table) > 120 and set(table["n_samples"]) == {1}
+    commands = read_log(workflow.logger.log_dir, "commands")
+    assert "FeatureLinkerUnlabeledKD" not in commands and "Running: /usr/bin/FileConverter" in commands
+    assert "nothing to link" in read_log(workflow.logger.log_dir, "minimal")
+
+
 def test_generated_demo_data_runs_through(settings):
     workflow = TOPPWorkflow(settings.workspaces_dir / "demo", settings)
     demo_files = workflow.load_example()

@@ -25,7 +25,7 @@ import psutil
 
 from src.core.logs import MINIMAL, Outcome
 from src.core.process_tree import is_alive, kill_tree
-from src.core.run_state import RUNNING
+from src.core.run_state import RUNNING, RunStatus
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 
@@ -108,6 +108,10 @@ class LocalRunner:
             process.start()
         create_time = psutil.Process(process.pid).create_time()
         self.workflow.state.write_pid(process.pid, create_time)
+        # Shown until the child (still importing) writes its own status: the page sees the
+        # run at once. The pid is recorded first, so a status poll cannot take it for dead.
+        self.workflow.logger.reset()
+        self.workflow.state.write(RunStatus(state=RUNNING, step="Starting", started_at=time.time()))
         log.info("started local run of %s as pid %s", self.workflow.id, process.pid)
         return process.pid
 

@@ -34,6 +34,12 @@ ENV_QUEUE_MAX_QUEUED = "QUEUE_MAX_QUEUED"
 ENV_QUEUE_JOB_TIMEOUT = "QUEUE_JOB_TIMEOUT"
 ENV_QUEUE_RETRIES = "QUEUE_RETRIES"
 ENV_QUEUE_RETRY_INTERVALS = "QUEUE_RETRY_INTERVALS"
+ENV_ADMIN_PASSWORD = "ADMIN_PASSWORD"
+ENV_DASHBOARD_ENABLED = "RQ_DASHBOARD_ENABLED"
+ENV_DASHBOARD_URL = "RQ_DASHBOARD_URL"
+
+#: Shortest admin password accepted (from the environment or Streamlit secrets).
+ADMIN_PASSWORD_MIN_LENGTH = 8
 
 #: Queue priorities, in the order every worker takes jobs from them.
 PRIORITIES = ("high", "normal", "low")
@@ -98,6 +104,9 @@ class Settings:
     workspace_max_age_days: float  # online mode: workspaces untouched this long are removed
     cleanup_interval_seconds: int  # how often the appliance looks for such workspaces
     queue: QueueSettings
+    admin_password: str  # unlocks the admin page's requeue/delete actions; "" = not from the environment
+    dashboard_enabled: bool  # rq-dashboard runs beside the app (the appliance's RQ_DASHBOARD_ENABLED)
+    dashboard_url: str  # where to link to it; "" = port 9181 of the host the visitor used
     source: Path
 
     @property
@@ -285,5 +294,28 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             "cleanup_interval_seconds", data.get("cleanup_interval_seconds", 3600), 10, 7 * 86400
         ),
         queue=_queue_settings(data, env),
+        admin_password=check_admin_password(env.get(ENV_ADMIN_PASSWORD, ""), ENV_ADMIN_PASSWORD),
+        dashboard_enabled=parse_bool(
+            ENV_DASHBOARD_ENABLED, env.get(ENV_DASHBOARD_ENABLED, "false") or "false"
+        ),
+        dashboard_url=_dashboard_url(env.get(ENV_DASHBOARD_URL, "")),
         source=path,
     )
+
+
+def check_admin_password(raw: str, source: str) -> str:
+    """An admin password is either unset ("") or long enough to be worth having."""
+    password = raw.strip()
+    if password and len(password) < ADMIN_PASSWORD_MIN_LENGTH:
+        raise SettingsError(
+            f"{source} must be at least {ADMIN_PASSWORD_MIN_LENGTH} characters long "
+            "(or unset, which keeps the admin actions locked)."
+        )
+    return password
+
+
+def _dashboard_url(raw: str) -> str:
+    url = raw.strip()
+    if url and not url.startswith(("http://", "https://", "/")):
+        raise SettingsError(f"{ENV_DASHBOARD_URL} must be an http(s) URL or a path, got {raw!r}.")
+    return url

@@ -181,7 +181,7 @@ def _enqueue_job(workflow: WorkflowBase, priority: str, connection: Redis) -> Jo
     job_id = new_job_id(workflow)
     # Record the job before it can start, so a worker never runs a job its workspace does not know.
     write_json(_job_file(workflow), {"job_id": job_id, "priority": priority, "enqueued_at": time.time()})
-    _mark_queued(workflow, job_id, priority)  # before the push: a fast worker must not be overwritten
+    mark_queued(workflow, job_id, priority)  # before the push: a fast worker must not be overwritten
     try:
         return queues(settings, connection)[priority].enqueue(
             TASK,
@@ -208,7 +208,7 @@ def _enqueue_job(workflow: WorkflowBase, priority: str, connection: Redis) -> Jo
         raise
 
 
-def _mark_queued(workflow: WorkflowBase, job_id: str, priority: str) -> None:
+def mark_queued(workflow: WorkflowBase, job_id: str, priority: str) -> None:
     """Fresh logs and status for the new run, so the Run page shows it from the first second."""
     for stale in workflow.state.run_dir.glob("ended-*"):
         stale.unlink(missing_ok=True)

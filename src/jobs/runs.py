@@ -90,7 +90,10 @@ def start(workflow: WorkflowBase) -> RunView:
         )
         log.warning("falling back to a local run for %s: %s", workflow.workspace.name, why)
     q.forget_job(workflow)
-    LocalRunner(workflow).start()
+    try:
+        LocalRunner(workflow).start()
+    except RuntimeError as err:  # started from another tab a moment ago
+        raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
     return RunView(mode="local", state="running", notice=notice)
 
 
@@ -119,7 +122,8 @@ def status(workflow: WorkflowBase) -> RunView:
         return _from_disk(
             workflow.state.read(),
             "queue",
-            "This run's job is no longer in the queue (finished jobs expire); its logs remain.",
+            "This run's job is no longer in the queue (finished jobs expire); its logs and results "
+            "remain. Press 'Start Workflow' to run it again.",
         )
     except REDIS_ERRORS as err:
         url = redact(workflow.settings.queue.redis_url)

@@ -17,7 +17,7 @@ from rq.job import Job
 from src.core.logs import MINIMAL, Outcome
 from src.core.process_tree import die_with_parent
 from src.core.runner import build_workflow
-from src.core.settings import load_settings
+from src.core.settings import Settings, load_settings
 from src.jobs.queue import record_duration, worker_lost_message
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,9 @@ def _retry_note(job: Job | None, configured: int) -> str:
     )
 
 
-def _workflow_of(job: Job):
-    settings = load_settings()
+def workflow_of(job: Job, settings: Settings | None = None):
+    """The workflow a job runs, built from the job's plain-data arguments."""
+    settings = settings or load_settings()
     ref, workspace = job.args
     return build_workflow(ref, workspace, settings)
 
@@ -87,7 +88,7 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
     """RQ failure callback. Only a lost worker needs action: the run itself could not say so."""
     if exc_type is None or exc_type.__name__ != "AbandonedJobError":
         return
-    workflow = _workflow_of(job)
+    workflow = workflow_of(job)
     if job.retries_left:
         workflow.logger.log(
             f"The worker running this job was lost; retrying ({job.retries_left} left).", MINIMAL
@@ -102,6 +103,6 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
 
 def on_job_stopped(job: Job, connection) -> None:
     """RQ stopped callback (runs in the worker after the horse was killed): end the logs as cancelled."""
-    workflow = _workflow_of(job)
+    workflow = workflow_of(job)
     if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
         workflow.finish(Outcome.CANCELLED)

@@ -30,7 +30,8 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from src.core.process_tree import die_with_parent
-from src.core.settings import QueueSettings, SettingsError, load_settings
+from src.core.settings import QueueSettings, Settings, SettingsError, load_settings
+from src.jobs import metrics
 from src.jobs.connection import redact
 from src.jobs.scheduler_locks import release_dead_scheduler_locks
 
@@ -49,6 +50,7 @@ class OpenMSWorker(Worker):
     """
 
     heartbeat_grace = 10
+    openms_settings: Settings  # set by build_worker; used to record queue-depth samples
 
     def _start_scheduler(self, *args, **kwargs) -> None:
         release_dead_scheduler_locks(self.connection, self.queue_names())
@@ -58,6 +60,11 @@ class OpenMSWorker(Worker):
         if self.scheduler is not None:
             release_dead_scheduler_locks(self.connection, self.queue_names())
         super().run_maintenance_tasks()
+        metrics.record_sample(self.openms_settings, self.connection)
+
+    def maintain_heartbeats(self, *args, **kwargs) -> None:
+        super().maintain_heartbeats(*args, **kwargs)
+        metrics.record_sample(self.openms_settings, self.connection)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
@@ -106,7 +113,8 @@ def register_queues(queues: list[Queue]) -> None:
     connection.sadd(Queue.redis_queues_keys, *(q.key for q in queues))
 
 
-def build_worker(queue: QueueSettings, connection: redis.Redis) -> OpenMSWorker:
+def build_worker(settings: Settings, connection: redis.Redis) -> OpenMSWorker:
+    queue = settings.queue
     queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
     register_queues(queues)
     worker = OpenMSWorker(
@@ -118,6 +126,7 @@ def build_worker(queue: QueueSettings, connection: redis.Redis) -> OpenMSWorker:
         maintenance_interval=queue.maintenance_interval,
     )
     worker.heartbeat_grace = queue.heartbeat_grace
+    worker.openms_settings = settings
     return worker
 
 
@@ -142,7 +151,7 @@ def main() -> int:
     preload()
     children_die_with_worker()
     connection = connect(settings.queue)
-    worker = build_worker(settings.queue, connection)
+    worker = build_worker(settings, connection)
     log.info("worker %s listening on %s (high to low priority)", worker.name, ", ".join(worker.queue_names()))
     worker.work(with_scheduler=bool(settings.queue.retry_intervals), logging_level="INFO")
     return 0

@@ -13,7 +13,7 @@ import streamlit as st
 from src.core import workspace as ws
 from src.core.settings import Settings, SettingsError, load_settings
 from src.core.workflow import WorkflowBase
-from src.ui import sidebar
+from src.ui import run_watch, sidebar
 from src.workflows import DEFAULT_WORKFLOW
 
 WORKSPACE_KEY = "workspace"
@@ -57,9 +57,11 @@ def select_workspace(settings: Settings) -> Path:
     return resolution.path
 
 
-def page_setup() -> PageContext:
+def page_setup(run_page: bool = False) -> PageContext:
+    """Settings, workspace and sidebar; every page but the Run page toasts when a run ends."""
     settings = _settings()
     workspace = select_workspace(settings)
     workflow = DEFAULT_WORKFLOW(workspace, settings)
     sidebar.render(settings, workspace)
+    run_watch.watch(workflow, toast=not run_page)
     return PageContext(settings, workspace, workflow)

@@ -51,13 +51,17 @@ def _controls(workflow: WorkflowBase, view: RunView) -> None:
             _stop(workflow)
         return
     if st.button("Start Workflow", type="primary", key="start"):
-        try:
-            started = runs.start(workflow)
-        except runs.RunRefused as err:
-            st.error(str(err))
-            return
-        st.session_state[NOTICE_KEY] = started.notice
-        st.rerun()
+        _start(workflow)
+
+
+def _start(workflow: WorkflowBase) -> None:
+    try:
+        started = runs.start(workflow)
+    except runs.RunRefused as err:
+        st.error(str(err))
+        return
+    st.session_state[NOTICE_KEY] = started.notice
+    st.rerun(scope="app")
 
 
 def _stop(workflow: WorkflowBase) -> None:
@@ -75,6 +79,8 @@ def _status_fragment(workflow: WorkflowBase, level: str, active: bool) -> None:
     def status_block() -> None:
         view = runs.status(workflow)
         render_status(view)
+        if view.state == "failed" and st.button("Retry", key="retry", icon=":material/replay:"):
+            _start(workflow)
         _log_tail(workflow, level)
         if active and not view.active:
             st.rerun(scope="app")
@@ -115,6 +121,8 @@ def _queued(view: RunView, label: str) -> None:
         st.markdown("Your workflow is waiting to be retried.")
     if view.eta_seconds is not None:
         st.caption(f"Estimated to be done in about {_duration(view.eta_seconds)}.")
+    else:
+        st.caption("A time estimate appears once this server has finished a run.")
 
 
 def _times(view: RunView) -> None:

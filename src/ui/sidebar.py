@@ -9,6 +9,9 @@ import streamlit as st
 
 from src.core import workspace as ws
 from src.core.settings import Settings
+from src.jobs import metrics
+from src.jobs.connection import REDIS_ERRORS
+from src.jobs.runs import queue_wanted
 
 _NEW = "➕ New workspace…"
 
@@ -20,7 +23,28 @@ def render(settings: Settings, workspace: Path) -> None:
             _online_workspace(workspace)
         else:
             _local_workspaces(settings, workspace)
+        if queue_wanted(settings):
+            _queue_load(settings)
         _resources(settings.resource_refresh_seconds)
+
+
+def _queue_load(settings: Settings) -> None:
+    @st.fragment(run_every=settings.resource_refresh_seconds)
+    def monitor() -> None:
+        try:
+            load = metrics.current_load(settings)
+        except REDIS_ERRORS:
+            st.warning("The job queue cannot be reached right now; runs start on the web server instead.")
+            return
+        st.progress(
+            min(load.utilisation, 1.0), text=f"Workers busy: {load.workers_busy} of {load.workers_total}"
+        )
+        st.caption(f"{load.running} running · {load.waiting} waiting")
+        if load.backlog_warning:
+            st.warning(load.backlog_warning)
+
+    st.markdown("**Job queue**")
+    monitor()
 
 
 def _online_workspace(workspace: Path) -> None:

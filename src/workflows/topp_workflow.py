@@ -2,8 +2,10 @@
 
 FeatureFinderMetabo finds features in each mzML file, FeatureLinkerUnlabeledKD
 links them across samples into consensus features, and a Python script turns the
-consensus map into a table. The page-building methods receive the UI helper from
-the page, so importing this module does not import Streamlit.
+consensus map into a table. With a single input file there is nothing to link:
+FileConverter turns its features into the consensus map instead. The page-building
+methods receive the UI helper from the page, so importing this module does not
+import Streamlit.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from src.core.logs import MINIMAL
 from src.core.workflow import WorkflowBase
 
 MZML_KEY = "mzML-files"
@@ -21,7 +24,7 @@ TABLE_STEP, TABLE_NAME = "consensus-table", "consensus_features.tsv"
 class TOPPWorkflow(WorkflowBase):
     name = "TOPP Workflow"
     id = "topp-workflow"
-    required_tools = ("FeatureFinderMetabo", "FeatureLinkerUnlabeledKD")
+    required_tools = ("FeatureFinderMetabo", "FeatureLinkerUnlabeledKD", "FileConverter")
 
     def upload(self, ui: Any) -> None:
         ui.upload_files(MZML_KEY, "mzML files", example_loader=self.load_example)
@@ -36,7 +39,11 @@ class TOPPWorkflow(WorkflowBase):
         features = self.files.outputs(mzml_files, "feature-detection", ".featureXML")
         self.executor.run_topp("FeatureFinderMetabo", {"in": mzml_files, "out": features})
         consensus = self.files.result_dir("feature-linking") / "consensus.consensusXML"
-        self.executor.run_topp("FeatureLinkerUnlabeledKD", {"in": [features], "out": [consensus]})
+        if len(features) > 1:
+            self.executor.run_topp("FeatureLinkerUnlabeledKD", {"in": [features], "out": [consensus]})
+        else:  # the linker needs two maps; one map's features are its consensus features
+            self.logger.log("One input file: nothing to link, its features become the consensus map", MINIMAL)
+            self.executor.run_topp("FileConverter", {"in": features, "out": [consensus]})
         table = self.files.result_dir(TABLE_STEP) / TABLE_NAME
         self.executor.run_python(CONSENSUS_SCRIPT, {"in": consensus, "out": table}, step="Consensus table")
         self.logger.log(f"Consensus table written: {sum(1 for _ in table.open()) - 1} consensus features")

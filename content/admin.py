@@ -1,0 +1,10 @@
+"""Queue admin: Redis, workers, queue depth and failed jobs (online mode)."""
+
+import streamlit as st
+
+from src.ui import admin
+from src.ui.page import page_setup
+
+ctx = page_setup()
+st.title("Queue admin")
+admin.show(ctx)

@@ -1,0 +1,100 @@
+"""Administration of failed jobs: list them with their errors, requeue or delete them.
+
+The admin page checks the admin password before calling the actions here.
+A requeue is refused when the job's workspace has moved on (started another run
+since), because the old job would overwrite that run's results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from src.core.run_state import STATUS_FILE, read_json
+from src.core.settings import Settings
+from src.core.workflow import WorkflowBase
+from src.jobs import queue as q
+from src.jobs.connection import get_connection
+from src.jobs.tasks import workflow_of
+
+
+class AdminError(RuntimeError):
+    """An admin action cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    job_id: str
+    workspace: str  # the workspace's id (its folder name)
+    priority: str
+    failed_at: float | None
+    error: str
+
+
+def _error_of(job: Job) -> str:
+    """The workflow's own message if it wrote one, else the last line of the traceback."""
+    workspace, workflow_id = job.meta.get("workspace"), job.meta.get("workflow")
+    if workspace and workflow_id:
+        status = read_json(Path(workspace) / workflow_id / "run" / STATUS_FILE)
+        if status.get("state") == "failed" and status.get("error"):
+            return str(status["error"])
+    text = (job.exc_info or "").strip()
+    return text.splitlines()[-1] if text else "No error was recorded."
+
+
+def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = None) -> list[FailedJob]:
+    """The most recently failed jobs of all priorities, newest first."""
+    connection = connection or get_connection(settings.queue)
+    found = []
+    for priority, queue in q.queues(settings, connection).items():
+        registry = queue.failed_job_registry
+        for job in Job.fetch_many(registry.get_job_ids(), connection=connection):
+            if job is None:
+                continue  # expired between listing and fetching
+            found.append(
+                FailedJob(
+                    job_id=job.id,
+                    workspace=Path(job.meta.get("workspace", "?")).name,
+                    priority=priority,
+                    failed_at=job.ended_at.timestamp() if job.ended_at else None,
+                    error=_error_of(job),
+                )
+            )
+    found.sort(key=lambda f: f.failed_at or 0, reverse=True)
+    return found[:limit]
+
+
+def _failed_job(settings: Settings, job_id: str, connection: Redis) -> tuple[Job, str]:
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except (NoSuchJobError, ValueError):
+        raise AdminError(f"There is no job '{job_id}'; it may have expired. Reload the page.") from None
+    for priority, queue in q.queues(settings, connection).items():
+        if job_id in queue.failed_job_registry:
+            return job, priority
+    raise AdminError(f"Job '{job_id}' is not among the failed jobs (any more). Reload the page.")
+
+
+def requeue(settings: Settings, job_id: str) -> None:
+    """Put a failed job back at the end of its queue, with fresh logs in its workspace."""
+    connection = get_connection(settings.queue)
+    job, priority = _failed_job(settings, job_id, connection)
+    workflow: WorkflowBase = workflow_of(job, settings)
+    if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
+        raise AdminError(
+            f"Workspace {workflow.workspace.name} has started another run since this job failed; "
+            "requeueing the old job would overwrite it. Delete the old job instead."
+        )
+    q.mark_queued(workflow, job.id, priority)
+    q.queues(settings, connection)[priority].failed_job_registry.requeue(job.id)
+
+
+def delete(settings: Settings, job_id: str) -> None:
+    """Remove a failed job from Redis. Its workspace, logs and results stay."""
+    connection = get_connection(settings.queue)
+    job, _ = _failed_job(settings, job_id, connection)
+    job.delete()
