@@ -40,6 +40,10 @@ check_worker_count() {
     || [ "$RQ_WORKER_COUNT" -gt "$WORKER_MAX" ]; then
     fail "RQ_WORKER_COUNT must be from $WORKER_MIN to $WORKER_MAX, got $RQ_WORKER_COUNT. Without workers no run would ever start; to run workflows without the queue set QUEUE_ENABLED=false."
   fi
+  cpus=$(nproc 2>/dev/null || echo 0)
+  if [ "$cpus" -gt 0 ] && [ "$RQ_WORKER_COUNT" -gt "$cpus" ]; then
+    note "WARNING: RQ_WORKER_COUNT=$RQ_WORKER_COUNT is more than the $cpus CPUs this container may use; runs will compete for CPU and finish later than with $cpus workers (see BENCHMARKS.md)."
+  fi
   export RQ_WORKER_COUNT
 }
 

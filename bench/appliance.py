@@ -89,6 +89,32 @@ def idle_memory_mb(name: str) -> dict[str, float]:
     return figures
 
 
+def measure(uncached: bool, starts: int, workers: int, idle_seconds: float = 20) -> dict:
+    """Build (optionally uncached, then cached), size, starts to healthy, idle memory."""
+    record: dict = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    }
+    if uncached:
+        record["build_uncached_s"] = round(timed_build("--no-cache"), 1)
+    record["build_cached_s"] = round(timed_build(), 1)
+    record["image_mb"] = round(image_mb(BENCH_TAG), 1)
+    record["base_image_mb"] = round(image_mb(BASE_IMAGE), 1)
+    healthy = []
+    memory = {}
+    for attempt in range(starts):
+        name, seconds = start_to_healthy(workers)
+        healthy.append(round(seconds, 1))
+        if attempt == 0:
+            time.sleep(idle_seconds)
+            memory = idle_memory_mb(name)
+        docker("rm", "-f", name)
+    record["start_to_healthy_s"] = healthy
+    record["idle_memory_mb"] = memory
+    record["workers"] = workers
+    return record
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-uncached", action="store_true", help="skip the --no-cache build")
@@ -97,28 +123,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=20, help="wait before measuring memory")
     args = parser.parse_args()
 
-    record: dict = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-    }
-    if not args.skip_uncached:
-        record["build_uncached_s"] = round(timed_build("--no-cache"), 1)
-    record["build_cached_s"] = round(timed_build(), 1)
-    record["image_mb"] = round(image_mb(BENCH_TAG), 1)
-    record["base_image_mb"] = round(image_mb(BASE_IMAGE), 1)
-
-    healthy = []
-    memory = {}
-    for attempt in range(args.starts):
-        name, seconds = start_to_healthy(args.workers)
-        healthy.append(round(seconds, 1))
-        if attempt == 0:
-            time.sleep(args.idle_seconds)
-            memory = idle_memory_mb(name)
-        docker("rm", "-f", name)
-    record["start_to_healthy_s"] = healthy
-    record["idle_memory_mb"] = memory
-    record["workers"] = args.workers
+    record = measure(not args.skip_uncached, args.starts, args.workers, args.idle_seconds)
+    healthy = record["start_to_healthy_s"]
+    memory = record["idle_memory_mb"]
 
     base = f"(base {BASE_IMAGE}: {record['base_image_mb']} MB)"
     print(f"image                {record['image_mb']:8.1f} MB   {base}")

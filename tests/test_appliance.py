@@ -225,6 +225,8 @@ def test_three_workers_healthy_private_redis_no_dashboard_non_root(start_applian
     assert refused(appliance.ip, 9181), "nothing may answer on 9181 while the dashboard is off"
     assert refused(appliance.ip, 6379), "Redis must not be reachable from outside the container"
     assert http_status(f"http://{appliance.ip}:8501/_stcore/health") == 200
+    oversubscribed = "is more than the" in appliance.logs()
+    assert oversubscribed == (len(os.sched_getaffinity(0)) < 3), "the CPU warning follows the CPU count"
     processes = appliance.raw.top(ps_args="-eo pid,uid,args")["Processes"]
     users = {args: int(uid) for _, uid, args in processes}
     for needle in ("streamlit run", "src.jobs.worker", "redis-server"):

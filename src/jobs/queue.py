@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Queue, Retry, Worker
+from rq import Queue, Retry, worker_registration
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
@@ -289,12 +289,21 @@ def record_duration(connection: Redis, seconds: float) -> None:
 
 def typical_duration(connection: Redis) -> float | None:
     """Median of recent successful run times, or None before the first run."""
-    values = sorted(float(v) for v in connection.lrange(DURATIONS_KEY, 0, -1))
+    return median_duration(connection.lrange(DURATIONS_KEY, 0, -1))
+
+
+def median_duration(raw_values) -> float | None:
+    values = sorted(float(v) for v in raw_values)
     return values[len(values) // 2] if values else None
 
 
 def worker_count(settings: Settings, connection: Redis) -> int:
-    return len(Worker.all(queue=queues(settings, connection)["normal"]))
+    """Live workers: registered ones whose key has not expired (two round trips, no fetching)."""
+    keys = worker_registration.get_keys(queue=queues(settings, connection)["normal"], connection=connection)
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.exists(key)
+        return sum(pipe.execute())
 
 
 def estimate_eta(

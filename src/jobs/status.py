@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from redis import Redis
+from rq import worker_registration
 from rq.job import Job, JobStatus
 
 from src.core.settings import PRIORITIES
@@ -18,19 +19,42 @@ def _priority_of(job: Job, workflow: WorkflowBase) -> str:
     return by_name.get(job.origin, "normal")
 
 
-def _position(workflow: WorkflowBase, job: Job, connection: Redis) -> tuple[int | None, int]:
-    """(1-based place among waiting jobs, counting higher priorities first; total waiting)."""
+def _snapshot(workflow: WorkflowBase, job: Job, connection: Redis) -> dict:
+    """Queue lengths, the job's index in its queue, the worker keys and recent durations,
+    read in one round trip (a status read is polled every second by every open Run page)."""
     queues = q.queues(workflow.settings, connection)
-    lengths = {p: queues[p].count for p in PRIORITIES}
-    total = sum(lengths.values())
-    if job.get_status(refresh=False) != JobStatus.QUEUED:
-        return None, total
     priority = _priority_of(job, workflow)
-    index = connection.lpos(queues[priority].key, job.id)
-    if index is None:
+    with connection.pipeline(transaction=False) as pipe:
+        for p in PRIORITIES:
+            pipe.llen(queues[p].key)
+        pipe.lpos(queues[priority].key, job.id)
+        pipe.smembers(worker_registration.WORKERS_BY_QUEUE_KEY % queues["normal"].name)
+        pipe.lrange(q.DURATIONS_KEY, 0, -1)
+        *lengths, index, worker_keys, durations = pipe.execute()
+    return {
+        "lengths": dict(zip(PRIORITIES, lengths, strict=True)),
+        "priority": priority,
+        "index": index,
+        "worker_keys": worker_keys,
+        "durations": durations,
+    }
+
+
+def _position(job: Job, snap: dict) -> tuple[int | None, int]:
+    """(1-based place among waiting jobs, counting higher priorities first; total waiting)."""
+    lengths = snap["lengths"]
+    total = sum(lengths.values())
+    if job.get_status(refresh=False) != JobStatus.QUEUED or snap["index"] is None:
         return None, total
-    ahead = sum(lengths[p] for p in PRIORITIES[: PRIORITIES.index(priority)])
-    return ahead + index + 1, total
+    ahead = sum(lengths[p] for p in PRIORITIES[: PRIORITIES.index(snap["priority"])])
+    return ahead + snap["index"] + 1, total
+
+
+def _live_workers(worker_keys, connection: Redis) -> int:
+    with connection.pipeline(transaction=False) as pipe:
+        for key in worker_keys:
+            pipe.exists(key)
+        return sum(pipe.execute())
 
 
 def _error(workflow: WorkflowBase, job: Job) -> str:
@@ -53,20 +77,21 @@ def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:
     """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs."""
     connection = get_connection(workflow.settings.queue)
     job = q.fetch_owned(workflow, job_id, connection)
-    state = job.get_status()
+    state = job.get_status(refresh=False)  # fetched just now
     if state not in q.ACTIVE_STATES:
         q.mark_ended_on_disk(workflow, job)
-    position, waiting = _position(workflow, job, connection)
+    snap = _snapshot(workflow, job, connection)
+    position, waiting = _position(job, snap)
     started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None
     elapsed = time.time() - started if started else 0.0
     eta = None
     if state in (JobStatus.QUEUED, JobStatus.STARTED):
-        workers = q.worker_count(workflow.settings, connection)
-        eta = q.estimate_eta(position, workers, q.typical_duration(connection), elapsed)
+        workers = _live_workers(snap["worker_keys"], connection)
+        eta = q.estimate_eta(position, workers, q.median_duration(snap["durations"]), elapsed)
     return q.QueueStatus(
         job_id=job.id,
         state=state.value,
-        priority=_priority_of(job, workflow),
+        priority=snap["priority"],
         position=position,
         queue_length=waiting,
         eta_seconds=eta,

@@ -1,0 +1,1 @@
+"""Benchmarks (figures, not pass/fail): `python -m bench.suite`, see BENCHMARKS.md."""
