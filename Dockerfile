@@ -58,11 +58,11 @@ WORKDIR /app
 COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
 COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
 COPY --chown=root:root .streamlit /app/.streamlit
-COPY --chown=root:root docker/fatal_listener.py /app/docker/fatal_listener.py
+COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/supervisord-worker.conf /app/docker/
 COPY --chown=root:root content /app/content
 COPY --chown=root:root src /app/src
 RUN set -eux; \
-    chmod 0755 /app/entrypoint.sh; \
+    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh; \
     ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
     python -c 'import src.jobs.tasks, src.jobs.worker, src.workflows'
 
@@ -76,6 +76,6 @@ VOLUME ["/data/workspaces", "/data/redis"]
 EXPOSE 8501 9181
 
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "src.jobs.health", "--quiet", "--app-url", "http://127.0.0.1:8501/_stcore/health"]
+    CMD ["/app/docker/healthcheck.sh"]
 
 ENTRYPOINT ["/app/entrypoint.sh"]

@@ -81,20 +81,100 @@ prepare_volumes() {
   done
 }
 
+check_role() {
+  ROLE=${ROLE:-appliance}
+  case "$ROLE" in
+    appliance|worker) ;;
+    *) fail "ROLE must be 'appliance' (the default) or 'worker', got '$ROLE'." ;;
+  esac
+  export ROLE
+}
+
+# A Redis password becomes part of redis:// URLs, so it is kept to URL-safe characters.
+check_redis_password() {
+  [ -n "${REDIS_PASSWORD:-}" ] || return 0
+  case "$REDIS_PASSWORD" in
+    *[!A-Za-z0-9._~-]*) fail "REDIS_PASSWORD may only contain letters, digits and . _ ~ - (it goes into redis:// URLs)." ;;
+  esac
+  [ "${#REDIS_PASSWORD}" -ge 16 ] || fail "REDIS_PASSWORD must be at least 16 characters long."
+}
+
+# Scale-out: Redis also listens on the container network for worker containers, never without
+# a password. Single-container mode keeps it on loopback only.
+configure_redis() {
+  SCALE_OUT=$(printf '%s' "${SCALE_OUT:-false}" | tr '[:upper:]' '[:lower:]')
+  case "$SCALE_OUT" in
+    true|1|yes) SCALE_OUT=true ;;
+    false|0|no|'') SCALE_OUT=false ;;
+    *) fail "SCALE_OUT must be true or false, got '$SCALE_OUT'." ;;
+  esac
+  check_redis_password
+  if [ "$SCALE_OUT" = true ] && [ -z "${REDIS_PASSWORD:-}" ]; then
+    fail "SCALE_OUT=true makes Redis reachable from other containers; set REDIS_PASSWORD (16+ characters) so that only your workers can use it. Redis is not exposed without one."
+  fi
+  REDIS_CONFIG=/etc/openms/redis.conf
+  if [ -n "${REDIS_PASSWORD:-}" ]; then
+    REDIS_CONFIG=/tmp/openms-redis.conf
+    umask 077
+    {
+      echo "include /etc/openms/redis.conf"
+      [ "$SCALE_OUT" = true ] && echo "bind * -::*"
+      echo "requirepass $REDIS_PASSWORD"
+    } > "$REDIS_CONFIG"
+    umask 022
+    [ "$(id -u)" = 0 ] && chown "$APP_USER:$APP_USER" "$REDIS_CONFIG"
+    REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:6379/0"
+    note "Redis requires a password$([ "$SCALE_OUT" = true ] && echo ' and listens on the container network for worker containers')."
+  fi
+  RQ_DASHBOARD_REDIS_URL=$REDIS_URL
+  export REDIS_CONFIG REDIS_URL RQ_DASHBOARD_REDIS_URL SCALE_OUT
+}
+
+# Worker-only containers take jobs from the appliance's Redis and share its workspace volume.
+check_worker_role() {
+  case "${REDIS_URL:-}" in
+    ''|redis://127.0.0.1*|redis://localhost*|redis://:*@127.0.0.1*|redis://:*@localhost*)
+      fail "ROLE=worker needs REDIS_URL pointing at the appliance's Redis, e.g. redis://:PASSWORD@app:6379/0 (this container runs no Redis of its own)." ;;
+  esac
+  [ -d "$WORKSPACES_DIR" ] || fail "$WORKSPACES_DIR is missing: mount the appliance's workspace volume there."
+  python -m src.jobs.worker --check 2>/tmp/redis-check || fail "$(tail -n 1 /tmp/redis-check)"
+}
+
+# What `docker exec` sessions (the health check) cannot see in their own environment: the role
+# and the Redis URL with its password. Root-only, like the password file of Redis itself.
+write_runtime_env() {
+  umask 077
+  printf "ROLE='%s'\nREDIS_URL='%s'\n" "$ROLE" "$REDIS_URL" > /tmp/openms-runtime.env
+  umask 022
+}
+
 check_settings() {
   # The same validation the app runs, so a nonsense value stops the container with its reason.
   python -c 'from src.core.settings import load_settings; load_settings()' 2>/tmp/settings-error \
     || fail "invalid settings: $(tail -n 1 /tmp/settings-error)"
 }
 
+if [ "${1:-}" = worker ]; then
+  ROLE=worker
+  shift
+fi
 if [ "$#" -gt 0 ]; then
   exec "$@"
 fi
 
+check_role
 check_worker_count
 check_stop_wait
-check_dashboard
 check_settings
+if [ "$ROLE" = worker ]; then
+  check_worker_role
+  write_runtime_env
+  note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $(echo "$REDIS_URL" | sed 's#://[^@]*@#://***@#')."
+  exec supervisord -c /app/docker/supervisord-worker.conf
+fi
+check_dashboard
+configure_redis
+write_runtime_env
 prepare_volumes
 note "starting supervisord: redis, $RQ_WORKER_COUNT worker(s), streamlit on port 8501."
 # supervisord runs every program as the unprivileged user (see supervisord.conf).

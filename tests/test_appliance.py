@@ -62,6 +62,7 @@ class Appliance:
 
     def __init__(self, container: DockerContainer) -> None:
         self.container = container
+        self.env_prefix = ""  # e.g. "REDIS_URL=..." when Redis needs a password
 
     @property
     def raw(self):
@@ -93,7 +94,7 @@ class Appliance:
         return output
 
     def python(self, code: str) -> str:
-        return self.sh(f"cd /app && python -c {shell_quote(code)}", user="openms")
+        return self.sh(f"cd /app && {self.env_prefix} python -c {shell_quote(code)}", user="openms")
 
     def logs(self) -> str:
         out, err = self.container.get_logs()

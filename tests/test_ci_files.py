@@ -8,9 +8,12 @@ import subprocess
 from tests.conftest import REPO
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
-SHELL_SCRIPTS = [REPO / "entrypoint.sh", REPO / "tests" / "run.sh", REPO / ".ci" / "run"] + sorted(
-    (REPO / "scripts").glob("*.sh")
-)
+SHELL_SCRIPTS = [
+    REPO / "entrypoint.sh",
+    REPO / "docker" / "healthcheck.sh",
+    REPO / "tests" / "run.sh",
+    REPO / ".ci" / "run",
+] + sorted((REPO / "scripts").glob("*.sh"))
 
 
 def actionlint(*files) -> subprocess.CompletedProcess:

@@ -29,7 +29,16 @@ def write_json(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
+    _keep_owner(tmp, path.parent)
     os.replace(tmp, path)
+
+
+def _keep_owner(path: str, directory: Path) -> None:
+    """A root process (e.g. `docker exec <c> rq info`, whose registry clean-up runs a lost job's
+    callbacks) must not leave root-owned files the app's own user can no longer read."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        owner = directory.stat()
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
 def read_json(path: Path) -> dict:

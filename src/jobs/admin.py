@@ -52,7 +52,7 @@ def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = 
     found = []
     for priority, queue in q.queues(settings, connection).items():
         registry = queue.failed_job_registry
-        for job in Job.fetch_many(registry.get_job_ids(), connection=connection):
+        for job in Job.fetch_many(registry.get_job_ids(cleanup=False), connection=connection):
             if job is None:
                 continue  # expired between listing and fetching
             found.append(

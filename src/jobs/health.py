@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import socket
 import sys
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -108,12 +109,14 @@ def _job_started(worker: Worker) -> float | None:
 def queue_stats(settings: Settings) -> QueueStats:
     stats = QueueStats()
     for priority, queue in q.queues(settings).items():
+        # get_job_count(cleanup=False): looking must not run RQ's clean-up (and with it a lost
+        # job's callbacks) in whatever process or user happens to look.
         stats.queued[priority] = queue.count
-        stats.scheduled += queue.scheduled_job_registry.count
-        stats.started += queue.started_job_registry.count
-        stats.finished += queue.finished_job_registry.count
-        stats.failed += queue.failed_job_registry.count
-        stats.canceled += queue.canceled_job_registry.count
+        stats.scheduled += queue.scheduled_job_registry.get_job_count(cleanup=False)
+        stats.started += queue.started_job_registry.get_job_count(cleanup=False)
+        stats.finished += queue.finished_job_registry.get_job_count(cleanup=False)
+        stats.failed += queue.failed_job_registry.get_job_count(cleanup=False)
+        stats.canceled += queue.canceled_job_registry.get_job_count(cleanup=False)
     return stats
 
 
@@ -146,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         "--app-url", help="also require this URL to answer 200 (e.g. Streamlit's /_stcore/health)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only problems")
+    parser.add_argument(
+        "--this-host", action="store_true", help="require a worker running on this host (worker containers)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -156,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     problems = [] if state["redis"]["ok"] else [state["redis"]["error"]]
     if state["redis"]["ok"] and not state["workers"]:
         problems.append("no RQ worker is registered")
+    here = socket.gethostname() + "-"  # worker names start with their host's name
+    if (
+        state["redis"]["ok"]
+        and args.this_host
+        and not any(w["name"].startswith(here) for w in state["workers"])
+    ):
+        problems.append(f"no RQ worker of this host ({socket.gethostname()}) is registered")
     if args.app_url and not app_answers(args.app_url):
         problems.append(f"the web app does not answer at {args.app_url}")
     if not args.quiet:

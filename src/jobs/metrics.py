@@ -69,7 +69,7 @@ def current_load(settings: Settings, connection: Redis | None = None) -> QueueLo
         workers_total=len(workers),
         workers_busy=sum(1 for w in workers if w.get_state() == "busy"),
         waiting=q.waiting_count(settings, connection),
-        running=sum(queue.started_job_registry.count for queue in queues.values()),
+        running=sum(queue.started_job_registry.get_job_count(cleanup=False) for queue in queues.values()),
     )
 
 

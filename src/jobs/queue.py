@@ -144,7 +144,7 @@ def waiting_count(settings: Settings, connection: Redis) -> int:
     """Jobs waiting for a worker, all priorities (queued plus scheduled retries)."""
     total = 0
     for queue in queues(settings, connection).values():
-        total += queue.count + queue.scheduled_job_registry.count
+        total += queue.count + queue.scheduled_job_registry.get_job_count(cleanup=False)
     return total
 
 

@@ -100,6 +100,6 @@ def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:
         enqueued_at=job.enqueued_at.timestamp() if job.enqueued_at else None,
         started_at=started,
         ended_at=job.ended_at.timestamp() if job.ended_at else None,
-        worker=job.worker_name or "",
+        worker=job.worker_name or job.meta.get("worker", ""),
         error=_error(workflow, job),
     )

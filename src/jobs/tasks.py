@@ -55,10 +55,15 @@ def run_workflow(ref: str, workspace: str) -> dict:
     job = get_current_job()
     settings = load_settings()
     workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    note = _retry_note(job, settings.queue.retries)
     if job is not None:
         workflow.progress.subscribe(_JobProgress(job))
+        # RQ forgets a job's worker once it ends; keep it for the status and the admin.
+        job.meta["worker"] = job.worker_name or ""
+        job.save_meta()
+        note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
     started = time.monotonic()
-    outcome = workflow.run(note=_retry_note(job, settings.queue.retries))
+    outcome = workflow.run(note=note)
     duration = time.monotonic() - started
     if outcome is Outcome.FAILED:
         if job is not None:

@@ -18,6 +18,7 @@ while a worker runs a JSON-serialized job, and our job arguments are plain strin
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -139,7 +140,12 @@ def children_die_with_worker() -> None:
     os.register_at_fork(after_in_child=die_with_parent)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="An RQ worker for the OpenMS workflow queues.")
+    parser.add_argument(
+        "--check", action="store_true", help="only check that Redis answers and accepts our credentials"
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
@@ -148,6 +154,10 @@ def main() -> int:
     except SettingsError as err:
         print(f"Error: {err}", file=sys.stderr)
         return 2
+    if args.check:
+        connect(settings.queue)  # exits with the reason if Redis cannot be used
+        print(f"Redis at {redact(settings.queue.redis_url)} answers.")
+        return 0
     preload()
     children_die_with_worker()
     connection = connect(settings.queue)

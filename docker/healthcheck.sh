@@ -1,0 +1,17 @@
+#!/bin/sh
+# Container health: the appliance needs Streamlit, Redis and a worker; a worker-only container
+# needs Redis (the appliance's) and a worker of its own. entrypoint.sh records the role and the
+# Redis URL (which may hold a password) in a root-only file, since this runs via `docker exec`;
+# the check itself then runs as the app's user, like everything else in the container.
+set -eu
+if [ -r /tmp/openms-runtime.env ]; then
+  # shellcheck source=/dev/null
+  . /tmp/openms-runtime.env
+  export ROLE REDIS_URL
+fi
+cd /app
+as_app_user="setpriv --reuid=openms --regid=openms --init-groups"
+if [ "${ROLE:-appliance}" = worker ]; then
+  exec $as_app_user python -m src.jobs.health --quiet --this-host
+fi
+exec $as_app_user python -m src.jobs.health --quiet --app-url http://127.0.0.1:8501/_stcore/health
