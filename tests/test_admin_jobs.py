@@ -20,6 +20,16 @@ def workflow_in(settings, name: str) -> TOPPWorkflow:
     return workflow
 
 
+def run_end(workflow: TOPPWorkflow, what: str):
+    """The run's status once it has finished or failed."""
+    return wait_for(
+        lambda: (view := runs.status(workflow)).state in ("finished", "failed") and view,
+        120,
+        interval=0.2,
+        what=what,
+    )
+
+
 def failed_run(settings, name: str) -> tuple[TOPPWorkflow, str]:
     """A run that fails in FeatureFinderMetabo on a truncated mzML file."""
     workflow = workflow_in(settings, name)
@@ -47,12 +57,7 @@ def test_a_requeued_job_runs_again_and_a_deleted_one_is_gone(online_settings, wo
     put_inputs(workflow, nz_files[:2])  # the user fixed the input; the admin requeues
 
     admin.requeue(online_settings, job_id)
-    final = wait_for(
-        lambda: runs.status(workflow).state in ("finished", "failed") and runs.status(workflow),
-        120,
-        interval=0.2,
-        what="the requeued job to end",
-    )
+    final = run_end(workflow, "the requeued job to end")
     assert final.state == "finished", final.error
     assert final.job_id == job_id and workflow.table_path().is_file()
     assert admin.failed_jobs(online_settings) == []
@@ -69,12 +74,7 @@ def test_requeue_is_refused_once_the_workspace_has_moved_on(online_settings, wor
     (workflow.files.input_dir("mzML-files") / "truncated.mzML").unlink()
     put_inputs(workflow, nz_files[:2])
     new_id = runs.start(workflow).job_id
-    final = wait_for(
-        lambda: runs.status(workflow).state in ("finished", "failed") and runs.status(workflow),
-        120,
-        interval=0.2,
-        what="the new run",
-    )
+    final = run_end(workflow, "the new run")
     assert final.state == "finished", final.error
 
     try:

@@ -77,41 +77,31 @@ def test_nothing_is_removed_while_redis_is_unreachable(settings, nz_files, redis
     assert busy.workspace.is_dir()
 
 
+def cleanup_pass(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """One `python -m src.jobs.cleanup` pass with this environment on top of ours."""
+    return subprocess.run(
+        [sys.executable, "-m", "src.jobs.cleanup"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_command_line_pass_uses_the_environment_and_skips_local_mode(settings, redis_url):
     stale = workspace_with_file(settings, "two-days-old")
     age(stale, 2)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    local = subprocess.run(
-        [sys.executable, "-m", "src.jobs.cleanup"],
-        env={**env, "WORKSPACES_DIR": str(settings.workspaces_dir), "ONLINE_DEPLOYMENT": "false"},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    local = cleanup_pass({"WORKSPACES_DIR": str(settings.workspaces_dir), "ONLINE_DEPLOYMENT": "false"})
     assert local.returncode == 0 and "only in online mode" in local.stdout
     assert stale.is_dir()
 
-    online = subprocess.run(
-        [sys.executable, "-m", "src.jobs.cleanup"],
-        env={**env, **online_env(settings, redis_url, WORKSPACE_MAX_AGE_DAYS="1")},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    online = cleanup_pass(online_env(settings, redis_url, WORKSPACE_MAX_AGE_DAYS="1"))
     assert online.returncode == 0, online.stderr
     assert "removed workspace two-days-old" in online.stdout
     assert not stale.exists()
 
-    nonsense = subprocess.run(
-        [sys.executable, "-m", "src.jobs.cleanup"],
-        env={**env, **online_env(settings, redis_url, WORKSPACE_MAX_AGE_DAYS="soon")},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    nonsense = cleanup_pass(online_env(settings, redis_url, WORKSPACE_MAX_AGE_DAYS="soon"))
     assert nonsense.returncode == 2
     assert "WORKSPACE_MAX_AGE_DAYS must be a number" in nonsense.stderr

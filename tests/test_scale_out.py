@@ -11,11 +11,12 @@ import uuid
 import pytest
 
 from tests.conftest import REPO, wait_for
-from tests.test_appliance import (
+from tests.test_appliance import (  # noqa: F401 - docker_client is a fixture used here
     IMAGE,
     LARGE,
     NOISE,
     Appliance,
+    docker_client,
     put_files,
     run_status,
     start_run,
@@ -32,7 +33,7 @@ WORKSPACES = "/data/workspaces"
 
 
 @pytest.fixture
-def cluster(docker_client):
+def cluster(docker_client):  # noqa: F811 - the fixture imported from test_appliance
     """Start an appliance and worker containers on a fresh network with a shared volume."""
     suffix = uuid.uuid4().hex[:8]
     network = docker_client.networks.create(f"openms-test-{suffix}")
@@ -67,15 +68,6 @@ def cluster(docker_client):
             print(f"cleanup: {err}")
     network.remove()
     volume.remove(force=True)
-
-
-@pytest.fixture
-def docker_client():
-    from tests.test_appliance import docker
-
-    client = docker.from_env()
-    client.images.get(IMAGE)
-    return client
 
 
 def hostname(box: Appliance) -> str:

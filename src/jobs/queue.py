@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Queue, Retry, worker_registration
+from rq import Queue, Retry
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
@@ -287,23 +287,10 @@ def record_duration(connection: Redis, seconds: float) -> None:
         pipe.lpush(DURATIONS_KEY, round(seconds, 3)).ltrim(DURATIONS_KEY, 0, DURATIONS_KEPT - 1).execute()
 
 
-def typical_duration(connection: Redis) -> float | None:
-    """Median of recent successful run times, or None before the first run."""
-    return median_duration(connection.lrange(DURATIONS_KEY, 0, -1))
-
-
 def median_duration(raw_values) -> float | None:
+    """Median of recent successful run times (DURATIONS_KEY), or None before the first run."""
     values = sorted(float(v) for v in raw_values)
     return values[len(values) // 2] if values else None
-
-
-def worker_count(settings: Settings, connection: Redis) -> int:
-    """Live workers: registered ones whose key has not expired (two round trips, no fetching)."""
-    keys = worker_registration.get_keys(queue=queues(settings, connection)["normal"], connection=connection)
-    with connection.pipeline(transaction=False) as pipe:
-        for key in keys:
-            pipe.exists(key)
-        return sum(pipe.execute())
 
 
 def estimate_eta(
