@@ -142,10 +142,10 @@ class WorkerPool:
             started.append(process)
         client = redis.Redis.from_url(redis_url)
         wait_for(
-            lambda: len(self.alive_names(client)) >= len(self.running()),
+            lambda: len(self.ready_names(client)) >= len(self.running()),
             60,
             interval=0.2,
-            what="the workers to register",
+            what="the workers to register and reach their first dequeue",
         )
         return started
 
@@ -157,6 +157,13 @@ class WorkerPool:
         from rq import Worker
 
         return [w.name for w in Worker.all(connection=client)]
+
+    @staticmethod
+    def ready_names(client: redis.Redis) -> list[str]:
+        """Workers past start-up: RQ registers a worker as "started" before its first dequeue."""
+        from rq import Worker
+
+        return [w.name for w in Worker.all(connection=client) if w.get_state() != "started"]
 
     def stop_all(self) -> None:
         for process in self.running():
