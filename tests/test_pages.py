@@ -23,10 +23,16 @@ PAGES = [
 ]
 
 
+def use_env(monkeypatch, settings, **variables: str) -> None:
+    """Point the pages at the test's workspaces directory and set the given environment."""
+    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(params=["local", "online"])
 def mode_env(request, monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true" if request.param == "online" else "false")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true" if request.param == "online" else "false")
     monkeypatch.chdir(REPO)
     return request.param
 
@@ -74,8 +80,7 @@ def test_every_page_renders_without_exception(mode_env, path):
 
 
 def test_online_forged_workspace_id_gets_a_fresh_workspace_and_a_message(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true")
     app = page("content/quickstart.py", workspace="../../etc")
     assert not app.exception
     assert any("not valid" in w.value for w in app.warning)
@@ -83,14 +88,14 @@ def test_online_forged_workspace_id_gets_a_fresh_workspace_and_a_message(monkeyp
 
 
 def test_local_bad_workspace_name(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    use_env(monkeypatch, settings)
     app = page("content/quickstart.py", workspace="../escape")
     assert any("Workspace names" in w.value for w in app.warning)
     assert (settings.workspaces_dir / "default").is_dir()
 
 
 def test_load_example_data_then_configure_and_refuse_bad_values(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    use_env(monkeypatch, settings)
     app = page("content/file_upload.py", workspace="lab")
     app.button(key="lab-topp-workflow-example-mzML-files").click().run()
     assert any("Example data loaded" in s.value for s in app.success)
@@ -108,7 +113,7 @@ def test_load_example_data_then_configure_and_refuse_bad_values(monkeypatch, set
 
 
 def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
+    use_env(monkeypatch, settings)
     app = page("content/run.py", workspace="runs")
     app.button(key="start").click().run()
     assert any("no mzML files" in e.value for e in app.error)
@@ -132,17 +137,14 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
 
 
 def test_misconfigured_environment_is_shown_not_raised(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "sometimes")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="sometimes")
     app = page("content/run.py")
     assert not app.exception
     assert any("ONLINE_DEPLOYMENT must be true or false" in e.value for e in app.error)
 
 
 def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, settings, redis_url):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
-    monkeypatch.setenv("REDIS_URL", redis_url)
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
     workspace = ws.resolve_online(settings.workspaces_dir, None)
     workflow = TOPPWorkflow(workspace.path, settings)
     workflow.load_example()
@@ -157,9 +159,7 @@ def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, setting
 
 
 def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL="redis://127.0.0.1:1/0")
     workspace = ws.resolve_online(settings.workspaces_dir, None)
     TOPPWorkflow(workspace.path, settings).load_example()
     app = page("content/run.py", workspace=workspace.id)
@@ -169,8 +169,7 @@ def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
 
 
 def test_admin_page_in_local_mode_says_it_is_not_available(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "false")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="false")
     app = page("content/admin.py")
     assert not app.exception
     assert any("available in online mode only" in i.value for i in app.info)
@@ -178,9 +177,7 @@ def test_admin_page_in_local_mode_says_it_is_not_available(monkeypatch, settings
 
 
 def test_admin_page_online_shows_redis_workers_and_queue(monkeypatch, settings, redis_url):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
-    monkeypatch.setenv("REDIS_URL", redis_url)
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
     app = page("content/admin.py")
     assert not app.exception
     text = all_text(app)
@@ -191,9 +188,7 @@ def test_admin_page_online_shows_redis_workers_and_queue(monkeypatch, settings, 
 
 
 def test_admin_page_with_redis_down_says_so(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ONLINE_DEPLOYMENT", "true")
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL="redis://127.0.0.1:1/0")
     app = page("content/admin.py")
     assert not app.exception
     assert any("Redis cannot be reached" in e.value for e in app.error)
@@ -201,8 +196,7 @@ def test_admin_page_with_redis_down_says_so(monkeypatch, settings):
 
 
 def test_a_too_short_admin_password_stops_the_app_with_a_message(monkeypatch, settings):
-    monkeypatch.setenv("WORKSPACES_DIR", str(settings.workspaces_dir))
-    monkeypatch.setenv("ADMIN_PASSWORD", "short")
+    use_env(monkeypatch, settings, ADMIN_PASSWORD="short")
     app = page("content/admin.py")
     assert not app.exception
     assert any("ADMIN_PASSWORD must be at least 8 characters" in e.value for e in app.error)
