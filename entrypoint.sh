@@ -26,6 +26,16 @@ is_whole_number() {
   esac
 }
 
+# The spellings of true/false that src/core/settings.py accepts (case-insensitive, empty means
+# false); prints "true" or "false", the form supervisord's autostart needs.
+as_bool() {
+  case "$(printf '%s' "$2" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')" in
+    1|true|yes|on) echo true ;;
+    0|false|no|off|'') echo false ;;
+    *) fail "$1 must be true or false, got '$2'." ;;
+  esac
+}
+
 check_worker_count() {
   if [ -z "${RQ_WORKER_COUNT:-}" ]; then
     RQ_WORKER_COUNT=2
@@ -56,11 +66,7 @@ check_stop_wait() {
 }
 
 check_dashboard() {
-  case "${RQ_DASHBOARD_ENABLED:-false}" in
-    true|TRUE|True|1|yes) RQ_DASHBOARD_ENABLED=true ;;
-    false|FALSE|False|0|no|'') RQ_DASHBOARD_ENABLED=false ;;
-    *) fail "RQ_DASHBOARD_ENABLED must be true or false, got '$RQ_DASHBOARD_ENABLED'." ;;
-  esac
+  RQ_DASHBOARD_ENABLED=$(as_bool RQ_DASHBOARD_ENABLED "${RQ_DASHBOARD_ENABLED:-}")
   if [ "$RQ_DASHBOARD_ENABLED" = true ]; then
     if [ -z "${RQ_DASHBOARD_USERNAME:-}" ] || [ -z "${RQ_DASHBOARD_PASSWORD:-}" ]; then
       fail "RQ_DASHBOARD_ENABLED=true needs RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD; the dashboard is never served without credentials."
@@ -102,12 +108,7 @@ check_redis_password() {
 # Scale-out: Redis also listens on the container network for worker containers, never without
 # a password. Single-container mode keeps it on loopback only.
 configure_redis() {
-  SCALE_OUT=$(printf '%s' "${SCALE_OUT:-false}" | tr '[:upper:]' '[:lower:]')
-  case "$SCALE_OUT" in
-    true|1|yes) SCALE_OUT=true ;;
-    false|0|no|'') SCALE_OUT=false ;;
-    *) fail "SCALE_OUT must be true or false, got '$SCALE_OUT'." ;;
-  esac
+  SCALE_OUT=$(as_bool SCALE_OUT "${SCALE_OUT:-}")
   check_redis_password
   if [ "$SCALE_OUT" = true ] && [ -z "${REDIS_PASSWORD:-}" ]; then
     fail "SCALE_OUT=true makes Redis reachable from other containers; set REDIS_PASSWORD (16+ characters) so that only your workers can use it. Redis is not exposed without one."
@@ -133,6 +134,7 @@ configure_redis() {
 # Worker-only containers take jobs from the appliance's Redis and share its workspace volume.
 check_worker_role() {
   case "${REDIS_URL:-}" in
+    *\'*) fail "REDIS_URL must not contain a single quote." ;;
     ''|redis://127.0.0.1*|redis://localhost*|redis://:*@127.0.0.1*|redis://:*@localhost*)
       fail "ROLE=worker needs REDIS_URL pointing at the appliance's Redis, e.g. redis://:PASSWORD@app:6379/0 (this container runs no Redis of its own)." ;;
   esac

@@ -308,9 +308,15 @@ def test_killed_worker_and_redis_come_back_and_jobs_survive_a_restart(start_appl
     ],
 )
 def test_nonsense_worker_count_stops_the_container_with_a_message(docker_client, value, message):
-    output = docker_client.containers.run(
-        IMAGE, environment={"RQ_WORKER_COUNT": value}, remove=False, detach=True
-    )
+    assert_refused(docker_client, {"RQ_WORKER_COUNT": value}, message)
+
+
+def test_nonsense_scale_out_switch_stops_the_container_with_a_message(docker_client):
+    assert_refused(docker_client, {"SCALE_OUT": "maybe"}, "SCALE_OUT must be true or false, got 'maybe'")
+
+
+def assert_refused(docker_client, environment: dict[str, str], message: str) -> None:
+    output = docker_client.containers.run(IMAGE, environment=environment, remove=False, detach=True)
     try:
         result = output.wait(timeout=60)
         logs = output.logs().decode()
@@ -320,8 +326,11 @@ def test_nonsense_worker_count_stops_the_container_with_a_message(docker_client,
     assert message in logs
 
 
-def test_dashboard_without_credentials_is_refused(docker_client):
-    container = docker_client.containers.run(IMAGE, environment={"RQ_DASHBOARD_ENABLED": "true"}, detach=True)
+@pytest.mark.parametrize("enabled", ["true", "On"])  # every spelling the app's settings accept
+def test_dashboard_without_credentials_is_refused(docker_client, enabled):
+    container = docker_client.containers.run(
+        IMAGE, environment={"RQ_DASHBOARD_ENABLED": enabled}, detach=True
+    )
     try:
         assert container.wait(timeout=60)["StatusCode"] == 64
         assert "never served without credentials" in container.logs().decode()
@@ -336,6 +345,11 @@ def test_unset_worker_count_starts_the_documented_default(start_appliance):
     assert rq_info_workers(appliance) == 2
 
 
+def compose_command() -> list[str]:
+    """Compose v1 is what this machine has; a machine with only v2 uses `docker compose`."""
+    return ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
+
+
 def test_compose_file_is_valid_and_comes_up_healthy(docker_client, tmp_path):
     env = dict(
         os.environ,
@@ -343,9 +357,7 @@ def test_compose_file_is_valid_and_comes_up_healthy(docker_client, tmp_path):
         APP_PORT="18501",
         RQ_DASHBOARD_PORT="19181",
     )
-    # Compose v1 is what this machine has; a machine with only v2 uses `docker compose`.
-    command = ["docker-compose"] if shutil.which("docker-compose") else ["docker", "compose"]
-    compose = [*command, "-f", str(REPO / "docker-compose.yml")]
+    compose = [*compose_command(), "-f", str(REPO / "docker-compose.yml")]
     config = subprocess.run([*compose, "config"], env=env, capture_output=True, text=True, timeout=60)
     assert config.returncode == 0, config.stderr
     assert "6379" not in config.stdout  # Redis is never published

@@ -16,6 +16,7 @@ from tests.test_appliance import (  # noqa: F401 - docker_client is a fixture us
     LARGE,
     NOISE,
     Appliance,
+    compose_command,
     docker_client,
     put_files,
     run_status,
@@ -163,10 +164,10 @@ def test_a_worker_without_an_appliance_redis_url_is_refused(cluster):
 def test_compose_scale_file_is_valid_and_keeps_redis_unpublished():
     files = ["-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "docker-compose.scale.yml")]
     env = {**os.environ, "REDIS_PASSWORD": PASSWORD}
-    config = subprocess.run(["docker-compose", *files, "config"], env=env, capture_output=True, text=True)
+    config = subprocess.run([*compose_command(), *files, "config"], env=env, capture_output=True, text=True)
     assert config.returncode == 0, config.stderr
     assert "worker:" in config.stdout and 'SCALE_OUT: "true"' in config.stdout
     assert config.stdout.count("6379") == 2, "6379 may appear only in the two Redis URLs, never as a port"
     env.pop("REDIS_PASSWORD")
-    missing = subprocess.run(["docker-compose", *files, "config"], env=env, capture_output=True, text=True)
+    missing = subprocess.run([*compose_command(), *files, "config"], env=env, capture_output=True, text=True)
     assert missing.returncode != 0 and "set REDIS_PASSWORD" in missing.stderr
