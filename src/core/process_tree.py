@@ -56,18 +56,29 @@ def is_alive(pid: int, create_time: float | None = None) -> bool:
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Linux: have the kernel SIGKILL this process when its parent process dies.
 
     Used for a queue worker's forks (each job's work-horse, RQ's scheduler), which run
     in process groups of their own: a worker killed with SIGKILL would otherwise leave
-    them running, and a lost job could then run twice.
+    them running, and a lost job could then run twice. ``parent`` is the pid that forked
+    this process when known (see ``forks_die_with_parent``); only then can a parent that
+    died before the request took effect be noticed.
     """
     if not sys.platform.startswith("linux"):
         return
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
+
+
+def forks_die_with_parent() -> None:
+    """Every later fork of this process, and of its forks, dies with the process that forked it."""
+    forker = {"pid": 0}
+    os.register_at_fork(
+        before=lambda: forker.update(pid=os.getpid()),
+        after_in_child=lambda: die_with_parent(forker["pid"]),
+    )

@@ -16,6 +16,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+#: A workflow's run folder (inside the workflow directory) holding the files below.
+RUN_DIR = "run"
 STATUS_FILE = "status.json"
 PID_FILE = "pid.json"
 

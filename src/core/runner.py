@@ -88,6 +88,10 @@ def _neutral_main_module() -> Iterator[None]:
                 sys.modules["__main__"] = original
 
 
+class AlreadyRunning(RuntimeError):
+    """A second local run of the same workflow in the same workspace was refused."""
+
+
 class LocalRunner:
     """Start, watch and stop the local run of one workflow in one workspace."""
 
@@ -97,7 +101,7 @@ class LocalRunner:
     def start(self) -> int:
         """Start a run in a new process and return its pid; refuses if one is running."""
         if self.is_running():
-            raise RuntimeError("This workflow is already running in this workspace.")
+            raise AlreadyRunning("This workflow is already running in this workspace.")
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=_run_in_child,

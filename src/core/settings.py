@@ -41,6 +41,9 @@ ENV_DASHBOARD_URL = "RQ_DASHBOARD_URL"
 #: Shortest admin password accepted (from the environment or Streamlit secrets).
 ADMIN_PASSWORD_MIN_LENGTH = 8
 
+#: The port rq-dashboard listens on in the appliance.
+DASHBOARD_PORT = 9181
+
 #: Queue priorities, in the order every worker takes jobs from them.
 PRIORITIES = ("high", "normal", "low")
 
@@ -106,7 +109,7 @@ class Settings:
     queue: QueueSettings
     admin_password: str  # unlocks the admin page's requeue/delete actions; "" = not from the environment
     dashboard_enabled: bool  # rq-dashboard runs beside the app (the appliance's RQ_DASHBOARD_ENABLED)
-    dashboard_url: str  # where to link to it; "" = port 9181 of the host the visitor used
+    dashboard_url: str  # where to link to it; "" = DASHBOARD_PORT on the host the visitor used
     source: Path
 
     @property

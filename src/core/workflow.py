@@ -27,7 +27,7 @@ from src.core.files import FileManager, InputError
 from src.core.logs import ALL, MINIMAL, START_MARKER, Outcome, WorkflowLogger
 from src.core.params import ParameterManager
 from src.core.progress import Progress
-from src.core.run_state import RUNNING, RunStateStore, RunStatus
+from src.core.run_state import RUN_DIR, RUNNING, RunStateStore, RunStatus
 from src.core.settings import Settings, load_settings
 from src.core.topp_ini import ParameterError, ToolNotFoundError, tool_missing_message
 
@@ -54,7 +54,7 @@ class WorkflowBase:
         self.params = ParameterManager(self.dir, self.settings.workspaces_dir / ".cache" / "ini")
         self.files = FileManager(self.dir)
         self.logger = WorkflowLogger(self.dir / "logs")
-        self.state = RunStateStore(self.dir / "run")
+        self.state = RunStateStore(self.dir / RUN_DIR)
         self.progress = Progress()
         self.progress.subscribe(self._save_progress)
         self.executor = CommandExecutor(self.logger, self.params, self.progress, self.settings.max_threads)

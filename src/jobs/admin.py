@@ -14,12 +14,12 @@ from redis import Redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from src.core.run_state import STATUS_FILE, read_json
+from src.core.run_state import RUN_DIR, RunStateStore, RunStatus
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
-from src.jobs.tasks import workflow_of
+from src.jobs.status import failure_message
 
 
 class AdminError(RuntimeError):
@@ -35,15 +35,13 @@ class FailedJob:
     error: str
 
 
-def _error_of(job: Job) -> str:
-    """The workflow's own message if it wrote one, else the last line of the traceback."""
+def _error_of(job: Job, settings: Settings) -> str:
+    """The same error text the job's own Run page shows."""
     workspace, workflow_id = job.meta.get("workspace"), job.meta.get("workflow")
+    recorded = RunStatus()
     if workspace and workflow_id:
-        status = read_json(Path(workspace) / workflow_id / "run" / STATUS_FILE)
-        if status.get("state") == "failed" and status.get("error"):
-            return str(status["error"])
-    text = (job.exc_info or "").strip()
-    return text.splitlines()[-1] if text else "No error was recorded."
+        recorded = RunStateStore(Path(workspace) / workflow_id / RUN_DIR).read()
+    return failure_message(job, settings, recorded)
 
 
 def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = None) -> list[FailedJob]:
@@ -61,7 +59,7 @@ def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = 
                     workspace=Path(job.meta.get("workspace", "?")).name,
                     priority=priority,
                     failed_at=job.ended_at.timestamp() if job.ended_at else None,
-                    error=_error_of(job),
+                    error=_error_of(job, settings),
                 )
             )
     found.sort(key=lambda f: f.failed_at or 0, reverse=True)
@@ -83,12 +81,13 @@ def requeue(settings: Settings, job_id: str) -> None:
     """Put a failed job back at the end of its queue, with fresh logs in its workspace."""
     connection = get_connection(settings.queue)
     job, priority = _failed_job(settings, job_id, connection)
-    workflow: WorkflowBase = workflow_of(job, settings)
+    workflow: WorkflowBase = q.workflow_of(job, settings)
     if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
         raise AdminError(
             f"Workspace {workflow.workspace.name} has started another run since this job failed; "
             "requeueing the old job would overwrite it. Delete the old job instead."
         )
+    # Fresh logs and a "queued" status first: once requeued, a worker may start it at once.
     q.mark_queued(workflow, job.id, priority)
     q.queues(settings, connection)[priority].failed_job_registry.requeue(job.id)
 

@@ -20,7 +20,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from src.core.process_tree import is_alive
-from src.core.run_state import read_json
+from src.core.run_state import RUN_DIR, RunStateStore, read_json
 from src.core.settings import Settings, SettingsError, load_settings
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.queue import ACTIVE_STATES, JOB_FILE
@@ -35,25 +35,26 @@ def last_touched(workspace: Path) -> float:
         try:
             newest = max(newest, path.lstat().st_mtime)
         except FileNotFoundError:
-            continue  # removed while we looked: it was touched just now
+            return time.time()  # removed while we looked: it was touched just now
     return newest
 
 
 def _job_active(settings: Settings, job_id: str) -> bool:
     try:
-        return Job.fetch(job_id, connection=get_connection(settings.queue)).get_status() in ACTIVE_STATES
+        job = Job.fetch(job_id, connection=get_connection(settings.queue))
+        return job.get_status(refresh=False) in ACTIVE_STATES  # fetched just now
     except NoSuchJobError:
         return False
 
 
 def has_active_run(settings: Settings, workspace: Path) -> bool:
     """True if any workflow in the workspace has a queued/running job or a live local run."""
-    for run_dir in workspace.glob("*/run"):
+    for run_dir in workspace.glob(f"*/{RUN_DIR}"):
         job_id = read_json(run_dir / JOB_FILE).get("job_id")
         if job_id and _job_active(settings, job_id):
             return True
-        pid = read_json(run_dir / "pid.json")
-        if pid.get("pid") and is_alive(int(pid["pid"]), float(pid.get("create_time", 0))):
+        local_run = RunStateStore(run_dir).read_pid()
+        if local_run and is_alive(*local_run):
             return True
     return False
 

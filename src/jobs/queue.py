@@ -21,8 +21,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from src.core.run_state import RunStatus, read_json, write_json
-from src.core.runner import workflow_ref
-from src.core.settings import PRIORITIES, Settings
+from src.core.runner import build_workflow, workflow_ref
+from src.core.settings import PRIORITIES, Settings, load_settings
 from src.core.workflow import WorkflowBase
 from src.jobs.connection import get_connection
 
@@ -302,3 +302,9 @@ def estimate_eta(
     if position is None:  # running
         return max(typical - elapsed, 0.0)
     return typical * (math.ceil(position / max(workers, 1)) + 1)
+
+
+def workflow_of(job: Job, settings: Settings | None = None) -> WorkflowBase:
+    """The workflow a job runs, built from the job's plain-data arguments."""
+    ref, workspace = job.args
+    return build_workflow(ref, workspace, settings or load_settings())

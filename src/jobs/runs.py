@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from src.core.run_state import RunStatus
-from src.core.runner import LocalRunner
+from src.core.runner import AlreadyRunning, LocalRunner
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import queue as q
@@ -92,7 +92,7 @@ def start(workflow: WorkflowBase) -> RunView:
     q.forget_job(workflow)
     try:
         LocalRunner(workflow).start()
-    except RuntimeError as err:  # started from another tab a moment ago
+    except AlreadyRunning as err:  # started from another tab a moment ago
         raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
     return RunView(mode="local", state="running", notice=notice)
 

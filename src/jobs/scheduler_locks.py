@@ -16,20 +16,14 @@ from __future__ import annotations
 import logging
 import socket
 
-import psutil
 from redis import Redis
 from rq.exceptions import SchedulerNotFound
 from rq.scheduler import RQScheduler
 from rq.scripts import release_lock
 
+from src.core.process_tree import is_alive
+
 log = logging.getLogger("src.jobs.scheduler_locks")
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def _owner_is_dead_here(connection: Redis, owner: str) -> bool:
@@ -37,7 +31,7 @@ def _owner_is_dead_here(connection: Redis, owner: str) -> bool:
         scheduler = RQScheduler.fetch(owner, connection)
     except SchedulerNotFound:
         return False  # no record (yet) of where it runs: let the lock expire
-    return scheduler.hostname == socket.gethostname() and scheduler.pid > 0 and _process_gone(scheduler.pid)
+    return scheduler.hostname == socket.gethostname() and scheduler.pid > 0 and not is_alive(scheduler.pid)
 
 
 def release_dead_scheduler_locks(connection: Redis, queue_names: list[str]) -> list[str]:

@@ -8,7 +8,8 @@ from redis import Redis
 from rq import worker_registration
 from rq.job import Job, JobStatus
 
-from src.core.settings import PRIORITIES
+from src.core.run_state import RunStatus
+from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
@@ -57,20 +58,23 @@ def _live_workers(worker_keys, connection: Redis) -> int:
         return sum(pipe.execute())
 
 
+def failure_message(job: Job, settings: Settings, recorded: RunStatus) -> str:
+    """Why a failed job failed: the workflow's own message (tool name and error text) when its
+    run status ``recorded`` has one, else what RQ knows (lost worker, time limit, last line)."""
+    if recorded.is_final and recorded.error:
+        return recorded.error
+    text = job.exc_info or ""
+    if "AbandonedJobError" in text:
+        return q.worker_lost_message(settings)
+    if "JobTimeoutException" in text:
+        return f"The run took longer than the limit of {settings.queue.job_timeout} s and was stopped."
+    return text.strip().splitlines()[-1] if text.strip() else "The job failed."
+
+
 def _error(workflow: WorkflowBase, job: Job) -> str:
     if job.get_status(refresh=False) != JobStatus.FAILED:
         return ""
-    disk = workflow.state.read()
-    if disk.is_final and disk.error:
-        return disk.error  # the workflow's own message (tool name and error text)
-    text = job.exc_info or ""
-    if "AbandonedJobError" in text:
-        return q.worker_lost_message(workflow.settings)
-    if "JobTimeoutException" in text:
-        return (
-            f"The run took longer than the limit of {workflow.settings.queue.job_timeout} s and was stopped."
-        )
-    return text.strip().splitlines()[-1] if text.strip() else "The job failed."
+    return failure_message(job, workflow.settings, workflow.state.read())
 
 
 def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:

@@ -17,8 +17,8 @@ from rq.job import Job
 from src.core.logs import MINIMAL, Outcome
 from src.core.process_tree import die_with_parent
 from src.core.runner import build_workflow
-from src.core.settings import Settings, load_settings
-from src.jobs.queue import record_duration, worker_lost_message
+from src.core.settings import load_settings
+from src.jobs.queue import record_duration, worker_lost_message, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +80,6 @@ def _retry_note(job: Job | None, configured: int) -> str:
     return (
         f"Retry {configured - job.retries_left} of {configured}: the worker of the previous attempt was lost."
     )
-
-
-def workflow_of(job: Job, settings: Settings | None = None):
-    """The workflow a job runs, built from the job's plain-data arguments."""
-    settings = settings or load_settings()
-    ref, workspace = job.args
-    return build_workflow(ref, workspace, settings)
 
 
 def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:

@@ -30,10 +30,10 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from src.core.process_tree import die_with_parent
+from src.core.process_tree import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, SettingsError, load_settings
 from src.jobs import metrics
-from src.jobs.connection import redact
+from src.jobs.connection import REDIS_ERRORS, redact
 from src.jobs.scheduler_locks import release_dead_scheduler_locks
 
 log = logging.getLogger("src.jobs.worker")
@@ -61,11 +61,18 @@ class OpenMSWorker(Worker):
         if self.scheduler is not None:
             release_dead_scheduler_locks(self.connection, self.queue_names())
         super().run_maintenance_tasks()
-        metrics.record_sample(self.openms_settings, self.connection)
+        self._record_depth_sample()
 
     def maintain_heartbeats(self, *args, **kwargs) -> None:
         super().maintain_heartbeats(*args, **kwargs)
-        metrics.record_sample(self.openms_settings, self.connection)
+        self._record_depth_sample()
+
+    def _record_depth_sample(self) -> None:
+        """The admin page's queue-depth history is optional: a failed sample never stops the worker."""
+        try:
+            metrics.record_sample(self.openms_settings, self.connection)
+        except REDIS_ERRORS as err:
+            log.warning("queue depth sample not recorded: %s", err)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
@@ -137,7 +144,7 @@ def children_die_with_worker() -> None:
     Without this a worker killed with SIGKILL leaves its scheduler and a running job
     behind as orphans: the job would go on while the queue retries it elsewhere.
     """
-    os.register_at_fork(after_in_child=die_with_parent)
+    forks_die_with_parent()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,14 +15,13 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from src.core.settings import SettingsError, check_admin_password
+from src.core.settings import DASHBOARD_PORT, SettingsError, check_admin_password
 from src.jobs import admin, health, metrics
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.runs import queue_wanted
 from src.ui.page import PageContext
 
 REFRESH_SECONDS = 5
-DASHBOARD_PORT = 9181
 
 
 def show(ctx: PageContext) -> None:
