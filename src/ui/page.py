@@ -63,5 +63,6 @@ def page_setup(run_page: bool = False) -> PageContext:
     workspace = select_workspace(settings)
     workflow = DEFAULT_WORKFLOW(workspace, settings)
     sidebar.render(settings, workspace)
-    run_watch.watch(workflow, toast=not run_page)
+    if not run_page:  # the Run page's own status block remembers the state (run_watch.remember)
+        run_watch.watch(workflow)
     return PageContext(settings, workspace, workflow)

@@ -17,6 +17,7 @@ from src.core.settings import LOG_LEVELS
 from src.core.workflow import WorkflowBase
 from src.jobs import runs
 from src.jobs.runs import RunView
+from src.ui import run_watch
 from src.ui.page import PageContext
 
 #: What each state is called on the page.
@@ -78,6 +79,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, active: bool) -> None:
     @st.fragment(run_every=1.0 if active else None)
     def status_block() -> None:
         view = runs.status(workflow)
+        run_watch.remember(workflow, view.state)
         render_status(view)
         if view.state == "failed" and st.button("Retry", key="retry", icon=":material/replay:"):
             _start(workflow)

@@ -1,8 +1,9 @@
 """A toast on any page when this workspace's run ends while the user is elsewhere.
 
-A small fragment on every page polls the run's state every few seconds and
-remembers it in the session; when it goes from queued/running to an end state
-the user gets a toast, except on the Run page, which shows the end itself.
+A small fragment on every page but the Run page polls the run's state every few
+seconds and remembers it in the session; when it goes from queued/running to an
+end state the user gets a toast. The Run page shows the end itself and only
+remembers the state its own status block read, so nothing is polled twice there.
 """
 
 from __future__ import annotations
@@ -26,15 +27,22 @@ ENDINGS = {
 }
 
 
-def watch(workflow: WorkflowBase, toast: bool = True) -> None:
-    key = f"run-watch-{workflow.workspace.name}-{workflow.id}"
+def _key(workflow: WorkflowBase) -> str:
+    return f"run-watch-{workflow.workspace.name}-{workflow.id}"
 
+
+def remember(workflow: WorkflowBase, state: str) -> None:
+    """Record the state the user has seen, so that the next page toasts only a new ending."""
+    st.session_state[_key(workflow)] = state
+
+
+def watch(workflow: WorkflowBase) -> None:
     @st.fragment(run_every=POLL_SECONDS)
     def watcher() -> None:
         state = runs.status(workflow).state
-        previous = st.session_state.get(key)
-        st.session_state[key] = state
-        if toast and previous in runs.ACTIVE and state in ENDINGS:
+        previous = st.session_state.get(_key(workflow))
+        remember(workflow, state)
+        if previous in runs.ACTIVE and state in ENDINGS:
             text, icon = ENDINGS[state]
             st.toast(text, icon=icon)
 
