@@ -99,7 +99,9 @@ def _workers(settings) -> None:
 
 def _queue(settings) -> None:
     connection = get_connection(settings.queue)
-    metrics.record_sample(settings, connection)  # at most every few seconds, whoever asks
+    # Workers sample too; sampling here as well keeps the chart going when no worker runs,
+    # which is when a backlog matters most. At most one sample every few seconds, whoever asks.
+    metrics.record_sample(settings, connection)
     stats = health.queue_stats(settings)
     st.subheader("Queue")
     columns = st.columns(4)
