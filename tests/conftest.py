@@ -20,6 +20,14 @@ NZ_FILES = [DATA_DIR / f"NZ_20200227_0{n}.mzML" for n in (25, 27, 29)]
 FFM_NOISE = {"algorithm:common:noise_threshold_int": 100.0}
 
 
+def set_noise_threshold(workflow):
+    """Apply FFM_NOISE to a workflow's FeatureFinderMetabo parameters, as the Configure page
+    would (the real QC runs need it, see the README); returns the workflow."""
+    for key, value in FFM_NOISE.items():
+        workflow.params.set_tool_value("FeatureFinderMetabo", key, value)
+    return workflow
+
+
 @pytest.fixture(scope="session")
 def nz_files() -> list[Path]:
     missing = [p for p in NZ_FILES if not p.is_file()]

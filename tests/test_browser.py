@@ -24,10 +24,13 @@ from src.jobs import admin, runs
 from src.jobs.connection import get_connection
 from src.workflows.demo_data import generate_large_run
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import FFM_NOISE, REPO, processes_mentioning, wait_for
+from tests.conftest import REPO, processes_mentioning, set_noise_threshold, wait_for
 from tests.queue_support import free_port, online_env
 
 pytestmark = pytest.mark.slow
+# Playwright's 5 s default for expect() is too short for a first Streamlit render on a busy
+# 2-core machine (pyOpenMS and plotly imports); a real hang still fails, only later.
+expect.set_options(timeout=30_000)
 
 #: Debian's Chromium; elsewhere Playwright's own (`python -m playwright install chromium`).
 CHROMIUM = os.environ.get("CHROMIUM") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -152,10 +155,7 @@ def upload(page: Page, files: list[Path]) -> None:
 
 def quiet_noise(settings, workspace_id: str) -> TOPPWorkflow:
     """The bundled QC runs need noise_threshold_int 100 (README); set as the Configure page would."""
-    workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, settings)
-    for key, value in FFM_NOISE.items():
-        workflow.params.set_tool_value("FeatureFinderMetabo", key, value)
-    return workflow
+    return set_noise_threshold(TOPPWorkflow(settings.workspaces_dir / workspace_id, settings))
 
 
 def progress_values(page: Page) -> list[float]:

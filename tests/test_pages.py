@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from src.core import workspace as ws
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import FFM_NOISE, REPO
+from tests.conftest import FFM_NOISE, REPO, set_noise_threshold
 
 PAGES = [
     "app.py",
@@ -120,7 +120,7 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
 
     workflow = TOPPWorkflow(settings.workspaces_dir / "runs", settings)
     workflow.load_example()
-    workflow.params.set_tool_value("FeatureFinderMetabo", *next(iter(FFM_NOISE.items())))
+    set_noise_threshold(workflow)
     app = page("content/run.py", workspace="runs")
     app.button(key="start").click().run()
     deadline = time.monotonic() + 120

@@ -18,7 +18,7 @@ from src.jobs.health import snapshot
 from src.jobs.status import job_status
 from src.workflows.demo_data import generate_large_run, generate_runs
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import FFM_NOISE, processes_mentioning, put_inputs, wait_for
+from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
@@ -29,8 +29,7 @@ def make_workflow(settings, name: str, files=None, noise: bool = True) -> TOPPWo
     if files:
         put_inputs(workflow, files)
     if noise:
-        for key, value in FFM_NOISE.items():
-            workflow.params.set_tool_value("FeatureFinderMetabo", key, value)
+        set_noise_threshold(workflow)
     return workflow
 
 

@@ -76,12 +76,7 @@ def hostname(box: Appliance) -> str:
 
 
 def exit_code(box: Appliance, timeout: float = 60) -> int:
-    def stopped():
-        box.raw.reload()
-        return box.raw.status == "exited"
-
-    wait_for(stopped, timeout, interval=0.5, what="the container to stop")
-    return box.raw.attrs["State"]["ExitCode"]
+    return box.raw.wait(timeout=timeout)["StatusCode"]
 
 
 def test_runs_spread_over_worker_containers_and_survive_a_killed_one(cluster, nz_files):

@@ -9,7 +9,7 @@ import pytest
 from src.core.logs import Outcome, ended_with, read_log
 from src.core.runner import LocalRunner
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import FFM_NOISE, processes_mentioning, put_inputs, wait_for
+from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +31,7 @@ def run_locally(workflow: TOPPWorkflow, timeout: float = 180) -> Outcome:
 def test_real_nz_files_in_a_local_process(settings, nz_files):
     workflow = TOPPWorkflow(settings.workspaces_dir / "nz", settings)
     put_inputs(workflow, nz_files)
-    for name, value in FFM_NOISE.items():
-        workflow.params.set_tool_value("FeatureFinderMetabo", name, value)
+    set_noise_threshold(workflow)
     assert workflow.preflight() == []
 
     assert run_locally(workflow) is Outcome.FINISHED
@@ -61,8 +60,7 @@ def test_real_nz_files_in_a_local_process(settings, nz_files):
 def test_a_single_file_run_skips_linking_and_still_gives_a_table(settings, nz_files):
     workflow = TOPPWorkflow(settings.workspaces_dir / "single", settings)
     put_inputs(workflow, nz_files[:1])
-    for name, value in FFM_NOISE.items():
-        workflow.params.set_tool_value("FeatureFinderMetabo", name, value)
+    set_noise_threshold(workflow)
     assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
     table = pd.read_csv(workflow.table_path(), sep="\t")
     assert len(table) > 120 and set(table["n_samples"]) == {1}
@@ -75,8 +73,7 @@ def test_generated_demo_data_runs_through(settings):
     workflow = TOPPWorkflow(settings.workspaces_dir / "demo", settings)
     demo_files = workflow.load_example()
     assert len(demo_files) >= 3
-    for name, value in FFM_NOISE.items():
-        workflow.params.set_tool_value("FeatureFinderMetabo", name, value)
+    set_noise_threshold(workflow)
     assert workflow.run() is Outcome.FINISHED  # in-process this time: the same engine
     table = pd.read_csv(workflow.table_path(), sep="\t")
     assert len(table) >= 20
