@@ -133,12 +133,13 @@ class Workers:
 
 
 def streamlit_idle_rss_mb(env: dict[str, str], settle: float = 5.0) -> float:
-    """Start `streamlit run app.py`, wait until it answers, then read its resident memory."""
+    """Start `streamlit run src/web/server.py` (the app as the appliance serves it), wait until it
+    answers, then read its resident memory."""
     import urllib.request
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", "src/web/server.py", "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

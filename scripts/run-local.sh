@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-exec .venv/bin/streamlit run app.py --server.port "${PORT:-8501}" "$@"
+# src/web/server.py serves app.py with uploads streamed to disk in chunks.
+exec .venv/bin/streamlit run src/web/server.py --server.port "${PORT:-8501}" "$@"

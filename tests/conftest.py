@@ -12,7 +12,7 @@ import pytest
 
 from src.core.settings import Settings, load_settings
 
-pytest_plugins = ["tests.queue_support"]
+pytest_plugins = ["tests.queue_support", "tests.browser_support", "tests.appliance_support"]
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = REPO.parent / "shared" / "data" / "mzML"

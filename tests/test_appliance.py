@@ -22,39 +22,20 @@ from base64 import b64encode
 
 import pytest
 
+from tests.appliance_support import APP_UID, IMAGE, assert_refused
 from tests.conftest import REPO, wait_for
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper image cannot be pulled here
 
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
-import docker  # noqa: E402 - the docker SDK comes with testcontainers (requirements-dev.txt)
-
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
-IMAGE = os.environ.get("IMAGE_TAG", "openms-workflow-server:latest")
-APP_UID = 10001
 DASHBOARD = {
     "RQ_DASHBOARD_ENABLED": "true",
     "RQ_DASHBOARD_USERNAME": "admin",
     "RQ_DASHBOARD_PASSWORD": "s3cret-pass",
 }
-
-
-@pytest.fixture(scope="session")
-def docker_client():
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as err:
-        pytest.fail(
-            f"Docker is not reachable ({err}); start dockerd (tests/run.sh does) to run the appliance tests"
-        )
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.fail(f"image {IMAGE} is missing; build it with: bash scripts/build-image.sh")
-    return client
 
 
 class Appliance:
@@ -313,17 +294,6 @@ def test_nonsense_worker_count_stops_the_container_with_a_message(docker_client,
 
 def test_nonsense_scale_out_switch_stops_the_container_with_a_message(docker_client):
     assert_refused(docker_client, {"SCALE_OUT": "maybe"}, "SCALE_OUT must be true or false, got 'maybe'")
-
-
-def assert_refused(docker_client, environment: dict[str, str], message: str) -> None:
-    output = docker_client.containers.run(IMAGE, environment=environment, remove=False, detach=True)
-    try:
-        result = output.wait(timeout=60)
-        logs = output.logs().decode()
-    finally:
-        output.remove(force=True)
-    assert result["StatusCode"] == 64
-    assert message in logs
 
 
 @pytest.mark.parametrize("enabled", ["true", "On"])  # every spelling the app's settings accept

@@ -176,22 +176,30 @@ def test_admin_page_in_local_mode_says_it_is_not_available(monkeypatch, settings
     assert "Job queue" not in all_text(app)  # nothing queue-related in local mode
 
 
-def test_admin_page_online_shows_redis_workers_and_queue(monkeypatch, settings, redis_url):
-    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
+def test_admin_page_online_shows_only_aggregates_until_signed_in(monkeypatch, settings, redis_url):
+    use_env(
+        monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url, ADMIN_PASSWORD="admin-pass-42"
+    )
     app = page("content/admin.py")
     assert not app.exception
     text = all_text(app)
-    assert "Workers (0)" in text and "No worker is running" in text
-    assert "No failed jobs are kept in the queue." in text
-    assert {m.label for m in app.metric} >= {"Memory", "AOF", "Uptime", "Clients", "Waiting", "Running"}
+    assert "No worker is running" in text and "Workers (0)" not in text and "Failed jobs" not in text
+    assert {m.label for m in app.metric} == {"Redis", "Workers busy", "Waiting", "Running"}
     assert "Workers busy: 0 of 0" in str([p.proto.text for p in app.get("progress")])
+
+    app.text_input(key="admin-password").set_value("admin-pass-42")
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    text = all_text(app)
+    assert "Signed in as administrator until" in text
+    assert "Workers (0)" in text and "No failed jobs are kept in the queue." in text
+    assert {m.label for m in app.metric} >= {"Memory", "AOF", "Uptime", "Clients", "Finished (kept)"}
 
 
 def test_admin_page_with_redis_down_says_so(monkeypatch, settings):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL="redis://127.0.0.1:1/0")
     app = page("content/admin.py")
     assert not app.exception
-    assert any("Redis cannot be reached" in e.value for e in app.error)
+    assert any("job queue (Redis) cannot be reached" in e.value for e in app.error)
     assert any("job queue cannot be reached" in w.value for w in app.warning)
 
 

@@ -10,14 +10,13 @@ import uuid
 
 import pytest
 
+from tests.appliance_support import IMAGE
 from tests.conftest import REPO, wait_for
-from tests.test_appliance import (  # noqa: F401 - docker_client is a fixture used here
-    IMAGE,
+from tests.test_appliance import (
     LARGE,
     NOISE,
     Appliance,
     compose_command,
-    docker_client,
     put_files,
     run_status,
     start_run,

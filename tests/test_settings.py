@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from src.core.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings
+from src.core.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings, tool_environment
 
 
 def test_defaults_come_from_settings_json():
@@ -107,3 +107,66 @@ def test_queue_names_must_cover_every_priority(tmp_path):
     path.write_text(json.dumps({"queue_settings": {"queues": {"high": "a", "normal": "a", "low": "b"}}}))
     with pytest.raises(SettingsError, match="three different"):
         load_settings(path=path, env={})
+
+
+def test_visitor_limits_have_safe_defaults_and_environment_overrides():
+    limits = load_settings(env={}).limits
+    assert limits.max_upload_bytes == 2048 * 1024**2
+    assert limits.workspace_quota_bytes == 10 * 1024**3
+    assert limits.min_free_bytes == 2 * 1024**3
+    assert limits.max_runs_per_client == 3
+    assert limits.admin_session_seconds == 30 * 60
+    assert (limits.admin_max_failures, limits.admin_failure_window_seconds) == (5, 600)
+    changed = load_settings(
+        env={
+            "MAX_UPLOAD_MB": "5",
+            "WORKSPACE_QUOTA_GB": "0.5",
+            "MIN_FREE_DISK_GB": "0",
+            "MAX_RUNS_PER_CLIENT": "1",
+            "ADMIN_SESSION_MINUTES": "2",
+        }
+    ).limits
+    assert changed.max_upload_bytes == 5 * 1024**2 and changed.workspace_quota_bytes == 1024**3 // 2
+    assert (changed.min_free_bytes, changed.max_runs_per_client, changed.admin_session_seconds) == (0, 1, 120)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("MAX_UPLOAD_MB", "lots", "MAX_UPLOAD_MB must be a whole number"),
+        ("MAX_UPLOAD_MB", "0", "MAX_UPLOAD_MB must be between 1"),
+        ("WORKSPACE_QUOTA_GB", "-1", "WORKSPACE_QUOTA_GB must be between"),
+        ("MIN_FREE_DISK_GB", "two", "MIN_FREE_DISK_GB must be a number"),
+        ("MAX_RUNS_PER_CLIENT", "0", "MAX_RUNS_PER_CLIENT must be between 1"),
+        ("ADMIN_SESSION_MINUTES", "0", "ADMIN_SESSION_MINUTES must be between 0.1"),
+    ],
+)
+def test_nonsense_limits_are_refused_with_their_name(name, value, fragment):
+    with pytest.raises(SettingsError, match=fragment):
+        load_settings(env={name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ADMIN_PASSWORD", "change-me-too"),
+        ("REDIS_PASSWORD", "change-me-to-a-long-random-string"),
+        ("RQ_DASHBOARD_PASSWORD", "Change-Me-Please"),
+    ],
+)
+def test_the_example_passwords_are_refused(name, value):
+    with pytest.raises(SettingsError, match=f"{name} is still the example value"):
+        load_settings(env={name: value})
+
+
+def test_tools_get_an_environment_without_the_deployments_secrets():
+    env = {
+        "PATH": "/usr/bin",
+        "ADMIN_PASSWORD": "a",
+        "REDIS_PASSWORD": "b",
+        "REDIS_URL": "redis://:b@x",
+        "RQ_DASHBOARD_PASSWORD": "c",
+        "RQ_DASHBOARD_REDIS_URL": "d",
+        "OMP_NUM_THREADS": "1",
+    }
+    assert tool_environment(env) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}

@@ -25,7 +25,7 @@ from src.core.logs import COMMANDS, MINIMAL, WorkflowLogger
 from src.core.params import ParameterManager
 from src.core.process_tree import kill_tree
 from src.core.progress import Progress
-from src.core.settings import PROJECT_ROOT
+from src.core.settings import PROJECT_ROOT, tool_environment
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,9 @@ class CommandExecutor:
 
     def _execute(self, command: list[str]) -> tuple[int, _Output]:
         python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, python_path)))
+        # The deployment's secrets (Redis password, admin password, dashboard credentials) stay
+        # with the app: a tool or a workflow script never sees them.
+        env = dict(tool_environment(os.environ), PYTHONPATH=os.pathsep.join(filter(None, python_path)))
         if shutil.which(command[0]) is None:
             raise CommandFailed(
                 Path(command[0]).name, 127, topp_ini.tool_missing_message(Path(command[0]).name)

@@ -37,6 +37,21 @@ ENV_QUEUE_RETRY_INTERVALS = "QUEUE_RETRY_INTERVALS"
 ENV_ADMIN_PASSWORD = "ADMIN_PASSWORD"
 ENV_DASHBOARD_ENABLED = "RQ_DASHBOARD_ENABLED"
 ENV_DASHBOARD_URL = "RQ_DASHBOARD_URL"
+ENV_MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
+ENV_WORKSPACE_QUOTA_GB = "WORKSPACE_QUOTA_GB"
+ENV_MIN_FREE_DISK_GB = "MIN_FREE_DISK_GB"
+ENV_MAX_RUNS_PER_CLIENT = "MAX_RUNS_PER_CLIENT"
+ENV_ADMIN_SESSION_MINUTES = "ADMIN_SESSION_MINUTES"
+
+#: Deployment secrets: never logged, never handed to the tools a run starts (see tool_environment).
+SECRET_ENV_NAMES = ("ADMIN_PASSWORD", "REDIS_PASSWORD", "REDIS_URL")
+#: Every variable starting with one of these is a secret too (rq-dashboard's credentials and URL).
+SECRET_ENV_PREFIXES = ("RQ_DASHBOARD_",)
+#: The placeholder passwords of .env.example and deploy/k8s/secrets.env.example: a deployment that
+#: copied them unchanged is refused, as is anything starting with "change-me".
+EXAMPLE_PASSWORDS = ("change-me-too", "change-me-to-a-long-random-string")
+#: Environment variables holding passwords that get the example check.
+PASSWORD_ENV_NAMES = ("ADMIN_PASSWORD", "REDIS_PASSWORD", "RQ_DASHBOARD_PASSWORD")
 
 #: Shortest admin password accepted (from the environment or Streamlit secrets).
 ADMIN_PASSWORD_MIN_LENGTH = 8
@@ -49,6 +64,10 @@ PRIORITIES = ("high", "normal", "low")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+GB = 1024**3
+MB = 1024**2
 
 
 class SettingsError(ValueError):
@@ -94,6 +113,19 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What one anonymous visitor may consume; see docs/security.md."""
+
+    max_upload_bytes: int  # largest single upload
+    workspace_quota_bytes: int  # inputs, results and logs of one workspace together
+    min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
+    max_runs_per_client: int  # queued-or-running runs per client address, across workspaces
+    admin_session_seconds: int  # how long an admin sign-in lasts
+    admin_max_failures: int  # wrong admin passwords per client within admin_failure_window ...
+    admin_failure_window_seconds: int  # ... before further tries are refused unchecked
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed, validated application settings."""
 
@@ -110,6 +142,7 @@ class Settings:
     admin_password: str  # unlocks the admin page's requeue/delete actions; "" = not from the environment
     dashboard_enabled: bool  # rq-dashboard runs beside the app (the appliance's RQ_DASHBOARD_ENABLED)
     dashboard_url: str  # where to link to it; "" = DASHBOARD_PORT on the host the visitor used
+    limits: Limits
     source: Path
 
     @property
@@ -272,6 +305,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         path = Path(env.get(ENV_SETTINGS_FILE) or DEFAULT_SETTINGS_FILE)
     path = Path(path).resolve()
     data = _read_json(path)
+    _check_passwords(env)
     online = parse_bool(ENV_ONLINE, _pick(data, env, "online_deployment", ENV_ONLINE, False))
     workspaces = Path(str(_pick(data, env, "workspaces_dir", ENV_WORKSPACES_DIR, "workspaces")))
     if not workspaces.is_absolute():
@@ -302,19 +336,82 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
             ENV_DASHBOARD_ENABLED, env.get(ENV_DASHBOARD_ENABLED, "false") or "false"
         ),
         dashboard_url=_dashboard_url(env.get(ENV_DASHBOARD_URL, "")),
+        limits=_limits(data, env),
         source=path,
     )
 
 
+def _limits(data: Mapping, env: Mapping[str, str]) -> Limits:
+    raw = data.get("limits", {})
+    if not isinstance(raw, Mapping):
+        raise SettingsError("limits in settings.json must be an object.")
+
+    def pick(key: str, env_name: str | None, default: object) -> object:
+        return _pick(raw, env, key, env_name, default) if env_name else raw.get(key, default)
+
+    upload_mb = parse_int(ENV_MAX_UPLOAD_MB, pick("max_upload_mb", ENV_MAX_UPLOAD_MB, 2048), 1, 1024**2)
+    quota_gb = parse_float(
+        ENV_WORKSPACE_QUOTA_GB, pick("workspace_quota_gb", ENV_WORKSPACE_QUOTA_GB, 10), 0.001, 1024**2
+    )
+    free_gb = parse_float(ENV_MIN_FREE_DISK_GB, pick("min_free_disk_gb", ENV_MIN_FREE_DISK_GB, 2), 0, 1024**2)
+    session_minutes = parse_float(
+        ENV_ADMIN_SESSION_MINUTES, pick("admin_session_minutes", ENV_ADMIN_SESSION_MINUTES, 30), 0.1, 24 * 60
+    )
+    return Limits(
+        max_upload_bytes=upload_mb * MB,
+        workspace_quota_bytes=int(quota_gb * GB),
+        min_free_bytes=int(free_gb * GB),
+        max_runs_per_client=parse_int(
+            ENV_MAX_RUNS_PER_CLIENT, pick("max_runs_per_client", ENV_MAX_RUNS_PER_CLIENT, 3), 1, 10000
+        ),
+        admin_session_seconds=int(session_minutes * 60),
+        admin_max_failures=parse_int(
+            "limits.admin_max_failures", pick("admin_max_failures", None, 5), 1, 1000
+        ),
+        admin_failure_window_seconds=60
+        * parse_int(
+            "limits.admin_failure_window_minutes", pick("admin_failure_window_minutes", None, 10), 1, 24 * 60
+        ),
+    )
+
+
 def check_admin_password(raw: str, source: str) -> str:
-    """An admin password is either unset ("") or long enough to be worth having."""
+    """An admin password is either unset ("") or long enough to be worth having, and not an example."""
     password = raw.strip()
     if password and len(password) < ADMIN_PASSWORD_MIN_LENGTH:
         raise SettingsError(
             f"{source} must be at least {ADMIN_PASSWORD_MIN_LENGTH} characters long "
             "(or unset, which keeps the admin actions locked)."
         )
+    check_not_example(source, password)
     return password
+
+
+def check_not_example(source: str, password: str) -> None:
+    """Refuse the placeholder passwords of the example files: they are public."""
+    text = password.strip().lower()
+    if text in EXAMPLE_PASSWORDS or text.startswith("change-me"):
+        raise SettingsError(
+            f"{source} is still the example value from .env.example / secrets.env.example, which anyone "
+            "can read. Set a long random password of your own (e.g. from `openssl rand -hex 16`)."
+        )
+
+
+def _check_passwords(env: Mapping[str, str]) -> None:
+    """The deployment's other passwords (Redis, rq-dashboard) are checked here too, so the entrypoint's
+    settings check refuses an example password before anything starts."""
+    for name in PASSWORD_ENV_NAMES:
+        if env.get(name):
+            check_not_example(name, env[name])
+
+
+def tool_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the tools and scripts a run starts: the deployment's secrets removed."""
+    return {
+        name: value
+        for name, value in env.items()
+        if name not in SECRET_ENV_NAMES and not name.startswith(SECRET_ENV_PREFIXES)
+    }
 
 
 def _dashboard_url(raw: str) -> str:

@@ -16,6 +16,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from src.core.settings import tool_environment
+
 log = logging.getLogger(__name__)
 
 #: Parameters that the engine sets itself (files, threads) or that only matter to OpenMS developers.
@@ -82,7 +84,13 @@ def ini_path(cache_dir: Path, tool: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".ini.tmp")
     os.close(fd)
     try:
-        subprocess.run([executable, "-write_ini", tmp], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [executable, "-write_ini", tmp],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env=tool_environment(os.environ),  # no deployment secrets for a tool, even here
+        )
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

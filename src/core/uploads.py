@@ -1,27 +1,61 @@
-"""Checks on uploaded files before they are stored in a workspace.
+"""Uploads into a workspace: checked, and written to disk in chunks, never held whole in memory.
 
-Only cheap checks happen here (name, emptiness, an XML/mzML header); a file that
-passes but is damaged further in is caught by the TOPP tool, whose error the
-Run page shows.
+An upload is first written to ``<workspace>/.uploads/<token>.part`` by an
+:class:`UploadSink`, which enforces the size limit, the workspace quota and the
+free-disk guard as the bytes arrive; :func:`adopt` then checks the file's head
+(an XML/mzML header) and moves it into the input folder. The spool folder sits
+inside the workspace, so a file in flight counts against the quota and the move
+is a rename on the same volume. Only cheap checks happen here; a file that passes
+but is damaged further in is caught by the TOPP tool, whose error the Run page shows.
 """
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from src.core.files import InputError, safe_filename
+from src.core.settings import Limits
+from src.core.storage import StorageRefused, check_free_disk, check_quota, human, used_bytes
 
 #: How many leading bytes are searched for the mzML root element.
 HEADER_BYTES = 4096
+#: Uploads in flight, inside the workspace (counted by its quota).
+SPOOL_DIR = ".uploads"
+#: Longest file name kept (most file systems allow 255 bytes; the rest is room for suffixes).
+MAX_NAME_LENGTH = 200
+#: The free-disk guard is checked again after every this many bytes written.
+FREE_CHECK_BYTES = 16 * 1024**2
+#: Spooled uploads nobody added to the workspace are removed after this many seconds.
+SPOOL_MAX_AGE_SECONDS = 3600
+#: Tokens name spool files; they come from the browser, so only harmless characters pass.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def check_mzml(name: str, head: bytes, size: int) -> str:
-    """Return a safe file name for an upload, or raise InputError saying what is wrong."""
+def check_name(name: str) -> str:
+    """A safe file name for an upload, or InputError saying what is wrong with it."""
     filename = safe_filename(name)
+    if len(filename) > MAX_NAME_LENGTH:
+        raise InputError(
+            f"{name[:40]}…: the file name has {len(filename)} characters, more than the {MAX_NAME_LENGTH} "
+            "allowed. Rename the file and upload it again."
+        )
     if not filename.lower().endswith(".mzml"):
         raise InputError(
             f"{name}: only .mzML files are accepted. Convert other formats with ProteoWizard msconvert."
         )
+    return filename
+
+
+def check_mzml(name: str, head: bytes, size: int) -> str:
+    """Return a safe file name for an upload, or raise InputError saying what is wrong."""
+    filename = check_name(name)
     if size == 0:
         raise InputError(f"{name}: the file is empty. Upload the complete file again.")
     text = head[:HEADER_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \r\n\t")
@@ -32,12 +66,149 @@ def check_mzml(name: str, head: bytes, size: int) -> str:
     return filename
 
 
-def store_upload(folder: Path, name: str, data: bytes) -> Path:
-    """Validate and save one upload; an existing file of the same name is replaced."""
-    filename = check_mzml(name, data[:HEADER_BYTES], len(data))
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / filename
-    tmp = folder / f".{filename}.part"
-    tmp.write_bytes(data)
-    tmp.replace(target)
+def too_large_message(name: str, limits: Limits) -> str:
+    return (
+        f"{name}: the file is larger than the limit of {human(limits.max_upload_bytes)} per file. "
+        "Split the run or ask the administrator of this server about larger files."
+    )
+
+
+def spool_path(workspace: Path, token: str) -> Path:
+    if not _TOKEN.match(token or ""):
+        raise InputError("The upload has no valid id; upload the file again.")
+    return workspace / SPOOL_DIR / f"{token}.part"
+
+
+class UploadSink:
+    """Writes one upload in chunks to the workspace's spool folder, within every limit.
+
+    Used as a context manager: leaving it with an exception removes the partial file,
+    so nothing half-written remains.
+    """
+
+    def __init__(
+        self, workspace: Path, token: str, name: str, limits: Limits, root: Path, expected: int = 0
+    ) -> None:
+        """``expected``: the size announced by the browser, if any, to refuse at once what cannot fit."""
+        self.name = check_name(name)
+        self.workspace, self.limits, self.root = workspace, limits, root
+        self.path = spool_path(workspace, token)
+        if expected > limits.max_upload_bytes:
+            raise InputError(too_large_message(self.name, limits))
+        check_free_disk(root, limits, expected)
+        self.used_before = used_bytes(workspace)  # the quota is checked with every chunk against this
+        check_quota(workspace, limits, expected, self.used_before)
+        self.size = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("wb")
+
+    def __enter__(self) -> UploadSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+    def write(self, chunk: bytes) -> None:
+        total = self.size + len(chunk)
+        if total > self.limits.max_upload_bytes:
+            raise InputError(too_large_message(self.name, self.limits))
+        check_quota(self.workspace, self.limits, total, self.used_before)
+        if total // FREE_CHECK_BYTES != self.size // FREE_CHECK_BYTES:
+            check_free_disk(self.root, self.limits)
+        try:
+            self._handle.write(chunk)
+        except OSError as err:
+            raise _disk_error(err, self.name) from None
+        self.size = total
+
+    def close(self) -> Path:
+        if not self._handle.closed:
+            try:
+                self._handle.close()
+            except OSError as err:  # the last buffered bytes did not fit
+                self.path.unlink(missing_ok=True)
+                raise _disk_error(err, self.name) from None
+        return self.path
+
+    def discard(self) -> None:
+        try:
+            self._handle.close()
+        except OSError:
+            pass  # the file is being thrown away: a failed flush does not matter
+        self.path.unlink(missing_ok=True)
+
+
+def _disk_error(err: OSError, name: str) -> InputError:
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageRefused(
+            f"{name}: the server's disk ran full while the file was being stored, so it was not added. "
+            "Please tell the administrator of this server."
+        )
+    return InputError(f"{name}: the file could not be stored ({err.strerror}). Try again in a moment.")
+
+
+def adopt(spooled: Path, name: str, folder: Path) -> Path:
+    """Check a spooled upload's head and move it into ``folder`` (replacing a file of that name)."""
+    try:
+        size = spooled.stat().st_size
+        with spooled.open("rb") as handle:
+            head = handle.read(HEADER_BYTES)
+        filename = check_mzml(name, head, size)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / filename
+        os.replace(spooled, target)
+    except BaseException:
+        spooled.unlink(missing_ok=True)
+        raise
     return target
+
+
+def store_chunks(
+    workspace: Path, folder: Path, name: str, chunks: Iterable[bytes], limits: Limits, root: Path
+) -> Path:
+    """Write an upload that arrives as chunks (or is already in memory) through a sink, then adopt it."""
+    token = uuid.uuid4().hex
+    with UploadSink(workspace, token, name, limits, root) as sink:
+        for chunk in chunks:
+            sink.write(chunk)
+    return adopt(sink.path, name, folder)
+
+
+def remove_stale_spools(workspace: Path, max_age: float = SPOOL_MAX_AGE_SECONDS) -> int:
+    """Remove spooled uploads older than ``max_age`` that were never added; return how many."""
+    folder = workspace / SPOOL_DIR
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    cutoff = time.time() - max_age
+    for path in folder.glob("*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+#: What the web server hands Streamlit instead of a spooled upload's bytes (see src/web/uploads.py).
+TICKET_PREFIX = b"openms-upload:"
+
+
+def ticket(token: str = "", refused: str = "") -> bytes:
+    """A few bytes standing for an upload: the spool token it was written to, or why it was refused."""
+    return TICKET_PREFIX + json.dumps({"token": token, "refused": refused}).encode()
+
+
+def read_ticket(data: bytes) -> dict | None:
+    """The ticket in ``data``, or None when ``data`` is an upload's real content."""
+    if len(data) > 64 * 1024 or not data.startswith(TICKET_PREFIX):
+        return None
+    try:
+        found = json.loads(data[len(TICKET_PREFIX) :])
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None

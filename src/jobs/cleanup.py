@@ -1,6 +1,7 @@
 """Removing workspaces nobody has touched for ``workspace_max_age_days``.
 
-A workspace counts as touched when any file in it changes. A workspace with a
+A workspace counts as touched when any file in it changes. Each pass also removes
+uploads that were streamed to disk but never added to their workspace. A workspace with a
 queued or running job, or a live local run, is never removed; when that cannot be
 checked (Redis unreachable) nothing is removed in that pass.
 Run as ``python -m src.jobs.cleanup`` (one pass) or ``--loop`` (every
@@ -22,6 +23,7 @@ from rq.job import Job
 from src.core.process_tree import is_alive
 from src.core.run_state import RUN_DIR, RunStateStore, read_json
 from src.core.settings import Settings, SettingsError, load_settings
+from src.core.uploads import remove_stale_spools
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.queue import ACTIVE_STATES, JOB_FILE
 
@@ -71,8 +73,21 @@ def stale_workspaces(settings: Settings, now: float | None = None) -> list[Path]
     return sorted(p for p in candidates if now - last_touched(p) > limit)
 
 
+def remove_abandoned_uploads(settings: Settings) -> None:
+    """Uploads a visitor never added (closed the tab) would count against the workspace's quota."""
+    root = settings.workspaces_dir
+    if not root.is_dir():
+        return
+    for workspace in root.iterdir():
+        if workspace.is_dir() and not workspace.is_symlink():
+            count = remove_stale_spools(workspace)
+            if count:
+                log.info("removed %d abandoned upload(s) from workspace %s", count, workspace.name)
+
+
 def cleanup(settings: Settings, now: float | None = None) -> list[Path]:
     """One pass: remove stale workspaces without active runs; return what was removed."""
+    remove_abandoned_uploads(settings)
     removed = []
     for workspace in stale_workspaces(settings, now):
         try:

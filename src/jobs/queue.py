@@ -24,6 +24,7 @@ from src.core.run_state import RunStatus, read_json, write_json
 from src.core.runner import build_workflow, workflow_ref
 from src.core.settings import PRIORITIES, Settings, load_settings
 from src.core.workflow import WorkflowBase
+from src.jobs import client_limits
 from src.jobs.connection import get_connection
 
 log = logging.getLogger(__name__)
@@ -104,10 +105,10 @@ def forget_job(workflow: WorkflowBase) -> None:
     _job_file(workflow).unlink(missing_ok=True)
 
 
-def new_job_id(workflow: WorkflowBase) -> str:
-    """Unique per run, and readable: which workspace and workflow it is for."""
-    workspace = "".join(c if c.isalnum() or c in "-_" else "_" for c in workflow.workspace.name)[:40]
-    return f"{workspace}-{workflow.id}-{uuid.uuid4().hex[:12]}"
+def new_job_id() -> str:
+    """Random: a job id may reach pages (the visitor's own Run page), so it must not name the
+    workspace, which is the key to it. The workspace knows its job from run/job.json."""
+    return uuid.uuid4().hex
 
 
 def _timestamp(value) -> float | None:
@@ -154,8 +155,13 @@ def _retry(settings: Settings) -> Retry | None:
     return Retry(max=settings.queue.retries, interval=list(settings.queue.retry_intervals) or 0)
 
 
-def enqueue(workflow: WorkflowBase, priority: str | None = None) -> str:
-    """Queue a run of the workflow; return the job id. Raises StartRefused with the reason."""
+def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "") -> str:
+    """Queue a run of the workflow; return the job id. Raises StartRefused with the reason.
+
+    ``client`` is the visitor's address, which may have at most ``limits.max_runs_per_client``
+    runs waiting or running, across workspaces. Runs started by code rather than by a
+    visitor (no client: the benchmarks, an operator's script) are not counted.
+    """
     settings = workflow.settings
     priority = priority or workflow.priority
     if priority not in PRIORITIES:
@@ -172,13 +178,21 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None) -> str:
                 f"The queue is full ({settings.queue.max_queued} runs waiting). "
                 "Please try again in a few minutes."
             )
-        job = _enqueue_job(workflow, priority, connection)
+        limit = settings.limits.max_runs_per_client
+        if client:
+            active = client_limits.active_queue_runs(connection, client, queues(settings, connection))
+            if active >= limit:
+                log.info("start refused: client %s has %d active runs (limit %d)", client, active, limit)
+                raise StartRefused(client_limits.limit_message(active, limit))
+        job = _enqueue_job(workflow, priority, connection, client)
     return job.id
 
 
-def _enqueue_job(workflow: WorkflowBase, priority: str, connection: Redis) -> Job:
+def _enqueue_job(
+    workflow: WorkflowBase, priority: str, connection: Redis, client: str = "", job_id: str = ""
+) -> Job:
     settings = workflow.settings
-    job_id = new_job_id(workflow)
+    job_id = job_id or new_job_id()
     # Record the job before it can start, so a worker never runs a job its workspace does not know.
     write_json(_job_file(workflow), {"job_id": job_id, "priority": priority, "enqueued_at": time.time()})
     mark_queued(workflow, job_id, priority)  # before the push: a fast worker must not be overwritten
@@ -187,7 +201,7 @@ def _enqueue_job(workflow: WorkflowBase, priority: str, connection: Redis) -> Jo
             TASK,
             args=(workflow_ref(type(workflow)), str(workflow.workspace)),
             job_id=job_id,
-            description=f"{workflow.name} in workspace {workflow.workspace.name}",
+            description=workflow.name,
             job_timeout=settings.queue.job_timeout,
             result_ttl=settings.queue.result_ttl,
             failure_ttl=settings.queue.failure_ttl,
@@ -197,6 +211,7 @@ def _enqueue_job(workflow: WorkflowBase, priority: str, connection: Redis) -> Jo
                 "workflow": workflow.id,
                 "progress": 0.0,
                 "step": "Queued",
+                client_limits.META_KEY: client_limits.client_key(client) if client else "",
             },
             on_failure=Callback("src.jobs.tasks.on_job_failure"),
             on_stopped=Callback("src.jobs.tasks.on_job_stopped"),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from src.core import storage
 from src.core.run_state import RunStatus
 from src.core.runner import AlreadyRunning, LocalRunner
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
+from src.jobs import client_limits
 from src.jobs import queue as q
 from src.jobs.connection import REDIS_ERRORS, reachable, redact
 from src.jobs.status import job_status
@@ -34,6 +36,8 @@ UI_STATES = {
     "canceled": "cancelled",
 }
 ACTIVE = ("queued", "running")
+#: Online mode's local fallback runs (Redis down), counted per client in this process.
+_local_runs = client_limits.LocalRuns()
 
 
 class RunRefused(RuntimeError):
@@ -65,22 +69,19 @@ def queue_wanted(settings: Settings) -> bool:
     return settings.online_deployment and settings.queue.enabled
 
 
-def start(workflow: WorkflowBase) -> RunView:
-    """Start a run; raises RunRefused (nothing started) with a message for the user."""
-    problems = workflow.preflight()
-    if problems:
-        raise RunRefused(" ".join(problems))
-    if status(workflow).active:
-        raise RunRefused(
-            "This workflow is already queued or running in this workspace. "
-            "Wait for it to finish or stop it first."
-        )
+def start(workflow: WorkflowBase, client: str = "") -> RunView:
+    """Start a run; raises RunRefused (nothing started) with a message for the user.
+
+    ``client`` is the visitor's address (see ``client_limits``); in online mode it may have
+    only so many runs waiting or running at once.
+    """
+    _check_startable(workflow)
     notice = ""
     if queue_wanted(workflow.settings):
         usable, why = reachable(workflow.settings.queue)
         if usable:
             try:
-                return RunView(mode="queue", state="queued", job_id=q.enqueue(workflow))
+                return RunView(mode="queue", state="queued", job_id=q.enqueue(workflow, client=client))
             except q.StartRefused as err:
                 raise RunRefused(str(err)) from None
             except REDIS_ERRORS as err:
@@ -89,11 +90,38 @@ def start(workflow: WorkflowBase) -> RunView:
             f"The run started directly on the web server because {why}. It will work, only without a queue."
         )
         log.warning("falling back to a local run for %s: %s", workflow.workspace.name, why)
+    return _start_local(workflow, client, notice)
+
+
+def _check_startable(workflow: WorkflowBase) -> None:
+    problems = workflow.preflight()
+    if problems:
+        raise RunRefused(" ".join(problems))
+    try:
+        storage.check_can_start(
+            workflow.workspace, workflow.settings.workspaces_dir, workflow.settings.limits
+        )
+    except storage.StorageRefused as err:
+        raise RunRefused(str(err)) from None
+    if status(workflow).active:
+        raise RunRefused(
+            "This workflow is already queued or running in this workspace. "
+            "Wait for it to finish or stop it first."
+        )
+
+
+def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
+    limit = workflow.settings.limits.max_runs_per_client
+    counted = workflow.settings.online_deployment and client
+    if counted and (active := _local_runs.active(client)) >= limit:
+        raise RunRefused(client_limits.limit_message(active, limit))
     q.forget_job(workflow)
     try:
         LocalRunner(workflow).start()
     except AlreadyRunning as err:  # started from another tab a moment ago
         raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
+    if counted:
+        _local_runs.add(client, workflow)
     return RunView(mode="local", state="running", notice=notice)
 
 

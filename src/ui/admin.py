@@ -1,27 +1,33 @@
-"""The queue admin page: Redis health, workers, queue depth over the last hour, failed jobs.
+"""The queue admin page: queue load for everyone, details for the signed-in administrator.
 
-Looking is open to anyone who can reach the app (it shows no workspace contents);
-requeueing or deleting a failed job needs the admin password, from the
-ADMIN_PASSWORD environment variable or ``admin_password`` in Streamlit secrets.
+Anyone who can reach the app may open this page, so without the admin password it
+shows aggregate figures only (Redis up, workers busy of all, waiting and running
+runs, the depth chart). Job ids, workspaces, worker jobs and error texts, which
+name other visitors' work, appear only after signing in with the admin password
+(ADMIN_PASSWORD, or ``admin_password`` in Streamlit secrets). A sign-in lasts
+``limits.admin_session_seconds`` and wrong passwords are limited per client
+(``src/jobs/admin_auth.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
+import time
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 
-from src.core.settings import DASHBOARD_PORT, SettingsError, check_admin_password
-from src.jobs import admin, health, metrics
+from src.core.settings import DASHBOARD_PORT, Settings, SettingsError, check_admin_password
+from src.jobs import admin, admin_auth, health, metrics
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.runs import queue_wanted
 from src.ui.page import PageContext
 
 REFRESH_SECONDS = 5
+#: Session key: until when (epoch seconds) this browser session is signed in as admin.
+ADMIN_UNTIL = "admin-until"
 
 
 def show(ctx: PageContext) -> None:
@@ -33,26 +39,117 @@ def show(ctx: PageContext) -> None:
             "computer, so there is no queue to administer."
         )
         return
-    _dashboard_link(settings)
+    signed_in = _sign_in_area(ctx)
 
     @st.fragment(run_every=REFRESH_SECONDS)
     def live() -> None:
+        as_admin = is_admin()  # checked on every refresh: an expired sign-in hides the details at once
+        if signed_in and not as_admin:
+            st.rerun(scope="app")  # and the rest of the page (failed jobs) goes with them
         state = health.redis_health(settings)
         if not state.ok:
+            detail = f": {state.error}" if as_admin else ""
             st.error(
-                f"Redis cannot be reached: {state.error}. Jobs already queued are kept by Redis; "
-                "check it with `supervisorctl status redis` inside the container."
+                f"The job queue (Redis) cannot be reached{detail}. Jobs already queued are kept by Redis. "
+                + ("Check it with `supervisorctl status redis` inside the container." if as_admin else "")
             )
             return
-        _redis(state)
         try:
-            _workers(settings)
-            _queue(settings)
+            _overview(settings)
+            if as_admin:
+                _redis(state)
+                _workers(settings)
+                _queue(settings)
         except REDIS_ERRORS as err:
             st.error(f"Redis stopped answering while this page was read ({err}). It refreshes by itself.")
 
     live()
-    _failed_jobs(settings)
+    if signed_in:
+        _failed_jobs(settings)
+
+
+def is_admin() -> bool:
+    """True while this browser session's admin sign-in lasts."""
+    until = st.session_state.get(ADMIN_UNTIL, 0.0)
+    if until and until <= time.time():
+        st.session_state.pop(ADMIN_UNTIL, None)
+        st.session_state["admin-expired"] = True
+    return until > time.time()
+
+
+def _sign_in_area(ctx: PageContext) -> bool:
+    """The sign-in form, or who is signed in and the way out; True when signed in."""
+    settings = ctx.settings
+    if is_admin():
+        until = dt.datetime.fromtimestamp(st.session_state[ADMIN_UNTIL])
+        columns = st.columns([3, 1])
+        columns[0].success(f"Signed in as administrator until {until:%H:%M}.")
+        if columns[1].button("Leave admin mode", icon=":material/logout:"):
+            st.session_state.pop(ADMIN_UNTIL, None)
+            st.rerun()
+        _dashboard_link(settings)
+        return True
+    if st.session_state.pop("admin-expired", False):
+        st.info("Your admin session has ended. Sign in again to see the details.")
+    password = configured_password(settings)
+    if not password:
+        st.info(
+            "Visitors see the queue's load below. Details of jobs and workers are for the administrator, "
+            "who signs in with the admin password: set ADMIN_PASSWORD (or admin_password in "
+            ".streamlit/secrets.toml) to enable the sign-in."
+        )
+        return False
+    with st.form("admin-sign-in", clear_on_submit=True):  # the password is not kept
+        given = st.text_input("Admin password", type="password", key="admin-password")
+        submitted = st.form_submit_button("Sign in")
+    st.caption("Visitors see the queue's load; details of jobs and workers need the admin password.")
+    if submitted:
+        _try_sign_in(settings, ctx.client, password, given)
+    return False
+
+
+def _try_sign_in(settings: Settings, client: str, password: str, given: str) -> None:
+    try:
+        result = admin_auth.sign_in(get_connection(settings.queue), settings.limits, client, password, given)
+    except REDIS_ERRORS:
+        st.error("Signing in needs the job queue (Redis), which cannot be reached right now. Try again soon.")
+        return
+    if not result.ok:
+        st.error(result.message)
+        return
+    st.session_state[ADMIN_UNTIL] = time.time() + settings.limits.admin_session_seconds
+    st.rerun()
+
+
+def _overview(settings: Settings) -> None:
+    """What every visitor may see: load figures and the depth chart, nothing that names a job."""
+    connection = get_connection(settings.queue)
+    # Workers sample too; sampling here as well keeps the chart going when no worker runs,
+    # which is when a backlog matters most. At most one sample every few seconds, whoever asks.
+    metrics.record_sample(settings, connection)
+    load = metrics.current_load(settings, connection)
+    st.subheader("Queue")
+    columns = st.columns(4)
+    columns[0].metric("Redis", "up")
+    columns[1].metric("Workers busy", f"{load.workers_busy} of {load.workers_total}")
+    columns[2].metric("Waiting", load.waiting)
+    columns[3].metric("Running", load.running)
+    if not load.workers_total:
+        st.warning("No worker is running: queued runs wait until one starts.")
+    history = metrics.depth_history(settings, connection)
+    figure = go.Figure()
+    times = [dt.datetime.fromtimestamp(s.at) for s in history]
+    figure.add_scatter(x=times, y=[s.waiting for s in history], name="waiting", mode="lines+markers")
+    figure.add_scatter(x=times, y=[s.running for s in history], name="running", mode="lines+markers")
+    now = dt.datetime.now()
+    figure.update_layout(
+        title="Queue depth, last hour", height=300, margin=dict(t=40, b=20), yaxis_title="jobs"
+    )
+    figure.update_xaxes(range=[now - dt.timedelta(seconds=metrics.HISTORY_SECONDS), now])
+    figure.update_yaxes(
+        rangemode="tozero", dtick=1 if max((s.waiting for s in history), default=0) < 5 else None
+    )
+    st.plotly_chart(figure, width="stretch")
 
 
 def _dashboard_link(settings) -> None:
@@ -98,32 +195,14 @@ def _workers(settings) -> None:
 
 
 def _queue(settings) -> None:
-    connection = get_connection(settings.queue)
-    # Workers sample too; sampling here as well keeps the chart going when no worker runs,
-    # which is when a backlog matters most. At most one sample every few seconds, whoever asks.
-    metrics.record_sample(settings, connection)
     stats = health.queue_stats(settings)
-    st.subheader("Queue")
+    st.subheader("Queue details")
     columns = st.columns(4)
     columns[0].metric("Waiting", stats.total_queued)
     columns[1].metric("Running", stats.started)
     columns[2].metric("Finished (kept)", stats.finished)
     columns[3].metric("Failed (kept)", stats.failed)
     st.caption("Waiting per priority: " + ", ".join(f"{p} {n}" for p, n in stats.queued.items()))
-    history = metrics.depth_history(settings, connection)
-    figure = go.Figure()
-    times = [dt.datetime.fromtimestamp(s.at) for s in history]
-    figure.add_scatter(x=times, y=[s.waiting for s in history], name="waiting", mode="lines+markers")
-    figure.add_scatter(x=times, y=[s.running for s in history], name="running", mode="lines+markers")
-    now = dt.datetime.now()
-    figure.update_layout(
-        title="Queue depth, last hour", height=300, margin=dict(t=40, b=20), yaxis_title="jobs"
-    )
-    figure.update_xaxes(range=[now - dt.timedelta(seconds=metrics.HISTORY_SECONDS), now])
-    figure.update_yaxes(
-        rangemode="tozero", dtick=1 if max((s.waiting for s in history), default=0) < 5 else None
-    )
-    st.plotly_chart(figure, width="stretch")
 
 
 def configured_password(settings) -> str:
@@ -161,26 +240,17 @@ def _failed_jobs(settings) -> None:
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
-    password = configured_password(settings)
-    if not password:
-        st.info(
-            "Requeue and delete are locked: set the ADMIN_PASSWORD environment variable (or "
-            "admin_password in .streamlit/secrets.toml) to use them."
-        )
-        return
-    with st.form("failed-job-action", clear_on_submit=True):  # the password is not kept
+    with st.form("failed-job-action"):
         job_id = st.selectbox("Job", [f.job_id for f in failed])
         action = st.radio("Action", ["Requeue", "Delete"], horizontal=True)
-        given = st.text_input("Admin password", type="password")
         apply = st.form_submit_button("Apply")
-    if apply:
-        _apply(settings, password, given, action, job_id)
+    if apply and is_admin():  # the sign-in may have ended while the form was open
+        _apply(settings, action, job_id)
+    elif apply:
+        st.error("Your admin session has ended: nothing was changed. Sign in again.")
 
 
-def _apply(settings, password: str, given: str, action: str, job_id: str) -> None:
-    if not hmac.compare_digest(given.encode(), password.encode()):
-        st.error("Wrong admin password: nothing was changed.")
-        return
+def _apply(settings, action: str, job_id: str) -> None:
     try:
         if action == "Requeue":
             admin.requeue(settings, job_id)

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from src.core import workspace as ws
 from src.core.settings import Settings, SettingsError, load_settings
 from src.core.workflow import WorkflowBase
 from src.ui import run_watch, sidebar
+from src.web import sessions
 from src.workflows import DEFAULT_WORKFLOW
 
 WORKSPACE_KEY = "workspace"
@@ -24,6 +26,19 @@ class PageContext:
     settings: Settings
     workspace: Path
     workflow: WorkflowBase
+    client: str  # the visitor's address, for the limits per client
+
+
+def client_address() -> str:
+    """The visitor's address as the web server sees it.
+
+    Uvicorn replaces the peer address with the one in X-Forwarded-For when the request
+    comes from a trusted proxy (FORWARDED_ALLOW_IPS, default 127.0.0.1). A server bound to
+    all IPv6 and IPv4 addresses sees IPv4 peers as ``::ffff:a.b.c.d``; that is the same
+    client as ``a.b.c.d``. Loopback visitors all count as "localhost".
+    """
+    address = (st.context.ip_address or "").removeprefix("::ffff:")
+    return "localhost" if address in ("", "127.0.0.1", "::1") else address
 
 
 def _settings() -> Settings:
@@ -61,8 +76,11 @@ def page_setup(run_page: bool = False) -> PageContext:
     """Settings, workspace and sidebar; every page but the Run page toasts when a run ends."""
     settings = _settings()
     workspace = select_workspace(settings)
+    script_run = get_script_run_ctx()
+    if script_run is not None:  # uploads from this session go to this workspace (src/web/uploads.py)
+        sessions.register(script_run.session_id, workspace, settings)
     workflow = DEFAULT_WORKFLOW(workspace, settings)
     sidebar.render(settings, workspace)
     if not run_page:  # the Run page's own status block remembers the state (run_watch.remember)
         run_watch.watch(workflow)
-    return PageContext(settings, workspace, workflow)
+    return PageContext(settings, workspace, workflow, client_address())

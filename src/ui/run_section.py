@@ -35,29 +35,29 @@ NOTICE_KEY = "run-notice"
 def show(ctx: PageContext) -> None:
     workflow = ctx.workflow
     view = runs.status(workflow)
-    _controls(workflow, view)
+    _controls(ctx, view)
     notice = st.session_state.pop(NOTICE_KEY, "")
     if notice:
         st.warning(notice)
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
-    _status_fragment(workflow, level, view.active)
+    _status_fragment(workflow, level, view.active, ctx.client)
 
 
-def _controls(workflow: WorkflowBase, view: RunView) -> None:
+def _controls(ctx: PageContext, view: RunView) -> None:
     if view.active:
         label = "Cancel" if view.state == "queued" else "Stop Workflow"
         if st.button(label, type="primary", key="stop"):
-            _stop(workflow)
+            _stop(ctx.workflow)
         return
     if st.button("Start Workflow", type="primary", key="start"):
-        _start(workflow)
+        _start(ctx.workflow, ctx.client)
 
 
-def _start(workflow: WorkflowBase) -> None:
+def _start(workflow: WorkflowBase, client: str) -> None:
     try:
-        started = runs.start(workflow)
+        started = runs.start(workflow, client)
     except runs.RunRefused as err:
         st.error(str(err))
         return
@@ -75,14 +75,14 @@ def _stop(workflow: WorkflowBase) -> None:
     st.rerun()
 
 
-def _status_fragment(workflow: WorkflowBase, level: str, active: bool) -> None:
+def _status_fragment(workflow: WorkflowBase, level: str, active: bool, client: str) -> None:
     @st.fragment(run_every=1.0 if active else None)
     def status_block() -> None:
         view = runs.status(workflow)
         run_watch.remember(workflow, view.state)
         render_status(view)
         if view.state == "failed" and st.button("Retry", key="retry", icon=":material/replay:"):
-            _start(workflow)
+            _start(workflow, client)
         _log_tail(workflow, level)
         if active and not view.active:
             st.rerun(scope="app")

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from src.core import storage, uploads
 from src.core.files import InputError
-from src.core.uploads import store_upload
+from src.core.settings import MB
 from src.core.workflow import WorkflowBase
 from src.ui import topp_widgets
 
@@ -28,26 +29,75 @@ class WorkflowUI:
         self, key: str, label: str, example_loader: Callable[[], list[Path]] | None = None
     ) -> None:
         folder = self.workflow.files.input_dir(key)
+        room_problem = self._room()
         with st.form(f"{self.key}-upload-{key}", clear_on_submit=True):
-            uploads = st.file_uploader(f"Add {label}", accept_multiple_files=True, type=["mzML"])
-            submitted = st.form_submit_button("Add files")
+            chosen = st.file_uploader(
+                f"Add {label}",
+                accept_multiple_files=True,
+                type=["mzML"],
+                max_upload_size=max(1, self.workflow.settings.limits.max_upload_bytes // MB),
+                disabled=bool(room_problem),
+            )
+            submitted = st.form_submit_button("Add files", disabled=bool(room_problem))
         if submitted:
-            self._store(folder, uploads or [])
-        if example_loader and st.button("Load example data", key=f"{self.key}-example-{key}"):
+            self._store(folder, chosen or [])
+        example = example_loader and st.button(
+            "Load example data", key=f"{self.key}-example-{key}", disabled=bool(room_problem)
+        )
+        if example:
             names = [p.name for p in example_loader()]
             st.success(f"Example data loaded: {', '.join(names)}")
         self._current_files(key, label)
 
-    @staticmethod
-    def _store(folder: Path, uploads: list) -> None:
-        if not uploads:
+    def _room(self) -> str:
+        """Show the upload limits; return why nothing can be added now ("" if it can)."""
+        workspace, limits = self.workflow.workspace, self.workflow.settings.limits
+        uploads.remove_stale_spools(workspace)
+        used = storage.used_bytes(workspace)
+        st.caption(
+            f"Up to {storage.human(limits.max_upload_bytes)} per file. This workspace holds "
+            f"{storage.human(used)} of its {storage.human(limits.workspace_quota_bytes)} quota."
+        )
+        try:
+            storage.check_free_disk(self.workflow.settings.workspaces_dir, limits)
+            storage.check_quota(workspace, limits, 1, used)
+        except storage.StorageRefused as err:
+            st.error(str(err))
+            return str(err)
+        return ""
+
+    def _store(self, folder: Path, chosen: list) -> None:
+        if not chosen:
             st.warning("Choose one or more files first, then press 'Add files'.")
-        for upload in uploads:
+        for upload in chosen:
             try:
-                stored = store_upload(folder, upload.name, upload.getvalue())
+                stored = self._accept(folder, upload)
                 st.success(f"Added {stored.name}")
             except InputError as err:
-                st.error(f"Not added: {err}")
+                text = str(err)
+                st.error(f"Not added: {text if upload.name in text else f'{upload.name}: {text}'}")
+
+    def _accept(self, folder: Path, upload) -> Path:
+        """Move a file the web server streamed to disk into the folder, or store one held in memory
+        (served without src/web/server.py, e.g. by `streamlit run app.py`), in chunks either way."""
+        workspace, settings = self.workflow.workspace, self.workflow.settings
+        upload.seek(0)
+        found = uploads.read_ticket(upload.read(len(uploads.TICKET_PREFIX) + 4096))
+        upload.seek(0)
+        if found is None:
+            chunks = iter(lambda: upload.read(MB), b"")
+            return uploads.store_chunks(
+                workspace, folder, upload.name, chunks, settings.limits, settings.workspaces_dir
+            )
+        if found.get("refused"):
+            raise InputError(str(found["refused"]))
+        try:
+            spooled = uploads.spool_path(workspace, str(found.get("token", "")))
+        except InputError:
+            raise InputError("the upload was not stored; add the file again.") from None
+        if not spooled.is_file():
+            raise InputError("the uploaded file is gone (uploads are kept for an hour); add it again.")
+        return uploads.adopt(spooled, upload.name, folder)
 
     def _current_files(self, key: str, label: str) -> None:
         files = self.workflow.files.inputs(key)

@@ -1,0 +1,32 @@
+"""The web server: the Streamlit app (app.py) as an ASGI app, with uploads streamed to disk.
+
+Run it with ``streamlit run src/web/server.py`` (the appliance and scripts/run-local.sh
+do): Streamlit finds ``app`` below and serves app.py through it, exactly as
+``streamlit run app.py`` would, plus the :class:`~src.web.uploads.StreamedUploads`
+middleware in front of Streamlit's own routes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import streamlit as st
+from starlette.middleware import Middleware
+
+# `streamlit run src/web/server.py` puts this file's folder on sys.path, not the project's.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from src.web.uploads import StreamedUploads  # noqa: E402 - needs the path above
+
+# The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
+# which the appliance forwards to the container's output.
+_handler = logging.StreamHandler()
+_handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+logging.getLogger("src").addHandler(_handler)
+logging.getLogger("src").setLevel(logging.INFO)
+
+app = st.App(PROJECT_ROOT / "app.py", middleware=[Middleware(StreamedUploads)])
