@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="OpenMS Workflow Server", page_icon=":material/science:", layout="wide")
+from src.ui.page import app_title
+
+st.set_page_config(page_title=app_title(), page_icon=":material/science:", layout="wide")
 
 pages = {
     "": [st.Page("content/quickstart.py", title="Quickstart", icon=":material/home:", default=True)],

@@ -1,14 +1,12 @@
 #!/bin/sh
 # Entrypoint of the OpenMS Workflow Server appliance.
-# Checks the environment, prepares the volumes, then hands over to supervisord, which runs
-# Redis, the RQ workers, Streamlit, the workspace clean-up and, if enabled, rq-dashboard, all
-# as the unprivileged "openms" user. Any other command is run as given, e.g.
+# Checks the settings, prepares the volumes, then hands over to supervisord, which runs Redis,
+# the RQ workers, Streamlit, the workspace clean-up and, if enabled, rq-dashboard, all as the
+# unprivileged "openms" user. Any other command is run as given, e.g.
 #   docker run --rm IMAGE rq --version
 set -eu
 
 APP_USER=openms
-WORKER_MIN=1
-WORKER_MAX=32
 
 fail() {
   echo "entrypoint: ERROR: $*" >&2
@@ -19,62 +17,15 @@ note() {
   echo "entrypoint: $*"
 }
 
-is_whole_number() {
-  case "$1" in
-    ''|*[!0-9]*) return 1 ;;
-    *) return 0 ;;
-  esac
-}
-
-# The spellings of true/false that src/core/settings.py accepts (case-insensitive, empty means
-# false); prints "true" or "false", the form supervisord's autostart needs.
-as_bool() {
-  case "$(printf '%s' "$2" | tr -d '[:space:]' | tr '[:upper:]' '[:lower:]')" in
-    1|true|yes|on) echo true ;;
-    0|false|no|off|'') echo false ;;
-    *) fail "$1 must be true or false, got '$2'." ;;
-  esac
-}
-
-check_worker_count() {
-  if [ -z "${RQ_WORKER_COUNT:-}" ]; then
-    RQ_WORKER_COUNT=2
-    note "RQ_WORKER_COUNT is not set; starting the default of $RQ_WORKER_COUNT workers."
-  fi
-  is_whole_number "$RQ_WORKER_COUNT" \
-    || fail "RQ_WORKER_COUNT must be a whole number from $WORKER_MIN to $WORKER_MAX, got '$RQ_WORKER_COUNT'."
-  # Strip leading zeros (no octal surprises); more than 3 digits is out of range anyway.
-  RQ_WORKER_COUNT=$(printf '%s' "$RQ_WORKER_COUNT" | sed 's/^0*//')
-  RQ_WORKER_COUNT=${RQ_WORKER_COUNT:-0}
-  if [ "${#RQ_WORKER_COUNT}" -gt 3 ] || [ "$RQ_WORKER_COUNT" -lt "$WORKER_MIN" ] \
-    || [ "$RQ_WORKER_COUNT" -gt "$WORKER_MAX" ]; then
-    fail "RQ_WORKER_COUNT must be from $WORKER_MIN to $WORKER_MAX, got $RQ_WORKER_COUNT. Without workers no run would ever start; to run workflows without the queue set QUEUE_ENABLED=false."
-  fi
-  cpus=$(nproc 2>/dev/null || echo 0)
-  if [ "$cpus" -gt 0 ] && [ "$RQ_WORKER_COUNT" -gt "$cpus" ]; then
-    note "WARNING: RQ_WORKER_COUNT=$RQ_WORKER_COUNT is more than the $cpus CPUs this container may use; runs will compete for CPU and finish later than with $cpus workers (see BENCHMARKS.md)."
-  fi
-  export RQ_WORKER_COUNT
-}
-
-check_stop_wait() {
-  WORKER_STOP_WAIT=${WORKER_STOP_WAIT:-60}
-  if ! is_whole_number "$WORKER_STOP_WAIT" || [ "${#WORKER_STOP_WAIT}" -gt 5 ] || [ "$WORKER_STOP_WAIT" -lt 1 ]; then
-    fail "WORKER_STOP_WAIT must be a whole number of seconds from 1 to 99999, got '$WORKER_STOP_WAIT'."
-  fi
-  export WORKER_STOP_WAIT
-}
-
-check_dashboard() {
-  RQ_DASHBOARD_ENABLED=$(as_bool RQ_DASHBOARD_ENABLED "${RQ_DASHBOARD_ENABLED:-}")
-  if [ "$RQ_DASHBOARD_ENABLED" = true ]; then
-    if [ -z "${RQ_DASHBOARD_USERNAME:-}" ] || [ -z "${RQ_DASHBOARD_PASSWORD:-}" ]; then
-      fail "RQ_DASHBOARD_ENABLED=true needs RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD; the dashboard is never served without credentials."
-    fi
-    [ "${#RQ_DASHBOARD_PASSWORD}" -ge 8 ] || fail "RQ_DASHBOARD_PASSWORD must be at least 8 characters long."
-    note "rq-dashboard enabled on port 9181 for user '$RQ_DASHBOARD_USERNAME'."
-  fi
-  export RQ_DASHBOARD_ENABLED
+# Every rule about a setting (ranges, true/false spellings, defaults, what needs what) is declared
+# once in src/core/settings_spec.py. The check applies them to this environment; it prints the
+# reason and exits 64 when the container cannot start, else the checked values as shell
+# assignments (ROLE, RQ_WORKER_COUNT, WORKER_STOP_WAIT, RQ_DASHBOARD_ENABLED, SCALE_OUT,
+# FORWARDED_ALLOW_IPS), with the true/false switches spelled as supervisord wants them.
+check_settings() {
+  checked=$(python -m src.core.settings --check --shell) || exit 64
+  eval "$checked"
+  export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT FORWARDED_ALLOW_IPS
 }
 
 prepare_volumes() {
@@ -87,32 +38,9 @@ prepare_volumes() {
   done
 }
 
-check_role() {
-  ROLE=${ROLE:-appliance}
-  case "$ROLE" in
-    appliance|worker) ;;
-    *) fail "ROLE must be 'appliance' (the default) or 'worker', got '$ROLE'." ;;
-  esac
-  export ROLE
-}
-
-# A Redis password becomes part of redis:// URLs, so it is kept to URL-safe characters.
-check_redis_password() {
-  [ -n "${REDIS_PASSWORD:-}" ] || return 0
-  case "$REDIS_PASSWORD" in
-    *[!A-Za-z0-9._~-]*) fail "REDIS_PASSWORD may only contain letters, digits and . _ ~ - (it goes into redis:// URLs)." ;;
-  esac
-  [ "${#REDIS_PASSWORD}" -ge 16 ] || fail "REDIS_PASSWORD must be at least 16 characters long."
-}
-
-# Scale-out: Redis also listens on the container network for worker containers, never without
-# a password. Single-container mode keeps it on loopback only.
+# With a password, Redis gets a generated config that includes the image's; in scale-out mode it
+# also listens on the container network (the check made sure there is a password then).
 configure_redis() {
-  SCALE_OUT=$(as_bool SCALE_OUT "${SCALE_OUT:-}")
-  check_redis_password
-  if [ "$SCALE_OUT" = true ] && [ -z "${REDIS_PASSWORD:-}" ]; then
-    fail "SCALE_OUT=true makes Redis reachable from other containers; set REDIS_PASSWORD (16+ characters) so that only your workers can use it. Redis is not exposed without one."
-  fi
   REDIS_CONFIG=/etc/openms/redis.conf
   if [ -n "${REDIS_PASSWORD:-}" ]; then
     REDIS_CONFIG=/tmp/openms-redis.conf
@@ -128,16 +56,11 @@ configure_redis() {
     note "Redis requires a password$([ "$SCALE_OUT" = true ] && echo ' and listens on the container network for worker containers')."
   fi
   RQ_DASHBOARD_REDIS_URL=$REDIS_URL
-  export REDIS_CONFIG REDIS_URL RQ_DASHBOARD_REDIS_URL SCALE_OUT
+  export REDIS_CONFIG REDIS_URL RQ_DASHBOARD_REDIS_URL
 }
 
 # Worker-only containers take jobs from the appliance's Redis and share its workspace volume.
-check_worker_role() {
-  case "${REDIS_URL:-}" in
-    *\'*) fail "REDIS_URL must not contain a single quote." ;;
-    ''|redis://127.0.0.1*|redis://localhost*|redis://:*@127.0.0.1*|redis://:*@localhost*)
-      fail "ROLE=worker needs REDIS_URL pointing at the appliance's Redis, e.g. redis://:PASSWORD@app:6379/0 (this container runs no Redis of its own)." ;;
-  esac
+check_worker_volume_and_redis() {
   [ -d "$WORKSPACES_DIR" ] || fail "$WORKSPACES_DIR is missing: mount the appliance's workspace volume there."
   python -m src.jobs.worker --check 2>/tmp/redis-check || fail "$(tail -n 1 /tmp/redis-check)"
 }
@@ -150,31 +73,22 @@ write_runtime_env() {
   umask 022
 }
 
-check_settings() {
-  # The same validation the app runs, so a nonsense value stops the container with its reason.
-  python -c 'from src.core.settings import load_settings; load_settings()' 2>/tmp/settings-error \
-    || fail "invalid settings: $(tail -n 1 /tmp/settings-error)"
-}
-
 if [ "${1:-}" = worker ]; then
   ROLE=worker
+  export ROLE
   shift
 fi
 if [ "$#" -gt 0 ]; then
   exec "$@"
 fi
 
-check_role
-check_worker_count
-check_stop_wait
 check_settings
 if [ "$ROLE" = worker ]; then
-  check_worker_role
+  check_worker_volume_and_redis
   write_runtime_env
   note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $(echo "$REDIS_URL" | sed 's#://[^@]*@#://***@#')."
   exec supervisord -c /app/docker/supervisord-worker.conf
 fi
-check_dashboard
 configure_redis
 write_runtime_env
 prepare_volumes

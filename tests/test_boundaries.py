@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -41,5 +42,19 @@ def test_no_streamlit_import_statement_in_the_engine():
         for folder in ("src/core", "src/jobs", "src/workflows")
         for path in (REPO / folder).rglob("*.py")
         if "import streamlit" in path.read_text() or "from streamlit" in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_run_states_are_spelled_only_in_their_enum_module():
+    """RunState (src/core/states.py) is the one place a run state is written as text; everything
+    else uses its members, and RQ's states are mapped onto it in src/jobs/job_states.py."""
+    spelled = re.compile(r"[\"'](queued|running|finished|failed|cancelled|canceled|stopped|started)[\"']")
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in (REPO / "src").rglob("*.py")
+        if path.name != "states.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if spelled.search(line)
     ]
     assert offenders == []

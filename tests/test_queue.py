@@ -12,8 +12,8 @@ from rq.scheduler import RQScheduler
 
 from src.core.logs import Outcome, ended_with, read_log
 from src.core.settings import load_settings
+from src.jobs import admin, runs
 from src.jobs import queue as q
-from src.jobs import runs
 from src.jobs.health import snapshot
 from src.jobs.status import job_status
 from src.workflows.demo_data import generate_large_run, generate_runs
@@ -243,10 +243,10 @@ def test_admin_can_move_a_waiting_job_to_another_priority(online_settings, redis
         generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
         runs.start(workflow)
     assert runs.status(second).position == 2
-    q.move(online_settings, runs.status(second).job_id, "high")
+    admin.move(online_settings, runs.status(second).job_id, "high")
     assert (runs.status(second).position, runs.status(first).position) == (1, 2)
     with pytest.raises(q.QueueError, match="Unknown priority"):
-        q.move(online_settings, runs.status(first).job_id, "urgent")
+        admin.move(online_settings, runs.status(first).job_id, "urgent")
 
 
 def test_queue_disabled_runs_locally(settings, redis_url):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 
 import pytest
 
+from src.core import deployment, settings_docs, settings_spec
 from src.core.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings, tool_environment
+from tests.conftest import REPO
 
 
 def test_defaults_come_from_settings_json():
@@ -134,10 +138,10 @@ def test_visitor_limits_have_safe_defaults_and_environment_overrides():
     ("name", "value", "fragment"),
     [
         ("MAX_UPLOAD_MB", "lots", "MAX_UPLOAD_MB must be a whole number"),
-        ("MAX_UPLOAD_MB", "0", "MAX_UPLOAD_MB must be between 1"),
+        ("MAX_UPLOAD_MB", "0", "MAX_UPLOAD_MB must be from 1 to"),
         ("WORKSPACE_QUOTA_GB", "-1", "WORKSPACE_QUOTA_GB must be between"),
         ("MIN_FREE_DISK_GB", "two", "MIN_FREE_DISK_GB must be a number"),
-        ("MAX_RUNS_PER_CLIENT", "0", "MAX_RUNS_PER_CLIENT must be between 1"),
+        ("MAX_RUNS_PER_CLIENT", "0", "MAX_RUNS_PER_CLIENT must be from 1 to"),
         ("ADMIN_SESSION_MINUTES", "0", "ADMIN_SESSION_MINUTES must be between 0.1"),
     ],
 )
@@ -167,6 +171,78 @@ def test_tools_get_an_environment_without_the_deployments_secrets():
         "REDIS_URL": "redis://:b@x",
         "RQ_DASHBOARD_PASSWORD": "c",
         "RQ_DASHBOARD_REDIS_URL": "d",
+        "RQ_REDIS_URL": "redis://:b@127.0.0.1",
         "OMP_NUM_THREADS": "1",
     }
     assert tool_environment(env) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
+
+
+def test_everything_generated_from_the_declaration_is_current():
+    """settings.json, the README and appliance tables, .env.example and the compose environment."""
+    assert settings_docs.stale(REPO) == [], "run: python -m src.core.settings --write-docs"
+
+
+def test_one_default_changed_in_the_declaration_shows_everywhere(monkeypatch, tmp_path):
+    changed = tuple(
+        dataclasses.replace(s, default=5)
+        if s.key == "limits.max_runs_per_client"
+        else dataclasses.replace(s, default=3)
+        if s.env == "RQ_WORKER_COUNT"
+        else s
+        for s in settings_spec.SETTINGS
+    )
+    monkeypatch.setattr(settings_spec, "SETTINGS", changed)
+    generated = tmp_path / "settings.json"
+    generated.write_text(settings_docs.settings_json())
+    assert load_settings(path=generated, env={}).limits.max_runs_per_client == 5
+    exports, notes = deployment.check({"SETTINGS_FILE": str(generated)})
+    assert exports["RQ_WORKER_COUNT"] == "3"
+    assert "RQ_WORKER_COUNT is not set; starting the default of 3 workers." in notes
+    assert "| `limits.max_runs_per_client` | `MAX_RUNS_PER_CLIENT` | 5 |" in settings_docs.table(("app",))
+    assert "| `RQ_WORKER_COUNT` | 3 |" in settings_docs.table(("appliance",))
+    assert "# RQ_WORKER_COUNT=3" in settings_docs.env_example()
+
+
+def test_settings_json_refuses_an_unknown_key(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"queue_settings": {"job_timout": 60}}))
+    with pytest.raises(SettingsError, match="unknown setting 'queue_settings.job_timout'"):
+        load_settings(path=path, env={})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"RQ_WORKER_COUNT": "abc"}, "RQ_WORKER_COUNT must be a whole number from 1 to 32, got 'abc'"),
+        ({"RQ_WORKER_COUNT": "40"}, "Without workers no run would ever start"),
+        ({"WORKER_STOP_WAIT": "0"}, "WORKER_STOP_WAIT must be from 1 to 99999"),
+        ({"SCALE_OUT": "maybe"}, "SCALE_OUT must be true or false, got 'maybe'"),
+        ({"RQ_DASHBOARD_ENABLED": "on"}, "never served without credentials"),
+        ({"SCALE_OUT": "true"}, "set REDIS_PASSWORD"),
+        ({"REDIS_PASSWORD": "short-pass"}, "REDIS_PASSWORD must be at least 16 characters"),
+        ({"REDIS_PASSWORD": "has spaces in it, many"}, "may only contain letters"),
+        ({"ROLE": "manager"}, "ROLE must be one of appliance, worker"),
+        ({"ROLE": "worker"}, "ROLE=worker needs REDIS_URL pointing at the appliance's Redis"),
+        ({"ROLE": "worker", "REDIS_URL": "redis://:pw@localhost:6379/0"}, "ROLE=worker needs REDIS_URL"),
+        ({"MAX_THREADS": "0"}, "MAX_THREADS must be from 1 to 256"),
+    ],
+)
+def test_the_appliance_start_check_refuses_with_the_reason(env, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        deployment.check(env)
+
+
+def test_the_appliance_start_check_spells_switches_for_supervisord():
+    exports, notes = deployment.check(
+        {
+            "RQ_DASHBOARD_ENABLED": "Yes",
+            "RQ_DASHBOARD_USERNAME": "ops",
+            "RQ_DASHBOARD_PASSWORD": "long-enough",
+        }
+    )
+    assert exports["RQ_DASHBOARD_ENABLED"] == "true" and exports["SCALE_OUT"] == "false"
+    assert "rq-dashboard enabled on port 9181 for user 'ops'." in notes
+    worker, _ = deployment.check(
+        {"ROLE": "worker", "REDIS_URL": "redis://:pw@app:6379/0", "RQ_WORKER_COUNT": "04"}
+    )
+    assert worker["ROLE"] == "worker" and worker["RQ_WORKER_COUNT"] == "4"

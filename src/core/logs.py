@@ -3,32 +3,23 @@
 Each message goes to every log whose level is at least the message's level, so
 ``minimal.log`` is short enough to show a user, ``commands.log`` adds the exact
 commands and their run times, and ``all.log`` adds everything the tools printed.
-The last line of every log of an ended run is one of :data:`END_MARKERS`, which
-is what the Run page and the tests read to know how a run ended.
+The last line of every log of an ended run is the end marker of its final
+:class:`~src.core.states.RunState`, which is what the Run page and the tests read
+to know how a run ended.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from enum import StrEnum
 from pathlib import Path
 
 from src.core.settings import LOG_LEVELS
+from src.core.states import END_MARKERS, RunState
 
 START_MARKER = "=== WORKFLOW STARTED ==="
-
-
-class Outcome(StrEnum):
-    """How a run ended."""
-
-    FINISHED = "finished"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-#: The line written last to every log; one per outcome.
-END_MARKERS = {outcome: f"=== WORKFLOW {outcome.value.upper()} ===" for outcome in Outcome}
+#: How a run ended: one of RunState's final states (the name the engine's callers know it by).
+Outcome = RunState
 
 MINIMAL, COMMANDS, ALL = range(3)
 
@@ -44,8 +35,8 @@ def read_log(log_dir: Path, level: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
-def ended_with(log_dir: Path) -> Outcome | None:
-    """The outcome recorded by the end marker of the minimal log, or None while running."""
+def ended_with(log_dir: Path) -> RunState | None:
+    """The final state recorded by the end marker of the minimal log, or None while running."""
     lines = read_log(log_dir, "minimal").rstrip().splitlines()
     for outcome, marker in END_MARKERS.items():
         if lines and lines[-1].endswith(marker):
@@ -81,7 +72,7 @@ class WorkflowLogger:
         with self._lock, log_file(self.log_dir, "all").open("a", encoding="utf-8") as handle:
             handle.write(text if text.endswith("\n") else text + "\n")
 
-    def end(self, outcome: Outcome, detail: str = "") -> None:
+    def end(self, outcome: RunState, detail: str = "") -> None:
         if detail:
             self.log(detail, MINIMAL)
-        self.log(END_MARKERS[outcome], MINIMAL)
+        self.log(outcome.end_marker, MINIMAL)

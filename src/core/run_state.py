@@ -16,14 +16,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from src.core.states import RunState
+
 #: A workflow's run folder (inside the workflow directory) holding the files below.
 RUN_DIR = "run"
 STATUS_FILE = "status.json"
 PID_FILE = "pid.json"
-
-#: States a run can be in; the last three are final.
-RUNNING, FINISHED, FAILED, CANCELLED = "running", "finished", "failed", "cancelled"
-FINAL_STATES = (FINISHED, FAILED, CANCELLED)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -55,7 +53,7 @@ def read_json(path: Path) -> dict:
 class RunStatus:
     """What the UI shows about a run: state, progress, current step, times and error."""
 
-    state: str = ""
+    state: RunState = RunState.NEW
     progress: float | None = None
     step: str = ""
     started_at: float | None = None
@@ -63,9 +61,12 @@ class RunStatus:
     error: str = ""
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.state = RunState.of(self.state)  # read from JSON as text
+
     @property
     def is_final(self) -> bool:
-        return self.state in FINAL_STATES
+        return self.state.is_final
 
     @property
     def duration(self) -> float | None:
@@ -98,7 +99,7 @@ class RunStateStore:
         with self._lock:
             status = self.read()
             for key, value in changes.items():
-                setattr(status, key, value)
+                setattr(status, key, RunState.of(value) if key == "state" else value)
             write_json(self.status_path, asdict(status))
             return status
 

@@ -19,20 +19,26 @@ import threading
 import time
 import types
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 
-from src.core.logs import MINIMAL, Outcome
+from src.core.logs import MINIMAL
 from src.core.process_tree import is_alive, kill_tree
-from src.core.run_state import RUNNING, RunStatus
+from src.core.run_state import RunStatus
 from src.core.settings import Settings
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
 
 log = logging.getLogger(__name__)
 
 #: Seconds a stopped run gets to end cleanly before its process tree is killed.
 STOP_GRACE_SECONDS = 5.0
+DIED_MESSAGE = (
+    "The run stopped unexpectedly (its process ended without reporting a result). "
+    "Start it again; if it keeps happening, check the logs."
+)
 
 
 def workflow_ref(workflow_class: type[WorkflowBase]) -> str:
@@ -115,31 +121,42 @@ class LocalRunner:
         # Shown until the child (still importing) writes its own status: the page sees the
         # run at once. The pid is recorded first, so a status poll cannot take it for dead.
         self.workflow.logger.reset()
-        self.workflow.state.write(RunStatus(state=RUNNING, step="Starting", started_at=time.time()))
+        self.workflow.state.write(RunStatus(state=RunState.RUNNING, step="Starting", started_at=time.time()))
         log.info("started local run of %s as pid %s", self.workflow.id, process.pid)
         return process.pid
 
     def _pid(self) -> tuple[int, float] | None:
         return self.workflow.state.read_pid()
 
-    def is_running(self) -> bool:
-        """True while the run's process is alive; a run whose process died is marked failed."""
+    def alive(self) -> bool:
+        """True while the run's process is alive (reads only)."""
         multiprocessing.active_children()  # reaps our own finished runs so they do not linger as zombies
         recorded = self._pid()
-        alive = recorded is not None and is_alive(*recorded)
-        if not alive and self.workflow.state.read().state == RUNNING:
+        return recorded is not None and is_alive(*recorded)
+
+    def _died(self, status: RunStatus) -> bool:
+        return status.state is RunState.RUNNING and self._pid() is not None and not self.alive()
+
+    def seen_status(self) -> RunStatus:
+        """The run's status as the page shows it, without writing: a run whose process vanished
+        shows as failed (its files say so once the next start or stop writes it)."""
+        status = self.workflow.state.read()
+        if not self._died(status):
+            return status
+        failed = RunState.FAILED
+        return replace(status, state=failed, error=DIED_MESSAGE, step=failed.end_step(status.step))
+
+    def is_running(self) -> bool:
+        """True while the run's process is alive; a run whose process died is marked failed."""
+        alive = self.alive()
+        if not alive and self._died(self.workflow.state.read()):
             self._mark_dead()
         return alive
 
     def _mark_dead(self) -> None:
         """The process vanished without an end marker (killed, out of memory): say so."""
-        if self._pid() is not None:
-            message = (
-                "The run stopped unexpectedly (its process ended without reporting a result). "
-                "Start it again; if it keeps happening, check the logs."
-            )
-            self.workflow.logger.log(message, MINIMAL)
-            self.workflow.finish(Outcome.FAILED, message)
+        self.workflow.logger.log(DIED_MESSAGE, MINIMAL)
+        self.workflow.finish(RunState.FAILED, DIED_MESSAGE)
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Stop the run: ask it to cancel, then kill its whole process tree if it does not end."""
@@ -155,4 +172,4 @@ class LocalRunner:
             log.warning("run %s did not stop within %.1f s, killing its process tree", pid, grace)
             kill_tree(pid)
         if not self.workflow.state.read().is_final:
-            self.workflow.finish(Outcome.CANCELLED, "The workflow was stopped by the user.")
+            self.workflow.finish(RunState.CANCELLED, "The workflow was stopped by the user.")

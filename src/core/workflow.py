@@ -24,11 +24,12 @@ from typing import Any
 
 from src.core.executor import CommandExecutor, CommandFailed, RunCancelled
 from src.core.files import FileManager, InputError
-from src.core.logs import ALL, MINIMAL, START_MARKER, Outcome, WorkflowLogger
+from src.core.logs import ALL, MINIMAL, START_MARKER, WorkflowLogger
 from src.core.params import ParameterManager
 from src.core.progress import Progress
-from src.core.run_state import RUN_DIR, RUNNING, RunStateStore, RunStatus
+from src.core.run_state import RUN_DIR, RunStateStore, RunStatus
 from src.core.settings import Settings, load_settings
+from src.core.states import RunState
 from src.core.topp_ini import ParameterError, ToolNotFoundError, tool_missing_message
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class WorkflowBase:
                 problems.append(f"{err} Fix it on the Configure page.")
         return problems
 
-    def run(self, note: str = "") -> Outcome:
+    def run(self, note: str = "") -> RunState:
         """Execute the workflow once; never raises for a failed run, the outcome says how it went.
 
         ``note`` is logged right after the start marker (e.g. that this is a retry).
@@ -104,20 +105,20 @@ class WorkflowBase:
         error = ""
         try:
             self.execution()
-            outcome = Outcome.FINISHED
+            outcome = RunState.FINISHED
         except RunCancelled:
-            outcome = Outcome.CANCELLED
+            outcome = RunState.CANCELLED
         except CommandFailed as err:
             self.executor.cancel()  # stop parallel siblings of the failed command
-            outcome, error = Outcome.FAILED, str(err)
+            outcome, error = RunState.FAILED, str(err)
             self.logger.log(f"The workflow failed because {err.tool} failed.", MINIMAL)
         except USER_ERRORS as err:
-            outcome, error = Outcome.FAILED, str(err)
+            outcome, error = RunState.FAILED, str(err)
             self.logger.log(error, MINIMAL)
         except Exception as err:  # noqa: BLE001 - a bug or a job timeout must still end the run visibly
             self.executor.cancel()  # no tool may outlive the run
             self.logger.log(traceback.format_exc(), ALL)
-            outcome, error = Outcome.FAILED, f"Unexpected error: {type(err).__name__}: {err}"
+            outcome, error = RunState.FAILED, f"Unexpected error: {type(err).__name__}: {err}"
             self.logger.log(error, MINIMAL)
         except BaseException:
             self.executor.cancel()  # interpreter exit: take the tools along, then let it go on
@@ -130,16 +131,18 @@ class WorkflowBase:
         self.logger.reset()
         self.logger.log(START_MARKER, MINIMAL)
         self.logger.log(f"{self.name} in workspace {self.workspace.name}", MINIMAL)
-        self.state.write(RunStatus(state=RUNNING, progress=0.0, step="Starting", started_at=time.time()))
+        self.state.write(
+            RunStatus(state=RunState.RUNNING, progress=0.0, step="Starting", started_at=time.time())
+        )
 
-    def finish(self, outcome: Outcome, error: str = "") -> None:
+    def finish(self, outcome: RunState, error: str = "") -> None:
         """Write the final status and the end marker (also used by whoever stops a dead run)."""
         status = self.state.read()
-        if outcome is Outcome.FINISHED:
+        if outcome is RunState.FINISHED:
             self.progress.complete("Finished")
-        step = {"finished": "Finished", "failed": f"Failed during {status.step}", "cancelled": "Cancelled"}
-        self.state.update(state=outcome.value, ended_at=time.time(), error=error, step=step[outcome.value])
-        if outcome is Outcome.CANCELLED:
+        step = outcome.end_step(status.step)
+        self.state.update(state=outcome, ended_at=time.time(), error=error, step=step)
+        if outcome is RunState.CANCELLED:
             self.logger.log("The workflow was stopped by the user.", MINIMAL)
         self.logger.end(outcome)
 

@@ -1,6 +1,7 @@
-"""Administration of failed jobs: list them with their errors, requeue or delete them.
+"""The administrator's actions on the queue: failed jobs (list with their errors, requeue,
+delete) and moving a waiting job to another priority.
 
-The admin page checks the admin password before calling the actions here.
+The admin page lets only a signed-in administrator call the actions here.
 A requeue is refused when the job's workspace has moved on (started another run
 since), because the old job would overwrite that run's results.
 """
@@ -11,18 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
+from rq import Queue
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.job import Job, JobStatus
 
 from src.core.run_state import RUN_DIR, RunStateStore, RunStatus
-from src.core.settings import Settings
+from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
 from src.jobs.status import failure_message
 
 
-class AdminError(RuntimeError):
+class AdminError(q.QueueError):
     """An admin action cannot be done; the message says why."""
 
 
@@ -87,7 +89,7 @@ def requeue(settings: Settings, job_id: str) -> None:
             f"Workspace {workflow.workspace.name} has started another run since this job failed; "
             "requeueing the old job would overwrite it. Delete the old job instead."
         )
-    # Fresh logs and a "queued" status first: once requeued, a worker may start it at once.
+    # Fresh logs and a queued status first: once requeued, a worker may start it at once.
     q.mark_queued(workflow, job.id, priority)
     q.queues(settings, connection)[priority].failed_job_registry.requeue(job.id)
 
@@ -97,3 +99,26 @@ def delete(settings: Settings, job_id: str) -> None:
     connection = get_connection(settings.queue)
     job, _ = _failed_job(settings, job_id, connection)
     job.delete()
+
+
+def move(settings: Settings, job_id: str, priority: str) -> None:
+    """Move a waiting job to another priority queue (it goes to the back of that queue).
+
+    The job is pushed to its new queue only if taking it out of its old one succeeded
+    (LREM removed it): a worker that dequeued it meanwhile makes the move fail instead of
+    the job running twice.
+    """
+    if priority not in PRIORITIES:
+        raise AdminError(f"Unknown priority '{priority}'; use one of {', '.join(PRIORITIES)}.")
+    connection = get_connection(settings.queue)
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except (NoSuchJobError, ValueError):
+        raise AdminError(f"There is no job '{job_id}'.") from None
+    target = q.queues(settings, connection)[priority]
+    with connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=5):
+        if job.get_status() != JobStatus.QUEUED:
+            raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
+        if not Queue(job.origin, connection=connection).remove(job):
+            raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
+        target.enqueue_job(job)

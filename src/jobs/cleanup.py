@@ -25,7 +25,8 @@ from src.core.run_state import RUN_DIR, RunStateStore, read_json
 from src.core.settings import Settings, SettingsError, load_settings
 from src.core.uploads import remove_stale_spools
 from src.jobs.connection import REDIS_ERRORS, get_connection
-from src.jobs.queue import ACTIVE_STATES, JOB_FILE
+from src.jobs.job_states import ACTIVE_JOB_STATES
+from src.jobs.queue import JOB_FILE
 
 log = logging.getLogger("src.jobs.cleanup")
 
@@ -44,7 +45,7 @@ def last_touched(workspace: Path) -> float:
 def _job_active(settings: Settings, job_id: str) -> bool:
     try:
         job = Job.fetch(job_id, connection=get_connection(settings.queue))
-        return job.get_status(refresh=False) in ACTIVE_STATES  # fetched just now
+        return job.get_status(refresh=False) in ACTIVE_JOB_STATES  # fetched just now
     except NoSuchJobError:
         return False
 

@@ -1,17 +1,17 @@
-"""The queue client: enqueue a workflow run as an RQ job, read its status, cancel or stop it.
+"""The queue client: enqueue a workflow run as an RQ job, find it again, cancel or stop it.
 
 Every function that takes a job id also takes the workflow (and so the workspace)
 asking about it, and refuses a job that belongs to another workspace: a job id
-from a URL or a forged request never reaches another user's work.
+from a URL or a forged request never reaches another user's work. Reading a job's
+status is ``src/jobs/status.py``; run-time statistics ``durations.py``; writing the
+end of a job that could not say so ``reconcile.py``; the admin's actions ``admin.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
-from dataclasses import dataclass
 
 from redis import Redis
 from rq import Queue, Retry
@@ -23,9 +23,11 @@ from rq.job import Job, JobStatus
 from src.core.run_state import RunStatus, read_json, write_json
 from src.core.runner import build_workflow, workflow_ref
 from src.core.settings import PRIORITIES, Settings, load_settings
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs import client_limits
+from src.jobs import client_limits, reconcile
 from src.jobs.connection import get_connection
+from src.jobs.job_states import ACTIVE_JOB_STATES, WAITING_JOB_STATES
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +35,8 @@ log = logging.getLogger(__name__)
 TASK = "src.jobs.tasks.run_workflow"
 #: Where a workflow remembers its latest job (inside <workflow>/run/).
 JOB_FILE = "job.json"
-#: Redis list of recent successful run durations (seconds), newest first, for ETAs.
-DURATIONS_KEY = "openms:durations"
-DURATIONS_KEPT = 50
 #: Redis lock that makes "count the queue, then enqueue" atomic across app processes.
 ENQUEUE_LOCK = "openms:enqueue-lock"
-
-#: RQ states in which a job still holds its workflow's single active slot.
-ACTIVE_STATES = {
-    JobStatus.QUEUED,
-    JobStatus.STARTED,
-    JobStatus.SCHEDULED,
-    JobStatus.DEFERRED,
-    JobStatus.CREATED,
-}
-#: RQ states in which a job waits for a worker.
-WAITING_STATES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.CREATED}
 
 
 class QueueError(RuntimeError):
@@ -61,29 +49,6 @@ class StartRefused(QueueError):
 
 class JobAccessError(QueueError):
     """The job does not exist or belongs to another workspace."""
-
-
-@dataclass
-class QueueStatus:
-    """Everything the UI shows about one queued or running job."""
-
-    job_id: str
-    state: str  # RQ's state: queued, scheduled, started, finished, failed, stopped, canceled
-    priority: str
-    position: int | None = None  # 1 = next to run, counting higher-priority queues first
-    queue_length: int = 0  # jobs waiting in all priorities
-    eta_seconds: float | None = None  # rough time until this job finishes
-    progress: float | None = None
-    step: str = ""
-    enqueued_at: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    worker: str = ""
-    error: str = ""
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in {s.value for s in ACTIVE_STATES}
 
 
 def queues(settings: Settings, connection: Redis | None = None) -> dict[str, Queue]:
@@ -138,7 +103,7 @@ def active_job(workflow: WorkflowBase, connection: Redis) -> Job | None:
         job = fetch_owned(workflow, job_id, connection)
     except JobAccessError:
         return None
-    return job if job.get_status() in ACTIVE_STATES else None
+    return job if job.get_status() in ACTIVE_JOB_STATES else None
 
 
 def waiting_count(settings: Settings, connection: Redis) -> int:
@@ -229,7 +194,7 @@ def mark_queued(workflow: WorkflowBase, job_id: str, priority: str) -> None:
         stale.unlink(missing_ok=True)
     workflow.logger.reset()
     workflow.logger.log(f"Queued as job {job_id} (priority {priority})")
-    workflow.state.write(RunStatus(state="queued", step="Waiting for a worker"))
+    workflow.state.write(RunStatus(state=RunState.QUEUED, step="Waiting for a worker"))
 
 
 def cancel(workflow: WorkflowBase, job_id: str, settle_seconds: float = 2.0) -> str:
@@ -237,86 +202,17 @@ def cancel(workflow: WorkflowBase, job_id: str, settle_seconds: float = 2.0) -> 
     connection = get_connection(workflow.settings.queue)
     job = fetch_owned(workflow, job_id, connection)
     state = job.get_status()
-    if state in WAITING_STATES:
+    if state in WAITING_JOB_STATES:
         job.cancel()
     elif state == JobStatus.STARTED:
         send_stop_job_command(connection, job.id)
     else:
         return state.value
     deadline = time.monotonic() + settle_seconds
-    while job.get_status() in ACTIVE_STATES and time.monotonic() < deadline:
+    while job.get_status() in ACTIVE_JOB_STATES and time.monotonic() < deadline:
         time.sleep(0.05)
-    mark_ended_on_disk(workflow, job)
+    reconcile.write_end(workflow, job)  # the stopped callback may have written it already
     return job.get_status().value
-
-
-def mark_ended_on_disk(workflow: WorkflowBase, job: Job) -> None:
-    """Make logs and status agree with a job that ended without the workflow saying so.
-
-    A stopped job's process is killed, a canceled one never started, and a job whose
-    worker died cannot write anything: whoever sees such a job first writes the end.
-    """
-    from src.core.logs import MINIMAL, Outcome
-
-    state = job.get_status()
-    outcome = {
-        JobStatus.STOPPED: Outcome.CANCELLED,
-        JobStatus.CANCELED: Outcome.CANCELLED,
-        JobStatus.FAILED: Outcome.FAILED,
-    }.get(state)
-    if outcome is None or workflow.state.read().is_final or not workflow.state.claim_end(job.id):
-        return
-    error = ""
-    if outcome is Outcome.FAILED:
-        error = worker_lost_message(workflow.settings)
-        workflow.logger.log(error, MINIMAL)
-    workflow.finish(outcome, error)
-
-
-def worker_lost_message(settings: Settings) -> str:
-    return (
-        "The worker running this job was lost (it crashed, ran out of memory or was killed) and no "
-        f"retries were left after {settings.queue.retries}. Start the workflow again."
-    )
-
-
-def move(settings: Settings, job_id: str, priority: str) -> None:
-    """Admin action: move a waiting job to another priority queue (it goes to the back)."""
-    if priority not in PRIORITIES:
-        raise QueueError(f"Unknown priority '{priority}'; use one of {', '.join(PRIORITIES)}.")
-    connection = get_connection(settings.queue)
-    try:
-        job = Job.fetch(job_id, connection=connection)
-    except NoSuchJobError:
-        raise QueueError(f"There is no job '{job_id}'.") from None
-    if job.get_status() != JobStatus.QUEUED:
-        raise QueueError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
-    target = queues(settings, connection)[priority]
-    with connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=5):
-        Queue(job.origin, connection=connection).remove(job)
-        target.enqueue_job(job)
-
-
-def record_duration(connection: Redis, seconds: float) -> None:
-    with connection.pipeline() as pipe:
-        pipe.lpush(DURATIONS_KEY, round(seconds, 3)).ltrim(DURATIONS_KEY, 0, DURATIONS_KEPT - 1).execute()
-
-
-def median_duration(raw_values) -> float | None:
-    """Median of recent successful run times (DURATIONS_KEY), or None before the first run."""
-    values = sorted(float(v) for v in raw_values)
-    return values[len(values) // 2] if values else None
-
-
-def estimate_eta(
-    position: int | None, workers: int, typical: float | None, elapsed: float = 0.0
-) -> float | None:
-    """Rough seconds until a job finishes: whole rounds of ``workers`` jobs ahead of it, then its own run."""
-    if typical is None:
-        return None
-    if position is None:  # running
-        return max(typical - elapsed, 0.0)
-    return typical * (math.ceil(position / max(workers, 1)) + 1)
 
 
 def workflow_of(job: Job, settings: Settings | None = None) -> WorkflowBase:

@@ -2,8 +2,8 @@
 
 Online mode with the queue enabled and Redis reachable enqueues an RQ job;
 otherwise the run is a local process, and the caller gets a notice saying why.
-Status always comes back in one shape (:class:`RunView`) with the UI's states:
-queued, running, finished, failed, cancelled.
+Status always comes back in one shape (:class:`RunView`) with a
+:class:`~src.core.states.RunState`. Reading a status never writes anything.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from src.core import storage
 from src.core.run_state import RunStatus
 from src.core.runner import AlreadyRunning, LocalRunner
 from src.core.settings import Settings
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
 from src.jobs import client_limits
 from src.jobs import queue as q
@@ -23,19 +24,6 @@ from src.jobs.status import job_status
 
 log = logging.getLogger(__name__)
 
-#: RQ state -> the state the UI shows.
-UI_STATES = {
-    "created": "queued",
-    "queued": "queued",
-    "scheduled": "queued",
-    "deferred": "queued",
-    "started": "running",
-    "finished": "finished",
-    "failed": "failed",
-    "stopped": "cancelled",
-    "canceled": "cancelled",
-}
-ACTIVE = ("queued", "running")
 #: Online mode's local fallback runs (Redis down), counted per client in this process.
 _local_runs = client_limits.LocalRuns()
 
@@ -47,7 +35,7 @@ class RunRefused(RuntimeError):
 @dataclass
 class RunView:
     mode: str = ""  # "queue" or "local"; empty before the first run
-    state: str = ""  # "", queued, running, finished, failed, cancelled
+    state: RunState = RunState.NEW
     progress: float | None = None
     step: str = ""
     position: int | None = None
@@ -62,7 +50,7 @@ class RunView:
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE
+        return self.state.is_active
 
 
 def queue_wanted(settings: Settings) -> bool:
@@ -81,7 +69,7 @@ def start(workflow: WorkflowBase, client: str = "") -> RunView:
         usable, why = reachable(workflow.settings.queue)
         if usable:
             try:
-                return RunView(mode="queue", state="queued", job_id=q.enqueue(workflow, client=client))
+                return RunView(mode="queue", state=RunState.QUEUED, job_id=q.enqueue(workflow, client=client))
             except q.StartRefused as err:
                 raise RunRefused(str(err)) from None
             except REDIS_ERRORS as err:
@@ -122,7 +110,7 @@ def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
         raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
     if counted:
         _local_runs.add(client, workflow)
-    return RunView(mode="local", state="running", notice=notice)
+    return RunView(mode="local", state=RunState.RUNNING, notice=notice)
 
 
 def _from_disk(status: RunStatus, mode: str, notice: str = "") -> RunView:
@@ -142,8 +130,8 @@ def status(workflow: WorkflowBase) -> RunView:
     """The latest run's status (a queued job's if there is one, else the local run's)."""
     job_id = q.recorded_job_id(workflow)
     if not job_id:
-        LocalRunner(workflow).is_running()  # marks a run whose process died as failed
-        return _from_disk(workflow.state.read(), "local" if workflow.state.read().state else "")
+        seen = LocalRunner(workflow).seen_status()
+        return _from_disk(seen, "local" if seen.state else "")
     try:
         queued = job_status(workflow, job_id)
     except q.JobAccessError:
@@ -164,7 +152,7 @@ def status(workflow: WorkflowBase) -> RunView:
     disk = workflow.state.read()
     return RunView(
         mode="queue",
-        state=UI_STATES.get(queued.state, queued.state),
+        state=queued.state,
         progress=queued.progress,
         step=queued.step,
         position=queued.position,

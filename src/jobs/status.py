@@ -1,8 +1,13 @@
-"""The status of one job as the UI shows it: state, place in line, ETA, progress, error."""
+"""The status of one job as the UI shows it: state, place in line, ETA, progress, error.
+
+Reading never writes: a job that ended without its run saying so is shown with RQ's
+state and error here, and its workspace is brought in line elsewhere (``reconcile.py``).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from redis import Redis
 from rq import worker_registration
@@ -10,9 +15,35 @@ from rq.job import Job, JobStatus
 
 from src.core.run_state import RunStatus
 from src.core.settings import PRIORITIES, Settings
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
+from src.jobs import durations, reconcile
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
+from src.jobs.job_states import run_state_of
+
+
+@dataclass
+class QueueStatus:
+    """Everything the UI shows about one queued or running job."""
+
+    job_id: str
+    state: RunState
+    priority: str
+    position: int | None = None  # 1 = next to run, counting higher-priority queues first
+    queue_length: int = 0  # jobs waiting in all priorities
+    eta_seconds: float | None = None  # rough time until this job finishes
+    progress: float | None = None
+    step: str = ""
+    enqueued_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str = ""
+    error: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        return self.state.is_active
 
 
 def _priority_of(job: Job, workflow: WorkflowBase) -> str:
@@ -30,14 +61,14 @@ def _snapshot(workflow: WorkflowBase, job: Job, connection: Redis) -> dict:
             pipe.llen(queues[p].key)
         pipe.lpos(queues[priority].key, job.id)
         pipe.smembers(worker_registration.WORKERS_BY_QUEUE_KEY % queues["normal"].name)
-        pipe.lrange(q.DURATIONS_KEY, 0, -1)
-        *lengths, index, worker_keys, durations = pipe.execute()
+        pipe.lrange(durations.DURATIONS_KEY, 0, -1)
+        *lengths, index, worker_keys, recent = pipe.execute()
     return {
         "lengths": dict(zip(PRIORITIES, lengths, strict=True)),
         "priority": priority,
         "index": index,
         "worker_keys": worker_keys,
-        "durations": durations,
+        "durations": recent,
     }
 
 
@@ -64,8 +95,8 @@ def failure_message(job: Job, settings: Settings, recorded: RunStatus) -> str:
     if recorded.is_final and recorded.error:
         return recorded.error
     text = job.exc_info or ""
-    if "AbandonedJobError" in text:
-        return q.worker_lost_message(settings)
+    if "AbandonedJobError" in text or "Work-horse terminated unexpectedly" in text:
+        return reconcile.worker_lost_message(settings)
     if "JobTimeoutException" in text:
         return f"The run took longer than the limit of {settings.queue.job_timeout} s and was stopped."
     return text.strip().splitlines()[-1] if text.strip() else "The job failed."
@@ -77,13 +108,11 @@ def _error(workflow: WorkflowBase, job: Job) -> str:
     return failure_message(job, workflow.settings, workflow.state.read())
 
 
-def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:
+def job_status(workflow: WorkflowBase, job_id: str) -> QueueStatus:
     """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs."""
     connection = get_connection(workflow.settings.queue)
     job = q.fetch_owned(workflow, job_id, connection)
     state = job.get_status(refresh=False)  # fetched just now
-    if state not in q.ACTIVE_STATES:
-        q.mark_ended_on_disk(workflow, job)
     snap = _snapshot(workflow, job, connection)
     position, waiting = _position(job, snap)
     started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None
@@ -91,10 +120,10 @@ def job_status(workflow: WorkflowBase, job_id: str) -> q.QueueStatus:
     eta = None
     if state in (JobStatus.QUEUED, JobStatus.STARTED):
         workers = _live_workers(snap["worker_keys"], connection)
-        eta = q.estimate_eta(position, workers, q.median_duration(snap["durations"]), elapsed)
-    return q.QueueStatus(
+        eta = durations.estimate_eta(position, workers, durations.median_duration(snap["durations"]), elapsed)
+    return QueueStatus(
         job_id=job.id,
-        state=state.value,
+        state=run_state_of(state),
         priority=snap["priority"],
         position=position,
         queue_length=waiting,

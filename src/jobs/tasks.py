@@ -14,11 +14,13 @@ from pathlib import Path
 from rq import get_current_job
 from rq.job import Job
 
-from src.core.logs import MINIMAL, Outcome
 from src.core.process_tree import die_with_parent
 from src.core.runner import build_workflow
 from src.core.settings import load_settings
-from src.jobs.queue import record_duration, worker_lost_message, workflow_of
+from src.core.states import RunState
+from src.jobs import reconcile
+from src.jobs.durations import record_duration
+from src.jobs.queue import workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +60,19 @@ def run_workflow(ref: str, workspace: str) -> dict:
     note = _retry_note(job, settings.queue.retries)
     if job is not None:
         workflow.progress.subscribe(_JobProgress(job))
-        # RQ forgets a job's worker once it ends; keep it for the status and the admin.
-        job.meta["worker"] = job.worker_name or ""
+        # RQ forgets a job's worker once it ends; keep it for the status and the admin. The step
+        # moves on from "Queued" at once, so a running job never shows a queued step.
+        job.meta.update(worker=job.worker_name or "", step="Starting", progress=0.0)
         job.save_meta()
         note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
     started = time.monotonic()
     outcome = workflow.run(note=note)
     duration = time.monotonic() - started
-    if outcome is Outcome.FAILED:
+    if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
         raise WorkflowFailed(workflow.state.read().error or "The workflow failed.")
-    if job is not None and outcome is Outcome.FINISHED:
+    if job is not None and outcome is RunState.FINISHED:
         record_duration(job.connection, duration)
     return {"outcome": outcome.value, "seconds": round(duration, 3)}
 
@@ -86,21 +89,11 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
     """RQ failure callback. Only a lost worker needs action: the run itself could not say so."""
     if exc_type is None or exc_type.__name__ != "AbandonedJobError":
         return
-    workflow = workflow_of(job)
-    if job.retries_left:
-        workflow.logger.log(
-            f"The worker running this job was lost; retrying ({job.retries_left} left).", MINIMAL
-        )
-        workflow.state.update(state="queued", step="Waiting to be retried after a lost worker")
-        return
-    if workflow.state.claim_end(job.id):
-        message = worker_lost_message(workflow.settings)
-        workflow.logger.log(message, MINIMAL)
-        workflow.finish(Outcome.FAILED, message)
+    reconcile.lost_run(workflow_of(job), job)
 
 
 def on_job_stopped(job: Job, connection) -> None:
     """RQ stopped callback (runs in the worker after the horse was killed): end the logs as cancelled."""
     workflow = workflow_of(job)
     if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
-        workflow.finish(Outcome.CANCELLED)
+        workflow.finish(RunState.CANCELLED)

@@ -32,8 +32,9 @@ from rq.job import Job
 
 from src.core.process_tree import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, SettingsError, load_settings
-from src.jobs import metrics
+from src.jobs import metrics, reconcile
 from src.jobs.connection import REDIS_ERRORS, redact
+from src.jobs.queue import workflow_of
 from src.jobs.scheduler_locks import release_dead_scheduler_locks
 
 log = logging.getLogger("src.jobs.worker")
@@ -60,8 +61,26 @@ class OpenMSWorker(Worker):
     def run_maintenance_tasks(self) -> None:
         if self.scheduler is not None:
             release_dead_scheduler_locks(self.connection, self.queue_names())
-        super().run_maintenance_tasks()
+        super().run_maintenance_tasks()  # finds lost jobs; their failure callback ends their runs
+        self._end_runs_of_recent_endings()
         self._record_depth_sample()
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
+        """The job's process died (out of memory, kill -9) while this worker lives: the run could
+        not say so, so the worker writes its end (or that it will be retried)."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            reconcile.lost_run(workflow_of(job, self.openms_settings), job)
+        except OSError as err:  # e.g. a full disk; the maintenance pass tries again
+            log.error("could not record the end of job %s in its workspace: %s", job.id, err)
+
+    def _end_runs_of_recent_endings(self) -> None:
+        """Safety net: a failed or stopped job whose run still says running gets its end written."""
+        try:
+            queues = {q.name: q for q in self.queues}
+            reconcile.recent_endings(self.openms_settings, self.connection, queues)
+        except (*REDIS_ERRORS, OSError) as err:
+            log.warning("could not bring ended runs in line: %s", err)
 
     def maintain_heartbeats(self, *args, **kwargs) -> None:
         super().maintain_heartbeats(*args, **kwargs)

@@ -139,8 +139,8 @@ def _overview(settings: Settings) -> None:
     history = metrics.depth_history(settings, connection)
     figure = go.Figure()
     times = [dt.datetime.fromtimestamp(s.at) for s in history]
-    figure.add_scatter(x=times, y=[s.waiting for s in history], name="waiting", mode="lines+markers")
-    figure.add_scatter(x=times, y=[s.running for s in history], name="running", mode="lines+markers")
+    figure.add_scatter(x=times, y=[s.waiting for s in history], name="Waiting", mode="lines+markers")
+    figure.add_scatter(x=times, y=[s.running for s in history], name="Running", mode="lines+markers")
     now = dt.datetime.now()
     figure.update_layout(
         title="Queue depth, last hour", height=300, margin=dict(t=40, b=20), yaxis_title="jobs"

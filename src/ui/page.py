@@ -13,6 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from src.core import workspace as ws
 from src.core.settings import Settings, SettingsError, load_settings
+from src.core.settings_spec import by_key
 from src.core.workflow import WorkflowBase
 from src.ui import run_watch, sidebar
 from src.web import sessions
@@ -39,6 +40,15 @@ def client_address() -> str:
     """
     address = (st.context.ip_address or "").removeprefix("::ffff:")
     return "localhost" if address in ("", "127.0.0.1", "::1") else address
+
+
+def app_title() -> str:
+    """The configured app name for the browser tab; the declared default while the settings are
+    broken (the page itself then says what is wrong)."""
+    try:
+        return load_settings().app_name
+    except SettingsError:
+        return str(by_key("app_name").default)
 
 
 def _settings() -> Settings:

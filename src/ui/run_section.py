@@ -14,20 +14,13 @@ import streamlit as st
 
 from src.core.logs import read_log
 from src.core.settings import LOG_LEVELS
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
 from src.jobs import runs
 from src.jobs.runs import RunView
 from src.ui import run_watch
 from src.ui.page import PageContext
 
-#: What each state is called on the page.
-STATE_LABELS = {
-    "queued": "Queued",
-    "running": "Running",
-    "finished": "Completed",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-}
 LOG_TAIL_LINES = 200
 NOTICE_KEY = "run-notice"
 
@@ -47,7 +40,7 @@ def show(ctx: PageContext) -> None:
 
 def _controls(ctx: PageContext, view: RunView) -> None:
     if view.active:
-        label = "Cancel" if view.state == "queued" else "Stop Workflow"
+        label = "Cancel" if view.state is RunState.QUEUED else "Stop Workflow"
         if st.button(label, type="primary", key="stop"):
             _stop(ctx.workflow)
         return
@@ -81,7 +74,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, active: bool, client: s
         view = runs.status(workflow)
         run_watch.remember(workflow, view.state)
         render_status(view)
-        if view.state == "failed" and st.button("Retry", key="retry", icon=":material/replay:"):
+        if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
             _start(workflow, client)
         _log_tail(workflow, level)
         if active and not view.active:
@@ -96,20 +89,20 @@ def render_status(view: RunView) -> None:
     if not view.state:
         st.info("This workflow has not been run in this workspace yet. Press 'Start Workflow' to run it.")
         return
-    label = STATE_LABELS.get(view.state, view.state)
-    if view.state == "queued":
+    label = view.state.label
+    if view.state is RunState.QUEUED:
         _queued(view, label)
-    elif view.state == "running":
+    elif view.state is RunState.RUNNING:
         st.markdown(f"### {label}")
         st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=view.step or "Starting")
         if view.eta_seconds is not None:
             st.caption(f"About {_duration(view.eta_seconds)} left (estimated from recent runs).")
-    elif view.state == "finished":
+    elif view.state is RunState.FINISHED:
         st.success(f"**{label}** in {_run_time(view)}. See the Results page.")
         st.page_link("content/results.py", label="Go to Results", icon=":material/bar_chart:")
-    elif view.state == "failed":
+    elif view.state is RunState.FAILED:
         st.error(f"**{label}**: {view.error}")
-    elif view.state == "cancelled":
+    elif view.state is RunState.CANCELLED:
         st.warning(f"**{label}**. Press 'Start Workflow' to run it again.")
     _times(view)
 

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import streamlit as st
 
+from src.core.states import RunState
 from src.core.workflow import WorkflowBase
 from src.jobs import runs
 
 POLL_SECONDS = 3.0
 ENDINGS = {
-    "finished": (
+    RunState.FINISHED: (
         "Your workflow run is complete. The Results page has the tables and plots.",
         ":material/check_circle:",
     ),
-    "failed": (
+    RunState.FAILED: (
         "Your workflow run failed. The Run page shows the error and a Retry button.",
         ":material/error:",
     ),
-    "cancelled": ("Your workflow run was cancelled.", ":material/cancel:"),
+    RunState.CANCELLED: ("Your workflow run was cancelled.", ":material/cancel:"),
 }
 
 
@@ -31,7 +32,7 @@ def _key(workflow: WorkflowBase) -> str:
     return f"run-watch-{workflow.workspace.name}-{workflow.id}"
 
 
-def remember(workflow: WorkflowBase, state: str) -> None:
+def remember(workflow: WorkflowBase, state: RunState) -> None:
     """Record the state the user has seen, so that the next page toasts only a new ending."""
     st.session_state[_key(workflow)] = state
 
@@ -42,7 +43,7 @@ def watch(workflow: WorkflowBase) -> None:
         state = runs.status(workflow).state
         previous = st.session_state.get(_key(workflow))
         remember(workflow, state)
-        if previous in runs.ACTIVE and state in ENDINGS:
+        if RunState.of(previous).is_active and state in ENDINGS:
             text, icon = ENDINGS[state]
             st.toast(text, icon=icon)
 

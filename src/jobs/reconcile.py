@@ -1,0 +1,111 @@
+"""Making a workspace's run status agree with a job that ended without the run saying so.
+
+A stopped job's process was killed, a cancelled one never started, and a job whose
+work-horse or worker died could not write anything. The end is written by whoever
+causes or first learns of it, never by a status read (a read that writes fails on a
+full disk and races with other web servers):
+
+* ``cancel`` (``src/jobs/queue.py``) for a job it cancelled or stopped;
+* the worker's RQ callbacks: stopped jobs, and lost jobs found by a maintenance pass;
+* the worker whose work-horse was killed (out of memory, ``kill -9``);
+* as a safety net, every worker's maintenance pass, for jobs that failed, were stopped or
+  were cancelled in the last minutes while their workspace still says queued or running.
+
+Only one writer wins per job (``RunStateStore.claim_end``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from redis import Redis
+from rq.job import Job
+
+from src.core.logs import MINIMAL
+from src.core.run_state import RUN_DIR, RunStateStore
+from src.core.settings import Settings
+from src.core.states import RunState
+from src.core.workflow import WorkflowBase
+from src.jobs.job_states import run_state_of
+
+log = logging.getLogger(__name__)
+
+#: The maintenance pass looks at jobs that failed within this many seconds.
+RECENT_SECONDS = 600
+
+
+def worker_lost_message(settings: Settings) -> str:
+    return (
+        "The worker running this job was lost (it crashed, ran out of memory or was killed) and no "
+        f"retries were left after {settings.queue.retries}. Start the workflow again."
+    )
+
+
+def write_end(workflow: WorkflowBase, job: Job) -> bool:
+    """Write the end of a job that ended (failed, stopped, cancelled) without its run saying so.
+
+    Returns True if this call wrote it. A job still active, a run already ended or a run
+    another caller is ending is left alone.
+    """
+    state = run_state_of(job.get_status(refresh=False))
+    if not state.is_final or state is RunState.FINISHED:
+        return False
+    if workflow.state.read().is_final or not workflow.state.claim_end(job.id):
+        return False
+    error = ""
+    if state is RunState.FAILED:
+        error = worker_lost_message(workflow.settings)
+        workflow.logger.log(error, MINIMAL)
+    workflow.finish(state, error)
+    return True
+
+
+def lost_run(workflow: WorkflowBase, job: Job) -> None:
+    """The job's process died: say that it will be retried, or end the run as failed."""
+    if job.retries_left:
+        workflow.logger.log(
+            f"The worker running this job was lost; retrying ({job.retries_left} left).", MINIMAL
+        )
+        workflow.state.update(state=RunState.QUEUED, step="Waiting to be retried after a lost worker")
+        return
+    if workflow.state.claim_end(job.id):
+        message = worker_lost_message(workflow.settings)
+        workflow.logger.log(message, MINIMAL)
+        workflow.finish(RunState.FAILED, message)
+
+
+def _not_ended(job: Job) -> bool:
+    """True if the job's workspace still shows the run as queued or running."""
+    workspace, workflow_id = job.meta.get("workspace"), job.meta.get("workflow")
+    if not workspace or not workflow_id:
+        return False
+    return not RunStateStore(Path(workspace) / workflow_id / RUN_DIR).read().is_final
+
+
+def _recent_ids(connection: Redis, key: str, since: float) -> list[str]:
+    return [i.decode() if isinstance(i, bytes) else i for i in connection.zrangebyscore(key, since, "+inf")]
+
+
+def recent_endings(settings: Settings, connection: Redis, queues: dict, now: float | None = None) -> int:
+    """The maintenance pass's safety net: end the runs of jobs that failed, were stopped or were
+    cancelled (e.g. from rq-dashboard) in the last minutes; return how many it ended. Cheap: a
+    range read per registry and a status file per recent ending."""
+    from src.jobs.queue import workflow_of
+
+    now = time.time() if now is None else now
+    ended = 0
+    for queue in queues.values():
+        # Failed jobs are scored by when they expire, cancelled ones by when they were cancelled.
+        ids = _recent_ids(
+            connection, queue.failed_job_registry.key, now + settings.queue.failure_ttl - RECENT_SECONDS
+        )
+        ids += _recent_ids(connection, queue.canceled_job_registry.key, now - RECENT_SECONDS)
+        for job in Job.fetch_many(ids, connection=connection):
+            if job is None or not run_state_of(job.get_status(refresh=False)).is_final:
+                continue
+            if _not_ended(job) and write_end(workflow_of(job, settings), job):
+                log.warning("job %s had ended without its run saying so; its logs now end too", job.id)
+                ended += 1
+    return ended
