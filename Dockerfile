@@ -8,7 +8,6 @@
 FROM debian:bookworm-slim
 
 ARG APP_UID=10001
-ARG APP_GID=10001
 
 ENV DEBIAN_FRONTEND=noninteractive \
     LANG=C.UTF-8 \
@@ -20,16 +19,20 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
-# The unprivileged user first, with a fixed uid/gid, so volume ownership survives rebuilds.
+# The unprivileged user first, with a fixed uid, so volume ownership survives rebuilds. Its group
+# is 0 (root's group, which grants nothing by itself): what the app writes is group-0 writable, so
+# the image also runs as any uid in group 0 (OpenShift, Apptainer-style HPC: --user 12345:0).
 RUN set -eux; \
-    groupadd --system --gid "$APP_GID" openms; \
-    useradd --system --uid "$APP_UID" --gid openms --home-dir /home/openms --create-home \
-        --shell /usr/sbin/nologin openms
+    useradd --system --uid "$APP_UID" --gid 0 --home-dir /home/openms --create-home \
+        --shell /usr/sbin/nologin openms; \
+    mkdir -p /data/workspaces /data/redis; \
+    chown "$APP_UID:0" /data/workspaces /data/redis /home/openms; \
+    chmod 2775 /data/workspaces /data/redis /home/openms
 
 # Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian.
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates python3 python3-venv redis-server topp; \
+    apt-get install -y --no-install-recommends ca-certificates python3 python3-venv redis-server tini topp; \
     rm -rf /var/lib/apt/lists/*
 
 # Extra CA certificates for builds behind a TLS-intercepting proxy: *.crt files in
@@ -49,6 +52,7 @@ RUN set -eux; \
     command -v FeatureLinkerUnlabeledKD; \
     python -c 'import pyopenms; print("pyopenms", pyopenms.__version__)'; \
     redis-server --version; \
+    tini --version; \
     rq --version; \
     supervisord --version; \
     rq-dashboard --help > /dev/null; \
@@ -78,4 +82,6 @@ EXPOSE 8501 9181
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
     CMD ["/app/docker/healthcheck.sh"]
 
-ENTRYPOINT ["/app/entrypoint.sh"]
+# tini is PID 1: it reaps orphans and passes signals on to the entrypoint, which waits for
+# supervisord so that the container can end with a non-zero code when a program is FATAL.
+ENTRYPOINT ["/usr/bin/tini", "--", "/app/entrypoint.sh"]

@@ -1,12 +1,18 @@
 #!/bin/sh
-# Entrypoint of the OpenMS Workflow Server appliance.
-# Checks the settings, prepares the volumes, then hands over to supervisord, which runs Redis,
-# the RQ workers, Streamlit, the workspace clean-up and, if enabled, rq-dashboard, all as the
-# unprivileged "openms" user. Any other command is run as given, e.g.
-#   docker run --rm IMAGE rq --version
+# Entrypoint of the OpenMS Workflow Server appliance (under tini, which is PID 1).
+# Checks the settings, prepares the volumes, then runs supervisord, which runs Redis, the RQ
+# workers, Streamlit, the workspace clean-up and, if enabled, rq-dashboard. Everything runs as
+# one unprivileged user: "openms" (uid 10001, group 0) when the container starts as root, else
+# whatever uid the container was given (any uid in group 0 works: what is written is group-0
+# writable). It waits for supervisord and exits with code 70 when a critical program went FATAL
+# (docker/fatal_listener.py), so restart policies and orchestrators see the failure.
+# Any other command is run as given, e.g.  docker run --rm IMAGE rq --version
 set -eu
+umask 0002
 
-APP_USER=openms
+APP_UID=10001
+FATAL_FILE=/tmp/openms-fatal
+EXIT_FATAL=70
 
 fail() {
   echo "entrypoint: ERROR: $*" >&2
@@ -28,14 +34,47 @@ check_settings() {
   export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT FORWARDED_ALLOW_IPS
 }
 
+is_root() {
+  [ "$(id -u)" = 0 ]
+}
+
+# As root: hand the volumes to the app's user. As any other uid: they must be writable already
+# (a fresh named volume is: it copies the image's group-0-writable folder).
 prepare_volumes() {
-  mkdir -p "$WORKSPACES_DIR" /data/redis
-  if [ "$(id -u)" = 0 ]; then
-    chown "$APP_USER:$APP_USER" "$WORKSPACES_DIR" /data/redis
+  mkdir -p "$WORKSPACES_DIR" /data/redis 2>/dev/null || true
+  if is_root; then
+    chown "$APP_UID:0" "$WORKSPACES_DIR" /data/redis
+    chmod g+rwx "$WORKSPACES_DIR" /data/redis
   fi
   for dir in "$WORKSPACES_DIR" /data/redis; do
-    [ -w "$dir" ] || [ "$(id -u)" = 0 ] || fail "$dir is not writable by uid $(id -u); fix the volume's ownership."
+    [ -d "$dir" ] && [ -w "$dir" ] || is_root \
+      || fail "$dir is not writable by uid $(id -u) (group $(id -g)); make the volume writable for that uid or for group 0 (chgrp -R 0 and chmod -R g+rwX on it)."
   done
+}
+
+# supervisord and its programs never run as root. Started as root, the entrypoint gives the
+# container's stdout and stderr (pipes only root may reopen) to the app's user, whom supervisord
+# then runs as; it waits for supervisord, so that a FATAL program ends the container non-zero.
+run_supervisord() {
+  rm -f "$FATAL_FILE"
+  if is_root; then
+    chown "$APP_UID:0" /proc/self/fd/1 /proc/self/fd/2 \
+      || note "WARNING: could not hand the container's output to uid $APP_UID; program logs may be missing."
+    setpriv --reuid="$APP_UID" --regid=0 --clear-groups supervisord -c "$1" &
+  else
+    supervisord -c "$1" &
+  fi
+  supervisor_pid=$!
+  trap 'kill -TERM "$supervisor_pid" 2>/dev/null' TERM INT
+  status=0
+  while kill -0 "$supervisor_pid" 2>/dev/null; do
+    wait "$supervisor_pid" && status=0 || status=$?
+  done
+  if [ -s "$FATAL_FILE" ]; then
+    echo "entrypoint: the container stops because a critical program failed: $(cat "$FATAL_FILE")" >&2
+    exit "$EXIT_FATAL"
+  fi
+  exit "$status"
 }
 
 # With a password, Redis gets a generated config that includes the image's; in scale-out mode it
@@ -50,8 +89,8 @@ configure_redis() {
       [ "$SCALE_OUT" = true ] && echo "bind * -::*"
       echo "requirepass $REDIS_PASSWORD"
     } > "$REDIS_CONFIG"
-    umask 022
-    [ "$(id -u)" = 0 ] && chown "$APP_USER:$APP_USER" "$REDIS_CONFIG"
+    umask 0002
+    if is_root; then chown "$APP_UID:0" "$REDIS_CONFIG"; fi
     REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:6379/0"
     note "Redis requires a password$([ "$SCALE_OUT" = true ] && echo ' and listens on the container network for worker containers')."
   fi
@@ -70,7 +109,7 @@ check_worker_volume_and_redis() {
 write_runtime_env() {
   umask 077
   printf "ROLE='%s'\nREDIS_URL='%s'\n" "$ROLE" "$REDIS_URL" > /tmp/openms-runtime.env
-  umask 022
+  umask 0002
 }
 
 if [ "${1:-}" = worker ]; then
@@ -87,11 +126,10 @@ if [ "$ROLE" = worker ]; then
   check_worker_volume_and_redis
   write_runtime_env
   note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $(echo "$REDIS_URL" | sed 's#://[^@]*@#://***@#')."
-  exec supervisord -c /app/docker/supervisord-worker.conf
+  run_supervisord /app/docker/supervisord-worker.conf
 fi
 configure_redis
 write_runtime_env
 prepare_volumes
 note "starting supervisord: redis, $RQ_WORKER_COUNT worker(s), streamlit on port 8501."
-# supervisord runs every program as the unprivileged user (see supervisord.conf).
-exec supervisord -c /app/supervisord.conf
+run_supervisord /app/supervisord.conf

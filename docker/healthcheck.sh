@@ -1,8 +1,8 @@
 #!/bin/sh
 # Container health: the appliance needs Streamlit, Redis and a worker; a worker-only container
 # needs Redis (the appliance's) and a worker of its own. entrypoint.sh records the role and the
-# Redis URL (which may hold a password) in a root-only file, since this runs via `docker exec`;
-# the check itself then runs as the app's user, like everything else in the container.
+# Redis URL (which may hold a password) in a file only its user can read, since this runs via
+# `docker exec`; the check itself runs as the app's user, like everything else in the container.
 set -eu
 if [ -r /tmp/openms-runtime.env ]; then
   # shellcheck source=/dev/null
@@ -10,7 +10,12 @@ if [ -r /tmp/openms-runtime.env ]; then
   export ROLE REDIS_URL
 fi
 cd /app
-as_app_user="setpriv --reuid=openms --regid=openms --init-groups"
+# A `docker exec` health check runs as the container's user: as root it becomes the app's user
+# first (so nothing it might write is root's); any other uid already is the app's user.
+as_app_user=""
+if [ "$(id -u)" = 0 ]; then
+  as_app_user="setpriv --reuid=openms --regid=0 --clear-groups"
+fi
 if [ "${ROLE:-appliance}" = worker ]; then
   exec $as_app_user python -m src.jobs.health --quiet --this-host
 fi

@@ -56,11 +56,16 @@ def test_shell_scripts_pass_shellcheck():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_entrypoint_is_posix_sh_with_set_eu_and_ends_with_exec_supervisord():
-    lines = (REPO / "entrypoint.sh").read_text().strip().splitlines()
+def test_entrypoint_is_posix_sh_with_set_eu_and_ends_by_waiting_for_supervisord():
+    """Under tini (PID 1) the entrypoint runs supervisord and waits for it, so that a FATAL
+    program ends the container with code 70 (tests/test_appliance_faults.py shows it)."""
+    text = (REPO / "entrypoint.sh").read_text()
+    lines = text.strip().splitlines()
     assert lines[0] == "#!/bin/sh"
     assert "set -eu" in lines
-    assert lines[-1].startswith("exec supervisord")
+    assert lines[-1].startswith("run_supervisord ")
+    assert 'wait "$supervisor_pid"' in text and 'exit "$EXIT_FATAL"' in text
+    assert '"/usr/bin/tini", "--", "/app/entrypoint.sh"' in (REPO / "Dockerfile").read_text()
     result = subprocess.run(
         ["shellcheck", "--shell=sh", str(REPO / "entrypoint.sh")], capture_output=True, text=True
     )

@@ -59,7 +59,8 @@ def test_one_appliance_and_worker_only_pods_of_the_same_image_share_the_workspac
     worker_env = {e["name"]: e for e in worker_box["env"]}
     assert worker_env["REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@openms-redis:6379/0"
     for spec in (appliance, workers):
-        claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["template"]["spec"]["volumes"]}
+        volumes = spec["template"]["spec"]["volumes"]
+        claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
         assert "openms-workspaces" in claims
         assert spec["template"]["spec"]["terminationGracePeriodSeconds"] >= 90
     claims = by_kind("PersistentVolumeClaim")
@@ -78,3 +79,13 @@ def test_redis_is_internal_and_only_workers_may_reach_it():
         for r in redis_rules
     )
     assert "secrets.env" in (REPO / ".gitignore").read_text()
+
+
+def test_pods_run_as_non_root_with_a_read_only_root_filesystem():
+    for name, deployment in by_kind("Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsGroup"] == 0
+        for container in pod["containers"]:
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
+            mounted = {m["mountPath"] for m in container["volumeMounts"]}
+            assert {"/tmp", "/run", "/data/workspaces"} <= mounted, name

@@ -1,18 +1,17 @@
 """Runs the commands of a workflow: TOPP tools, Python scripts, several at once.
 
-Every command's output goes to the run's logs; a failing command raises
-:class:`CommandFailed` naming the tool, its exit code and the tool's own error
-text; :meth:`CommandExecutor.cancel` kills every running command with its whole
-process tree, after which the run unwinds with :class:`RunCancelled`.
+Every command's output goes to the run's logs (``src/core/commands.py``); a failing
+command raises :class:`CommandFailed` naming the tool, its exit code and the tool's own
+error text, and stops its parallel siblings at once; a workspaces volume that runs full
+stops the run with :class:`~src.core.storage.DiskFull`; :meth:`CommandExecutor.cancel`
+kills every running command with its whole process tree, after which the run unwinds
+with :class:`RunCancelled`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shlex
-import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -20,62 +19,21 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from src.core import topp_ini
+from src.core import commands, topp_ini
+from src.core.commands import CommandFailed
 from src.core.logs import COMMANDS, MINIMAL, WorkflowLogger
 from src.core.params import ParameterManager
 from src.core.process_tree import kill_tree
 from src.core.progress import Progress
-from src.core.settings import PROJECT_ROOT, tool_environment
+from src.core.storage import DiskFull
+
+__all__ = ["CommandExecutor", "CommandFailed", "RunCancelled"]
 
 log = logging.getLogger(__name__)
 
-#: How many lines of a failing tool's error output are kept in the error message.
-ERROR_TAIL_LINES = 15
-
-
-def _die_with_parent_prefix() -> list[str]:
-    """Linux: run tools under ``setpriv --pdeathsig KILL`` so they die if the run's process dies.
-
-    A run process killed with SIGKILL (a lost queue worker, an out-of-memory kill)
-    cannot stop its tools; without this they would go on writing into the workspace.
-    """
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-
-
-_PREFIX = _die_with_parent_prefix()
-
 
 class RunCancelled(RuntimeError):
-    """The run was stopped by the user."""
-
-
-class CommandFailed(RuntimeError):
-    """A command exited with a non-zero code."""
-
-    def __init__(self, tool: str, exit_code: int, error_text: str) -> None:
-        self.tool, self.exit_code, self.error_text = tool, exit_code, error_text.strip()
-        detail = f":\n{self.error_text}" if self.error_text else " (it printed no error message)."
-        super().__init__(f"{tool} failed with exit code {exit_code}{detail}")
-
-
-class _Output:
-    """Collects a command's output: everything to the full log, error lines for the message."""
-
-    def __init__(self, logger: WorkflowLogger) -> None:
-        self.logger = logger
-        self.errors: list[str] = []
-
-    def pump(self, stream, is_stderr: bool) -> None:
-        for line in stream:
-            self.logger.raw(line)
-            text = line.strip()
-            if text and (is_stderr or "error" in text.lower()):
-                self.errors.append(text)
-
-    def error_text(self) -> str:
-        unique = list(dict.fromkeys(self.errors))
-        return "\n".join(unique[-ERROR_TAIL_LINES:])
+    """The run was stopped by the user (or a command was not started because a sibling failed)."""
 
 
 class CommandExecutor:
@@ -85,7 +43,8 @@ class CommandExecutor:
         self.logger, self.params, self.progress = logger, params, progress
         self.max_threads = max(1, max_threads)
         self._cancelled = threading.Event()
-        self._running: dict[int, subprocess.Popen] = {}
+        self._sibling_failed = threading.Event()  # within run_multiple: start nothing more
+        self._running: set[int] = set()
         self._lock = threading.Lock()
 
     # ---- cancellation ---------------------------------------------------------------------------
@@ -96,6 +55,14 @@ class CommandExecutor:
     def cancel(self) -> None:
         """Stop the run: no new command starts, running ones die with all their children."""
         self._cancelled.set()
+        self._kill_running()
+
+    def reset(self) -> None:
+        """Ready for another run after a cancelled or failed one."""
+        self._cancelled.clear()
+        self._sibling_failed.clear()
+
+    def _kill_running(self) -> None:
         with self._lock:
             pids = list(self._running)
         for pid in pids:
@@ -104,6 +71,8 @@ class CommandExecutor:
     def check_cancelled(self) -> None:
         if self._cancelled.is_set():
             raise RunCancelled("The workflow was stopped by the user.")
+        if self._sibling_failed.is_set():
+            raise RunCancelled("Not started: a command running beside it failed.")
 
     # ---- single commands ------------------------------------------------------------------------
     def run_command(self, command: Sequence[str], step: str | None = None, name: str | None = None) -> None:
@@ -114,76 +83,67 @@ class CommandExecutor:
         self.progress.starting(step or tool)
         self.logger.log(f"Running: {shlex.join(command)}", COMMANDS)
         started = time.monotonic()
-        exit_code, output = self._execute(command)
+        finished = self._execute(command)
         elapsed = time.monotonic() - started
         self.check_cancelled()
         label = step or tool
-        if exit_code != 0:
-            failure = CommandFailed(tool, exit_code, output.error_text())
+        if finished.disk_full:
+            self.logger.log(f"{label} was stopped: the workspaces volume is full", COMMANDS)
+            raise DiskFull()
+        if finished.exit_code != 0:
+            failure = CommandFailed(tool, finished.exit_code, finished.output.error_text())
             self.logger.log(f"{label} failed after {elapsed:.2f} s", COMMANDS)
             self.logger.log(str(failure), MINIMAL)
             raise failure
         self.logger.log(f"{label} finished in {elapsed:.2f} s", COMMANDS)
         self.progress.command_done()
 
-    def _execute(self, command: list[str]) -> tuple[int, _Output]:
-        python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-        # The deployment's secrets (Redis password, admin password, dashboard credentials) stay
-        # with the app: a tool or a workflow script never sees them.
-        env = dict(tool_environment(os.environ), PYTHONPATH=os.pathsep.join(filter(None, python_path)))
-        if shutil.which(command[0]) is None:
-            raise CommandFailed(
-                Path(command[0]).name, 127, topp_ini.tool_missing_message(Path(command[0]).name)
-            )
-        try:
-            process = subprocess.Popen(
-                _PREFIX + command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                env=env,
-            )
-        except FileNotFoundError:
-            raise CommandFailed(
-                Path(command[0]).name, 127, topp_ini.tool_missing_message(command[0])
-            ) from None
-        output = _Output(self.logger)
+    def _execute(self, command: list[str]) -> commands.Finished:
+        process = commands.spawn(command)
         with self._lock:
-            self._running[process.pid] = process
-        readers = [
-            threading.Thread(target=output.pump, args=(process.stdout, False), daemon=True),
-            threading.Thread(target=output.pump, args=(process.stderr, True), daemon=True),
-        ]
-        for reader in readers:
-            reader.start()
+            self._running.add(process.pid)
         try:
-            exit_code = process.wait()
-            for reader in readers:
-                reader.join()
+            return commands.wait_for(process, self.logger)
         finally:
             with self._lock:
-                self._running.pop(process.pid, None)
-        return exit_code, output
+                self._running.discard(process.pid)
 
     # ---- several commands -----------------------------------------------------------------------
     def run_multiple(self, commands: Sequence[Sequence[str]], steps: Sequence[str] | None = None) -> None:
-        """Run commands in parallel, at most ``max_threads`` at a time; raise the first failure."""
+        """Run commands in parallel, at most ``max_threads`` at a time.
+
+        The first command to fail stops the others at once (those running are killed, those
+        waiting do not start) and its own error is the one raised.
+        """
         if len(commands) <= 1 or self.max_threads == 1:
             for index, command in enumerate(commands):
                 self.run_command(command, steps[index] if steps else None)
             return
-        with ThreadPoolExecutor(max_workers=min(self.max_threads, len(commands))) as pool:
-            futures = [
-                pool.submit(self.run_command, command, steps[index] if steps else None)
-                for index, command in enumerate(commands)
-            ]
-            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in pending:
-                future.cancel()
-        for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                raise future.exception()
+        first: list[BaseException] = []
+
+        def run_one(index: int) -> None:
+            try:
+                self.run_command(commands[index], steps[index] if steps else None)
+            except BaseException as err:
+                with self._lock:
+                    is_first = not first and not self._sibling_failed.is_set()
+                    if is_first:
+                        first.append(err)
+                        self._sibling_failed.set()
+                if is_first:
+                    self._kill_running()
+                raise
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.max_threads, len(commands))) as pool:
+                futures = [pool.submit(run_one, index) for index in range(len(commands))]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    future.cancel()  # those not started yet
+        finally:
+            self._sibling_failed.clear()
+        if first:
+            raise first[0]
 
     # ---- TOPP tools and Python scripts ----------------------------------------------------------
     def run_topp(self, tool: str, io: dict[str, Sequence], custom_params: dict | None = None) -> None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from src.core import topp_ini
+from src.core.run_state import write_json
 from src.core.topp_ini import ParameterError, ToppParam
 
 log = logging.getLogger(__name__)
@@ -45,11 +44,7 @@ class ParameterManager:
 
     def save(self, data: dict) -> None:
         """Write atomically so a reader (a running job) never sees half a file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".json.tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_json(self.path, data, pretty=True)
 
     # ---- the workflow's own parameters ---------------------------------------------------------
     def get(self, key: str, default: object = None) -> object:

@@ -8,6 +8,7 @@ polls these files while they change.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -24,13 +25,32 @@ STATUS_FILE = "status.json"
 PID_FILE = "pid.json"
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict, pretty: bool = False) -> None:
+    """Replace ``path`` atomically (temp file + rename: readers never see half a file).
+
+    On a full disk the temp file cannot be written; then an existing file is overwritten in
+    place, which needs no new disk block for a small status (a reader may see it change), so a
+    run can still record that it failed. No temp file is left behind either way.
+    """
+    text = json.dumps(data, indent=2, sort_keys=True) if pretty else json.dumps(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-    _keep_owner(tmp, path.parent)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        _keep_owner(tmp, path.parent)
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.exists():
+            raise
+        _overwrite_in_place(path, text.encode())
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> None:
+    with path.open("r+b") as handle:  # no truncation on open: the file keeps its block
+        handle.write(data)
+        handle.truncate(len(data))
 
 
 def _keep_owner(path: str, directory: Path) -> None:

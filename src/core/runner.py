@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds a stopped run gets to end cleanly before its process tree is killed.
 STOP_GRACE_SECONDS = 5.0
+#: Held (created exclusively) while a local run is being started, in the run folder.
+START_LOCK = "start.lock"
+START_LOCK_STALE_SECONDS = 30
 DIED_MESSAGE = (
     "The run stopped unexpectedly (its process ended without reporting a result). "
     "Start it again; if it keeps happening, check the logs."
@@ -94,6 +97,13 @@ def _neutral_main_module() -> Iterator[None]:
                 sys.modules["__main__"] = original
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 class AlreadyRunning(RuntimeError):
     """A second local run of the same workflow in the same workspace was refused."""
 
@@ -105,9 +115,34 @@ class LocalRunner:
         self.workflow = workflow
 
     def start(self) -> int:
-        """Start a run in a new process and return its pid; refuses if one is running."""
-        if self.is_running():
-            raise AlreadyRunning("This workflow is already running in this workspace.")
+        """Start a run in a new process and return its pid; refuses if one is running.
+
+        Two tabs pressing Start at once start one run: the check and the start happen under
+        an exclusive lock file in the run folder (any number of web server processes).
+        """
+        with self._start_lock():
+            if self.is_running():
+                raise AlreadyRunning("This workflow is already running in this workspace.")
+            return self._spawn()
+
+    @contextlib.contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        lock = self.workflow.state.run_dir / START_LOCK
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if time.time() - _mtime(lock) < START_LOCK_STALE_SECONDS:
+                raise AlreadyRunning("This workflow is being started from another tab or window.") from None
+            lock.unlink(missing_ok=True)  # left by a process that died while starting
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(fd)
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+    def _spawn(self) -> int:
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=_run_in_child,

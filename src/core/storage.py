@@ -8,6 +8,7 @@ nothing new is accepted (uploads, starts) while the volume has less than
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -104,3 +105,30 @@ def check_can_start(workspace: Path, root: Path, limits: Limits) -> None:
             "no new run can start (a run writes results too). Remove input files you no longer need on the "
             "File Upload page."
         )
+
+
+#: Below this many free bytes the workspaces volume counts as full while a run writes to it.
+FULL_BELOW_BYTES = 1024**2
+DISK_FULL_MESSAGE = (
+    "There is no space left on the workspaces volume, so the run was stopped. Remove files you no "
+    "longer need (File Upload page) or tell the administrator of this server, then start it again."
+)
+
+
+class DiskFull(RuntimeError):
+    """The workspaces volume ran full during a run; the message says so and what to do."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"{DISK_FULL_MESSAGE} {detail}".strip())
+
+
+def is_disk_full(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def volume_full(path: Path) -> bool:
+    """True when the volume holding ``path`` has (almost) no space left; False if it cannot tell."""
+    try:
+        return free_bytes(path) < FULL_BELOW_BYTES
+    except OSError:
+        return False

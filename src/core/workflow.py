@@ -30,6 +30,7 @@ from src.core.progress import Progress
 from src.core.run_state import RUN_DIR, RunStateStore, RunStatus
 from src.core.settings import Settings, load_settings
 from src.core.states import RunState
+from src.core.storage import DISK_FULL_MESSAGE, DiskFull, is_disk_full, volume_full
 from src.core.topp_ini import ParameterError, ToolNotFoundError, tool_missing_message
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class WorkflowBase:
         self.progress = Progress()
         self.progress.subscribe(self._save_progress)
         self.executor = CommandExecutor(self.logger, self.params, self.progress, self.settings.max_threads)
+        self.last_error = ""  # the error of the latest run() if it failed
 
     # ---- the authoring API ----------------------------------------------------------------------
     def upload(self, ui: Any) -> None:
@@ -97,54 +99,81 @@ class WorkflowBase:
     def run(self, note: str = "") -> RunState:
         """Execute the workflow once; never raises for a failed run, the outcome says how it went.
 
-        ``note`` is logged right after the start marker (e.g. that this is a retry).
+        ``note`` is logged right after the start marker (e.g. that this is a retry). The error of
+        a failed run is also kept in ``last_error`` (the status file may be unwritable).
         """
-        self._begin()
-        if note:
-            self.logger.log(note, MINIMAL)
-        error = ""
         try:
+            self._begin(note)
             self.execution()
-            outcome = RunState.FINISHED
+            outcome, error = RunState.FINISHED, ""
         except RunCancelled:
-            outcome = RunState.CANCELLED
-        except CommandFailed as err:
-            self.executor.cancel()  # stop parallel siblings of the failed command
-            outcome, error = RunState.FAILED, str(err)
-            self.logger.log(f"The workflow failed because {err.tool} failed.", MINIMAL)
-        except USER_ERRORS as err:
-            outcome, error = RunState.FAILED, str(err)
-            self.logger.log(error, MINIMAL)
-        except Exception as err:  # noqa: BLE001 - a bug or a job timeout must still end the run visibly
-            self.executor.cancel()  # no tool may outlive the run
-            self.logger.log(traceback.format_exc(), ALL)
-            outcome, error = RunState.FAILED, f"Unexpected error: {type(err).__name__}: {err}"
-            self.logger.log(error, MINIMAL)
-        except BaseException:
-            self.executor.cancel()  # interpreter exit: take the tools along, then let it go on
-            raise
+            outcome, error = RunState.CANCELLED, ""
+        except BaseException as err:
+            self.executor.cancel()  # no tool may outlive the run (parallel siblings included)
+            if not isinstance(err, Exception):
+                raise  # interpreter exit: the tools are gone, let it go on
+            outcome, error = RunState.FAILED, self._failure(err)
+        self.last_error = error
         self.finish(outcome, error)
+        self.executor.reset()  # the same workflow object can run again
         return outcome
 
-    def _begin(self) -> None:
+    def _failure(self, err: Exception) -> str:
+        """The message for a failed run, written to the minimal log as well."""
+        if (
+            isinstance(err, DiskFull)
+            or is_disk_full(err)
+            or (isinstance(err, CommandFailed) and volume_full(self.dir))
+        ):
+            error = DISK_FULL_MESSAGE
+        elif isinstance(err, CommandFailed):
+            error = str(err)
+            self._note(f"The workflow failed because {err.tool} failed.")
+        elif isinstance(err, USER_ERRORS):
+            error = str(err)
+        else:  # a bug or a job timeout must still end the run visibly
+            self._note(traceback.format_exc(), ALL)
+            error = f"Unexpected error: {type(err).__name__}: {err}"
+        if not isinstance(err, CommandFailed) or error == DISK_FULL_MESSAGE:
+            self._note(error)
+        return error
+
+    def _note(self, message: str, level: int = MINIMAL) -> None:
+        """Log a message of the run's end; a log the full disk refuses must not hide the outcome."""
+        try:
+            self.logger.log(message, level)
+        except OSError as err:
+            log.warning("could not write to the logs of %s: %s", self.dir, err)
+
+    def _begin(self, note: str) -> None:
         self.files.clear_results()
         self.logger.reset()
         self.logger.log(START_MARKER, MINIMAL)
         self.logger.log(f"{self.name} in workspace {self.workspace.name}", MINIMAL)
+        if note:
+            self.logger.log(note, MINIMAL)
         self.state.write(
             RunStatus(state=RunState.RUNNING, progress=0.0, step="Starting", started_at=time.time())
         )
 
     def finish(self, outcome: RunState, error: str = "") -> None:
-        """Write the final status and the end marker (also used by whoever stops a dead run)."""
+        """Write the final status and the end marker (also used by whoever stops a dead run).
+
+        On a full disk the status still gets written (in place, see ``write_json``); a log that
+        cannot take the end marker is reported, not raised.
+        """
         status = self.state.read()
         if outcome is RunState.FINISHED:
             self.progress.complete("Finished")
-        step = outcome.end_step(status.step)
-        self.state.update(state=outcome, ended_at=time.time(), error=error, step=step)
+        self.state.update(
+            state=outcome, ended_at=time.time(), error=error, step=outcome.end_step(status.step)
+        )
         if outcome is RunState.CANCELLED:
-            self.logger.log("The workflow was stopped by the user.", MINIMAL)
-        self.logger.end(outcome)
+            self._note("The workflow was stopped by the user.")
+        try:
+            self.logger.end(outcome)
+        except OSError as err:
+            log.warning("could not write the end marker of %s: %s", self.dir, err)
 
     def _save_progress(self, fraction: float | None, step: str) -> None:
         self.state.update(progress=fraction, step=step)

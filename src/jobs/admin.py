@@ -116,9 +116,14 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
     except (NoSuchJobError, ValueError):
         raise AdminError(f"There is no job '{job_id}'.") from None
     target = q.queues(settings, connection)[priority]
-    with connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=5):
+    lock = connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=q.ENQUEUE_WAIT_SECONDS)
+    if not lock.acquire():
+        raise AdminError("The queue is busy with starts right now; nothing was moved. Try again in a moment.")
+    try:
         if job.get_status() != JobStatus.QUEUED:
             raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
         if not Queue(job.origin, connection=connection).remove(job):
             raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
         target.enqueue_job(job)
+    finally:
+        lock.release()

@@ -14,6 +14,7 @@ import time
 import uuid
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import Queue, Retry
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
@@ -37,6 +38,8 @@ TASK = "src.jobs.tasks.run_workflow"
 JOB_FILE = "job.json"
 #: Redis lock that makes "count the queue, then enqueue" atomic across app processes.
 ENQUEUE_LOCK = "openms:enqueue-lock"
+#: How long a start waits for that lock before it is refused with a message.
+ENQUEUE_WAIT_SECONDS = 5
 
 
 class QueueError(RuntimeError):
@@ -132,25 +135,41 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
     if priority not in PRIORITIES:
         raise ValueError(f"unknown priority {priority!r}")
     connection = get_connection(settings.queue)
-    with connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=5):
-        if active_job(workflow, connection) is not None:
-            raise StartRefused(
-                "This workflow is already queued or running in this workspace. "
-                "Wait for it to finish or stop it first."
-            )
-        if waiting_count(settings, connection) >= settings.queue.max_queued:
-            raise StartRefused(
-                f"The queue is full ({settings.queue.max_queued} runs waiting). "
-                "Please try again in a few minutes."
-            )
-        limit = settings.limits.max_runs_per_client
-        if client:
-            active = client_limits.active_queue_runs(connection, client, queues(settings, connection))
-            if active >= limit:
-                log.info("start refused: client %s has %d active runs (limit %d)", client, active, limit)
-                raise StartRefused(client_limits.limit_message(active, limit))
-        job = _enqueue_job(workflow, priority, connection, client)
-    return job.id
+    lock = connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=ENQUEUE_WAIT_SECONDS)
+    if not lock.acquire():
+        raise StartRefused(
+            "The job queue is busy with other starts right now; nothing was started. Press Start "
+            "again in a moment."
+        )
+    try:
+        return _enqueue_checked(workflow, priority, client, connection)
+    finally:
+        try:
+            lock.release()
+        except LockError as err:  # it expired meanwhile: the job was pushed all the same
+            log.warning("the enqueue lock had expired before it was released: %s", err)
+
+
+def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connection: Redis) -> str:
+    """Under the enqueue lock: refuse or push the job; return its id."""
+    settings = workflow.settings
+    if active_job(workflow, connection) is not None:
+        raise StartRefused(
+            "This workflow is already queued or running in this workspace. "
+            "Wait for it to finish or stop it first."
+        )
+    if waiting_count(settings, connection) >= settings.queue.max_queued:
+        raise StartRefused(
+            f"The queue is full ({settings.queue.max_queued} runs waiting). "
+            "Please try again in a few minutes."
+        )
+    limit = settings.limits.max_runs_per_client
+    if client:
+        active = client_limits.active_queue_runs(connection, client, queues(settings, connection))
+        if active >= limit:
+            log.info("start refused: client %s has %d active runs (limit %d)", client, active, limit)
+            raise StartRefused(client_limits.limit_message(active, limit))
+    return _enqueue_job(workflow, priority, connection, client).id
 
 
 def _enqueue_job(

@@ -63,7 +63,13 @@ def write_end(workflow: WorkflowBase, job: Job) -> bool:
 
 
 def lost_run(workflow: WorkflowBase, job: Job) -> None:
-    """The job's process died: say that it will be retried, or end the run as failed."""
+    """The job's process died: say that it will be retried, or end the run as failed.
+
+    A run that already ended (it finished, and only RQ's bookkeeping after it failed, e.g.
+    during a Redis restart) is left as it is.
+    """
+    if workflow.state.read().is_final:
+        return
     if job.retries_left:
         workflow.logger.log(
             f"The worker running this job was lost; retrying ({job.retries_left} left).", MINIMAL

@@ -64,6 +64,16 @@ def start(workflow: WorkflowBase, client: str = "") -> RunView:
     only so many runs waiting or running at once.
     """
     _check_startable(workflow)
+    try:
+        return _start(workflow, client)
+    except OSError as err:  # the run's files could not be written (a full disk, a broken volume)
+        log.error("could not start a run in %s: %s", workflow.workspace.name, err)
+        if storage.is_disk_full(err):
+            raise RunRefused(storage.disk_low_message(0, workflow.settings.limits)) from None
+        raise RunRefused(f"The run could not be started ({err.strerror}). Try again in a moment.") from None
+
+
+def _start(workflow: WorkflowBase, client: str) -> RunView:
     notice = ""
     if queue_wanted(workflow.settings):
         usable, why = reachable(workflow.settings.queue)
@@ -150,9 +160,11 @@ def status(workflow: WorkflowBase) -> RunView:
             f"({err}). Your job is kept there; this page updates when the queue is back.",
         )
     disk = workflow.state.read()
+    # A run that ended says best how: its job may look otherwise if Redis was away as it ended.
+    trust_disk = disk.is_final and queued.state.is_final
     return RunView(
         mode="queue",
-        state=queued.state,
+        state=disk.state if trust_disk else queued.state,
         progress=queued.progress,
         step=queued.step,
         position=queued.position,
@@ -161,7 +173,7 @@ def status(workflow: WorkflowBase) -> RunView:
         started_at=queued.started_at or disk.started_at,
         ended_at=queued.ended_at,
         worker=queued.worker,
-        error=queued.error,
+        error=disk.error if trust_disk else queued.error,
         job_id=queued.job_id,
     )
 

@@ -19,6 +19,7 @@ from src.core.runner import build_workflow
 from src.core.settings import load_settings
 from src.core.states import RunState
 from src.jobs import reconcile
+from src.jobs.connection import REDIS_ERRORS
 from src.jobs.durations import record_duration
 from src.jobs.queue import workflow_of
 
@@ -30,18 +31,34 @@ class WorkflowFailed(RuntimeError):
 
 
 class _JobProgress:
-    """Mirrors workflow progress into job.meta (written only when it changes)."""
+    """Mirrors workflow progress into job.meta (written only when it changes).
+
+    The meta is for the Run page only: a write that meets a Redis blip is logged and
+    made up by the next one (the latest progress is always what gets written), and
+    never fails the run. The run's own outcome decides its state.
+    """
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.last: tuple[float | None, str] | None = None
+        self.behind = False
 
     def __call__(self, fraction: float | None, step: str) -> None:
-        if (fraction, step) == self.last:
+        if (fraction, step) == self.last and not self.behind:
             return
         self.last = (fraction, step)
         self.job.meta.update(progress=fraction, step=step)
-        self.job.save_meta()
+        self.behind = not save_meta(self.job)
+
+
+def save_meta(job: Job) -> bool:
+    """Write the job's meta; False (and a log line) if Redis cannot take it right now."""
+    try:
+        job.save_meta()
+        return True
+    except REDIS_ERRORS as err:
+        log.warning("progress of job %s not saved (Redis: %s); the next update catches up", job.id, err)
+        return False
 
 
 def _check_workspace(workspace: str, root: Path) -> Path:
@@ -63,7 +80,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
         # RQ forgets a job's worker once it ends; keep it for the status and the admin. The step
         # moves on from "Queued" at once, so a running job never shows a queued step.
         job.meta.update(worker=job.worker_name or "", step="Starting", progress=0.0)
-        job.save_meta()
+        save_meta(job)
         note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
     started = time.monotonic()
     outcome = workflow.run(note=note)
@@ -71,9 +88,12 @@ def run_workflow(ref: str, workspace: str) -> dict:
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
-        raise WorkflowFailed(workflow.state.read().error or "The workflow failed.")
+        raise WorkflowFailed(workflow.last_error or "The workflow failed.")
     if job is not None and outcome is RunState.FINISHED:
-        record_duration(job.connection, duration)
+        try:
+            record_duration(job.connection, duration)
+        except REDIS_ERRORS as err:  # only the estimates miss one sample
+            log.warning("run time of job %s not recorded (Redis: %s)", job.id, err)
     return {"outcome": outcome.value, "seconds": round(duration, 3)}
 
 

@@ -83,7 +83,14 @@ class OpenMSWorker(Worker):
             log.warning("could not bring ended runs in line: %s", err)
 
     def maintain_heartbeats(self, *args, **kwargs) -> None:
-        super().maintain_heartbeats(*args, **kwargs)
+        """A heartbeat that meets a Redis restart is skipped, not fatal: the job's heartbeat lives
+        ``job_monitoring_interval + heartbeat_grace`` seconds, longer than a restart takes, and
+        the next beat renews it. (RQ would let the error end the worker and with it the run.)"""
+        try:
+            super().maintain_heartbeats(*args, **kwargs)
+        except REDIS_ERRORS as err:
+            log.warning("heartbeat skipped, Redis did not answer: %s", err)
+            return
         self._record_depth_sample()
 
     def _record_depth_sample(self) -> None:

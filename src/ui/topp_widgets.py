@@ -25,6 +25,10 @@ def _save(params: ParameterManager, tool: str, param: ToppParam, key: str) -> No
         st.session_state.pop(f"{key}::error", None)
     except ParameterError as err:
         st.session_state[f"{key}::error"] = str(err)
+    except OSError as err:  # e.g. a full disk: the page says so instead of failing
+        st.session_state[f"{key}::error"] = (
+            f"the value could not be saved ({err.strerror}). Free some space or tell the administrator."
+        )
 
 
 def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object, key: str) -> None:

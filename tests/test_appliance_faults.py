@@ -1,0 +1,194 @@
+"""Real faults inside the real image: a damaged AOF and an unstartable web server end the container
+with a reason, a volume filling during a run fails it with a message, Redis restarts during a run
+do not, and the image runs as an arbitrary uid in group 0 with a read-only root filesystem."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.appliance_support import IMAGE
+from tests.browser_support import go_to, shot
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.container]
+
+MANIFEST = "/data/redis/appendonly/appendonly.aof.manifest"
+LARGE = (
+    "from src.workflows.demo_data import generate_large_run\n"
+    'generate_large_run(workflow.files.input_dir("mzML-files"))'
+)
+DEMO = (
+    "workflow.load_example()\n"
+    'workflow.params.set_tool_value("FeatureFinderMetabo", "algorithm:common:noise_threshold_int", 100)'
+)
+RUN = """
+import json
+from pathlib import Path
+from src.core.settings import load_settings
+from src.jobs import runs
+from src.workflows.topp_workflow import TOPPWorkflow
+settings = load_settings()
+workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
+{setup}
+print(json.dumps(runs.{action}(workflow).__dict__))
+"""
+
+
+class Box:
+    """One container of the image started with the Docker SDK (any run options)."""
+
+    def __init__(self, docker_client, user: str = "", **options) -> None:
+        self.user = user  # the uid `docker exec` uses for the app's Python, as the container's own
+        self.container = docker_client.containers.run(IMAGE, detach=True, user=user or None, **options)
+
+    def reload(self):
+        self.container.reload()
+        return self.container.attrs
+
+    @property
+    def ip(self) -> str:
+        return self.reload()["NetworkSettings"]["IPAddress"]
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        wait_for(
+            lambda: self.reload()["State"].get("Health", {}).get("Status") == "healthy",
+            timeout,
+            interval=1,
+            what=f"the container to be healthy ({self.logs()[-2000:]})",
+        )
+
+    def sh(self, command: str, user: str = "root", check: bool = True) -> str:
+        result = self.container.exec_run(["sh", "-c", command], user=user)
+        output = result.output.decode(errors="replace")
+        assert not check or result.exit_code == 0, f"{command!r} failed ({result.exit_code}): {output}"
+        return output
+
+    def run(self, ws: str, action: str = "start", setup: str = "") -> dict:
+        code = RUN.format(ws=ws, action=action, setup=setup)
+        out = self.sh(f"cd /app && python -c {shlex.quote(code)}", user=self.user or "openms")
+        return json.loads(out.strip().splitlines()[-1])
+
+    def wait_run(self, ws: str, states: tuple[str, ...], timeout: float) -> dict:
+        return wait_for(
+            lambda: (s := self.run(ws, "status"))["state"] in states and s,
+            timeout,
+            interval=1,
+            what=f"the run in {ws} to reach {states}",
+        )
+
+    def logs(self) -> str:
+        return self.container.logs().decode(errors="replace")
+
+    def remove(self) -> None:
+        self.container.remove(force=True, v=True)
+
+
+@pytest.fixture
+def box(docker_client):
+    started: list[Box] = []
+
+    def start(**options) -> Box:
+        started.append(Box(docker_client, **options))
+        return started[-1]
+
+    yield start
+    for one in started:
+        one.remove()
+
+
+def ended_with(appliance: Box, within: float) -> tuple[int, str]:
+    result = appliance.container.wait(timeout=within)
+    return result["StatusCode"], appliance.logs()
+
+
+def test_a_damaged_aof_ends_the_container_with_the_repair_command(box):
+    appliance = box(environment={"RQ_WORKER_COUNT": "1"})
+    appliance.wait_healthy()
+    appliance.sh(f"printf 'not a manifest\\n' > {MANIFEST}")
+    appliance.sh("kill -9 $(supervisorctl pid redis)")  # Redis now cannot load its data
+    started = time.monotonic()
+    code, logs = ended_with(appliance, 90)
+    assert code == 70 and time.monotonic() - started < 60, logs[-3000:]
+    tail = "\n".join(logs.strip().splitlines()[-15:])
+    assert "redis" in tail and "Redis cannot start" in tail, tail
+    assert f"redis-check-aof --fix {MANIFEST}" in tail and "Nothing was repaired" in tail
+    assert "loses" in tail  # what the repair costs
+
+
+def test_a_web_server_that_cannot_start_ends_the_container(box):
+    appliance = box(environment={"RQ_WORKER_COUNT": "1"})
+    appliance.wait_healthy()
+    appliance.sh("mv /app/src/web/server.py /app/src/web/server.off")  # the next start cannot find it
+    appliance.sh("kill -9 $(supervisorctl pid streamlit)")
+    started = time.monotonic()
+    code, logs = ended_with(appliance, 90)
+    assert code == 70 and time.monotonic() - started < 60, logs[-3000:]
+    assert "streamlit (streamlit) is FATAL" in "\n".join(logs.strip().splitlines()[-15:])
+
+
+def test_a_volume_filling_during_a_run_fails_it_with_a_message(box, new_page, request):
+    appliance = box(
+        environment={"RQ_WORKER_COUNT": "1", "MIN_FREE_DISK_GB": "0.01"},
+        tmpfs={"/data/workspaces": "size=96m"},
+    )
+    appliance.wait_healthy()
+    ws = uuid.uuid4().hex  # a workspace id a browser may open
+    assert appliance.run(ws, setup=LARGE)["mode"] == "queue"
+    appliance.wait_run(ws, ("running",), 60)
+    time.sleep(3)  # the tool is at work
+    appliance.sh("dd if=/dev/zero of=/data/workspaces/.filler bs=1M 2>/dev/null || true", user="openms")
+    filled = time.monotonic()
+    failed = appliance.wait_run(ws, ("failed",), 30)
+    assert time.monotonic() - filled < 10
+    assert "no space left on the workspaces volume" in failed["error"]
+    assert appliance.sh("find /data/workspaces -name '*.tmp'").strip() == ""
+    status = json.loads(appliance.sh(f"cat /data/workspaces/{ws}/topp-workflow/run/status.json"))
+    assert status["state"] == "failed"
+
+    page = new_page()
+    page.goto(f"http://{appliance.ip}:8501/run?workspace={ws}")
+    expect(page.get_by_text(re.compile("no space left on the workspaces volume")).first).to_be_visible()
+    shot(page, "run-page-disk-full", request)
+    go_to(page, "Queue admin")
+    expect(page.get_by_text("Queue depth, last hour")).to_be_visible()
+    assert page.get_by_test_id("stException").count() == 0 and "Traceback" not in page.content()
+
+    appliance.sh(f"rm /data/workspaces/.filler /data/workspaces/{ws}/topp-workflow/input-files/mzML-files/*")
+    again = appliance.run(ws, setup=DEMO)
+    assert again["mode"] == "queue"
+    assert appliance.wait_run(ws, ("finished", "failed"), 120)["state"] == "finished"
+
+
+def test_redis_restarted_again_and_again_during_a_run_does_not_fail_it(box):
+    appliance = box(environment={"RQ_WORKER_COUNT": "1"})
+    appliance.wait_healthy()
+    appliance.run("blips", setup=LARGE + "\n" + DEMO)
+    appliance.wait_run("blips", ("running",), 60)
+    for _ in range(3):
+        time.sleep(4)
+        appliance.sh("supervisorctl restart redis")
+    final = appliance.wait_run("blips", ("finished", "failed"), 300)
+    assert final["state"] == "finished", final["error"]
+    table = "/data/workspaces/blips/topp-workflow/results/consensus-table/consensus_features.tsv"
+    assert int(appliance.sh(f"wc -l < {table}")) > 1
+
+
+def test_any_uid_in_group_0_with_a_read_only_root_filesystem(box):
+    appliance = box(
+        user="12345:0", read_only=True, tmpfs={"/tmp": "", "/run": ""}, environment={"RQ_WORKER_COUNT": "1"}
+    )
+    appliance.wait_healthy(120)
+    info = appliance.sh("rq info", user="12345:0")
+    assert re.search(r"^1 workers, ", info, re.MULTILINE), info
+    processes = appliance.container.top(ps_args="-eo pid,uid,args")["Processes"]
+    assert {uid for _, uid, _ in processes} == {"12345"}, processes  # supervisord and every program
+    appliance.run("any-uid", setup=DEMO)
+    final = appliance.wait_run("any-uid", ("finished", "failed"), 120)
+    assert final["state"] == "finished", final["error"]

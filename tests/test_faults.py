@@ -1,0 +1,179 @@
+"""Failure paths under real faults, outside the container: a parallel command failing at once, a
+volume (a real tmpfs) filling during a run, Redis restarted during a run, and the races of two
+starts at once, a busy enqueue lock and an admin move of a job a worker just took."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import redis
+
+from src.core import storage
+from src.core.logs import read_log
+from src.core.run_state import RunStatus
+from src.core.runner import AlreadyRunning, LocalRunner
+from src.core.settings import load_settings
+from src.core.states import RunState
+from src.jobs import admin, runs
+from src.jobs import queue as q
+from src.workflows.demo_data import generate_large_run, generate_runs
+from src.workflows.topp_workflow import TOPPWorkflow
+from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
+from tests.test_executor import make_executor
+
+pytestmark = pytest.mark.slow
+
+FAIL_AT_ONCE = "import sys; print('the first tool broke: bad input', file=sys.stderr); sys.exit(3)"
+SLEEP_30 = "import time; time.sleep(30)  # sibling-marker"
+
+
+def test_the_first_failing_parallel_command_stops_its_siblings_and_is_the_error(tmp_path, settings):
+    executor = make_executor(tmp_path, settings, max_threads=2)
+    started = time.monotonic()
+    with pytest.raises(Exception) as failure:
+        executor.run_multiple([[sys.executable, "-c", SLEEP_30], [sys.executable, "-c", FAIL_AT_ONCE]])
+    assert time.monotonic() - started < 3
+    assert type(failure.value).__name__ == "CommandFailed" and "the first tool broke" in str(failure.value)
+    assert "exit code 3" in str(failure.value)
+    wait_for(lambda: not processes_mentioning("sibling-marker"), 3, what="the sleeping sibling to be gone")
+    executor.run_multiple(
+        [[sys.executable, "-c", "print(1)"], [sys.executable, "-c", "print(2)"]]
+    )  # usable again
+
+
+def fill(volume) -> None:
+    """Fill the volume to the last byte, as another workspace's data would."""
+    subprocess.run(["dd", "if=/dev/zero", f"of={volume / '.filler'}", "bs=1M"], capture_output=True)
+    assert storage.free_bytes(volume) < storage.FULL_BELOW_BYTES
+
+
+def test_a_volume_that_fills_during_a_run_fails_it_at_once_and_leaves_it_readable(tmpfs):
+    small_volume = tmpfs("64m")
+    settings = load_settings(env={"WORKSPACES_DIR": str(small_volume), "MIN_FREE_DISK_GB": "0"})
+    workflow = TOPPWorkflow(small_volume / "full", settings)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    outcome: list[RunState] = []
+    runner = threading.Thread(target=lambda: outcome.append(workflow.run()))
+    runner.start()
+    wait_for(lambda: processes_mentioning(str(workflow.dir)), 30, what="FeatureFinderMetabo to run")
+    filled = time.monotonic()
+    fill(small_volume)
+    runner.join(30)
+    assert outcome == [RunState.FAILED] and time.monotonic() - filled < 10
+    status = workflow.state.read()  # readable, and it says why
+    assert status.state is RunState.FAILED and "no space left on the workspaces volume" in status.error
+    assert "no space left on the workspaces volume" in read_log(workflow.logger.log_dir, "minimal")
+    assert not list(small_volume.rglob("*.tmp")), "temporary files were left behind"
+    assert runs.status(workflow).state is RunState.FAILED  # a status read works on the full volume
+
+    (small_volume / ".filler").unlink()
+    for path in workflow.files.input_dir("mzML-files").iterdir():
+        path.unlink()
+    generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    set_noise_threshold(workflow)
+    assert workflow.run() is RunState.FINISHED  # with room again, the next run completes
+
+
+def test_redis_restarted_during_a_run_does_not_fail_it(
+    online_settings, workers, redis_server, redis_url, nz_files
+):
+    workers.start(online_settings, redis_url, 1)
+    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "blip", online_settings))
+    put_inputs(workflow, nz_files)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    runs.start(workflow)
+    wait_for(
+        lambda: runs.status(workflow).state is RunState.RUNNING, 60, interval=0.2, what="the run to start"
+    )
+    for _ in range(3):  # progress is written to Redis after every tool run: some writes meet the gap
+        time.sleep(4)
+        redis_server.stop()
+        time.sleep(2)
+        redis_server.start()
+    final = wait_for(
+        lambda: (view := runs.status(workflow)).state.is_final and view,
+        240,
+        interval=0.5,
+        what="the run to end",
+    )
+    assert final.state is RunState.FINISHED, final.error
+    assert workflow.table_path().is_file()
+    assert "Retry" not in read_log(workflow.logger.log_dir, "minimal")  # it was not lost and rerun
+
+
+def at_once(action, times: int = 2) -> list:
+    """Call ``action`` from several threads released in the same instant; their results or errors."""
+    barrier, results = threading.Barrier(times), []
+
+    def call() -> None:
+        barrier.wait()
+        try:
+            results.append(action())
+        except (runs.RunRefused, AlreadyRunning) as err:
+            results.append(str(err))
+
+    threads = [threading.Thread(target=call) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_two_tabs_pressing_start_at_once_start_one_local_run(settings):
+    workflow = TOPPWorkflow(settings.workspaces_dir / "two-tabs", settings)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    results = at_once(lambda: runs.start(TOPPWorkflow(workflow.workspace, settings)).state)
+    try:
+        assert len(results) == 2 and results.count(RunState.RUNNING) == 1, results
+        refusal = next(r for r in results if r != RunState.RUNNING)
+        assert "already queued or running" in refusal or "being started from another tab" in refusal
+    finally:
+        runs.stop(workflow)
+
+
+def test_two_local_starts_in_the_same_instant_spawn_one_process(settings):
+    """The runner itself, without the page's earlier check: its start lock lets one start through."""
+    workflow = TOPPWorkflow(settings.workspaces_dir / "same-instant", settings)
+    generate_large_run(workflow.files.input_dir("mzML-files"))
+    results = at_once(lambda: LocalRunner(TOPPWorkflow(workflow.workspace, settings)).start())
+    try:
+        pids = [r for r in results if isinstance(r, int)]
+        assert len(pids) == 1, results
+        assert not (workflow.state.run_dir / "start.lock").exists()
+    finally:
+        LocalRunner(workflow).stop()
+
+
+def test_a_busy_enqueue_lock_gives_a_message(online_settings, redis_url):
+    workflow = TOPPWorkflow(online_settings.workspaces_dir / "busy", online_settings)
+    generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
+    connection = redis.Redis.from_url(redis_url)
+    held = connection.lock(q.ENQUEUE_LOCK, timeout=30)
+    assert held.acquire()  # another web server in the middle of a start
+    try:
+        with pytest.raises(runs.RunRefused, match="job queue is busy.*Press Start again"):
+            runs.start(workflow)
+    finally:
+        held.release()
+    assert q.recorded_job_id(workflow) is None and workflow.state.read() == RunStatus()
+    assert runs.start(workflow).state is RunState.QUEUED
+
+
+def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_url):
+    workflow = TOPPWorkflow(online_settings.workspaces_dir / "moved", online_settings)
+    generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
+    job_id = runs.start(workflow).job_id
+    connection = redis.Redis.from_url(redis_url)
+    normal = q.queues(online_settings, connection)["normal"]
+    assert connection.lrem(normal.key, 1, job_id) == 1  # what a worker's dequeue does, just before the move
+    with pytest.raises(admin.AdminError, match="taken by a worker a moment ago"):
+        admin.move(online_settings, job_id, "high")
+    assert all(
+        job_id.encode() not in connection.lrange(queue.key, 0, -1)
+        for queue in q.queues(online_settings, connection).values()
+    )
