@@ -26,7 +26,7 @@ from supervisor import childutils
 #: Where the reason goes for entrypoint.sh (the container's exit code and last log lines).
 FATAL_FILE = Path(os.environ.get("OPENMS_FATAL_FILE", "/tmp/openms-fatal"))
 #: After asking supervisord to stop, it is killed after this many seconds.
-STOP_SECONDS = 20
+STOP_SECONDS = 10
 AOF_MANIFEST = Path("/data/redis/appendonly/appendonly.aof.manifest")  # see docker/redis.conf
 
 

@@ -160,10 +160,11 @@ class WorkerPool:
 
     @staticmethod
     def ready_names(client: redis.Redis) -> list[str]:
-        """Workers past start-up: RQ registers a worker as "started" before its first dequeue."""
+        """Workers past start-up: RQ registers a worker (with no state yet, then "started")
+        before its first dequeue sets "idle"."""
         from rq import Worker
 
-        return [w.name for w in Worker.all(connection=client) if w.get_state() != "started"]
+        return [w.name for w in Worker.all(connection=client) if w.get_state() in ("idle", "busy")]
 
     def stop_all(self) -> None:
         for process in self.running():
