@@ -32,7 +32,7 @@ RUN set -eux; \
 # Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian.
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates python3 python3-venv redis-server tini topp; \
+    apt-get install -y --no-install-recommends ca-certificates haproxy python3 python3-venv redis-server tini topp; \
     rm -rf /var/lib/apt/lists/*
 
 # Extra CA certificates for builds behind a TLS-intercepting proxy: *.crt files in
@@ -53,6 +53,7 @@ RUN set -eux; \
     python -c 'import pyopenms; print("pyopenms", pyopenms.__version__)'; \
     redis-server --version; \
     tini --version; \
+    haproxy -v; \
     rq --version; \
     supervisord --version; \
     rq-dashboard --help > /dev/null; \
@@ -62,7 +63,7 @@ WORKDIR /app
 COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
 COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
 COPY --chown=root:root .streamlit /app/.streamlit
-COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/supervisord-worker.conf /app/docker/
+COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/supervisord-worker.conf docker/haproxy.cfg /app/docker/
 COPY --chown=root:root content /app/content
 COPY --chown=root:root src /app/src
 RUN set -eux; \

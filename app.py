@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from src.ui.page import app_title
+from src.ui.page import FAVICON, app_title
 
-st.set_page_config(page_title=app_title(), page_icon=":material/science:", layout="wide")
+# The icon is a local file (a Material icon would be fetched from Google's servers).
+st.set_page_config(page_title=app_title(), page_icon=FAVICON, layout="wide")
 
 pages = {
     "": [st.Page("content/quickstart.py", title="Quickstart", icon=":material/home:", default=True)],

@@ -27,11 +27,25 @@ note() {
 # once in src/core/settings_spec.py. The check applies them to this environment; it prints the
 # reason and exits 64 when the container cannot start, else the checked values as shell
 # assignments (ROLE, RQ_WORKER_COUNT, WORKER_STOP_WAIT, RQ_DASHBOARD_ENABLED, SCALE_OUT,
-# FORWARDED_ALLOW_IPS), with the true/false switches spelled as supervisord wants them.
+# FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT, MAX_REQUEST_BYTES), with the true/false
+# switches spelled as supervisord wants them.
 check_settings() {
   checked=$(python -m src.core.settings --check --shell) || exit 64
   eval "$checked"
-  export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT FORWARDED_ALLOW_IPS
+  export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT FORWARDED_ALLOW_IPS \
+    STREAMLIT_SERVER_COUNT MAX_REQUEST_BYTES
+}
+
+# HAProxy on port 8501 in front of the STREAMLIT_SERVER_COUNT web servers (8601, 8602, ...).
+configure_proxy() {
+  proxy_config=/tmp/openms-haproxy.cfg
+  cp /app/docker/haproxy.cfg "$proxy_config"
+  server=1
+  while [ "$server" -le "$STREAMLIT_SERVER_COUNT" ]; do
+    printf '    server web%d 127.0.0.1:%d cookie web%d check\n' "$server" "$((8600 + server))" "$server" >> "$proxy_config"
+    server=$((server + 1))
+  done
+  if is_root; then chown "$APP_UID:0" "$proxy_config"; fi
 }
 
 is_root() {
@@ -108,7 +122,8 @@ check_worker_volume_and_redis() {
 # and the Redis URL with its password. Root-only, like the password file of Redis itself.
 write_runtime_env() {
   umask 077
-  printf "ROLE='%s'\nREDIS_URL='%s'\n" "$ROLE" "$REDIS_URL" > /tmp/openms-runtime.env
+  printf "ROLE='%s'\nREDIS_URL='%s'\nSTREAMLIT_SERVER_COUNT='%s'\n" "$ROLE" "$REDIS_URL" "$STREAMLIT_SERVER_COUNT" \
+    > /tmp/openms-runtime.env
   umask 0002
 }
 
@@ -129,7 +144,8 @@ if [ "$ROLE" = worker ]; then
   run_supervisord /app/docker/supervisord-worker.conf
 fi
 configure_redis
+configure_proxy
 write_runtime_env
 prepare_volumes
-note "starting supervisord: redis, $RQ_WORKER_COUNT worker(s), streamlit on port 8501."
+note "starting supervisord: redis, $RQ_WORKER_COUNT worker(s), $STREAMLIT_SERVER_COUNT web server(s) behind HAProxy on port 8501."
 run_supervisord /app/supervisord.conf

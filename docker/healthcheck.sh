@@ -7,7 +7,7 @@ set -eu
 if [ -r /tmp/openms-runtime.env ]; then
   # shellcheck source=/dev/null
   . /tmp/openms-runtime.env
-  export ROLE REDIS_URL
+  export ROLE REDIS_URL STREAMLIT_SERVER_COUNT
 fi
 cd /app
 # A `docker exec` health check runs as the container's user: as root it becomes the app's user
@@ -19,4 +19,12 @@ fi
 if [ "${ROLE:-appliance}" = worker ]; then
   exec $as_app_user python -m src.jobs.health --quiet --this-host
 fi
-exec $as_app_user python -m src.jobs.health --quiet --app-url http://127.0.0.1:8501/_stcore/health
+# Every web server, and the proxy in front of them; slow ones count as busy, not dead.
+urls="--app-url http://127.0.0.1:8501/_stcore/health"
+server=1
+while [ "$server" -le "${STREAMLIT_SERVER_COUNT:-1}" ]; do
+  urls="$urls --app-url http://127.0.0.1:$((8600 + server))/_stcore/health"
+  server=$((server + 1))
+done
+# shellcheck disable=SC2086 # the arguments are split on purpose
+exec $as_app_user python -m src.jobs.health --quiet $urls

@@ -159,10 +159,19 @@ def settle(page: Page) -> None:
     expect(page.locator('[data-test-script-state="notRunning"]')).to_have_count(1)
 
 
-def upload(page: Page, files: list[Path]) -> None:
+def submit_files(page: Page, files: list[Path]) -> None:
+    """Choose files on the File Upload page and press 'Add files' once every one has finished
+    uploading (the widget labels a file's button 'Remove <name>' only then; a form submitted
+    while a file is still uploading carries no file)."""
     go_to(page, "File Upload")
     page.locator('input[type="file"]').set_input_files([str(f) for f in files])
+    for f in files:
+        expect(page.get_by_role("button", name=f"Remove {f.name}")).to_be_visible(timeout=120_000)
     page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add files").click()
+
+
+def upload(page: Page, files: list[Path]) -> None:
+    submit_files(page, files)
     for f in files:
         expect(page.get_by_text(f"Added {f.name}")).to_be_visible()
 

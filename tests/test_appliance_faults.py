@@ -7,16 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shlex
 import time
 import uuid
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.appliance_support import IMAGE
+from tests.appliance_support import Box
 from tests.browser_support import go_to, shot
-from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -29,79 +27,6 @@ DEMO = (
     "workflow.load_example()\n"
     'workflow.params.set_tool_value("FeatureFinderMetabo", "algorithm:common:noise_threshold_int", 100)'
 )
-RUN = """
-import json
-from pathlib import Path
-from src.core.settings import load_settings
-from src.jobs import runs
-from src.workflows.topp_workflow import TOPPWorkflow
-settings = load_settings()
-workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
-{setup}
-print(json.dumps(runs.{action}(workflow).__dict__))
-"""
-
-
-class Box:
-    """One container of the image started with the Docker SDK (any run options)."""
-
-    def __init__(self, docker_client, user: str = "", **options) -> None:
-        self.user = user  # the uid `docker exec` uses for the app's Python, as the container's own
-        self.container = docker_client.containers.run(IMAGE, detach=True, user=user or None, **options)
-
-    def reload(self):
-        self.container.reload()
-        return self.container.attrs
-
-    @property
-    def ip(self) -> str:
-        return self.reload()["NetworkSettings"]["IPAddress"]
-
-    def wait_healthy(self, timeout: float = 90) -> None:
-        wait_for(
-            lambda: self.reload()["State"].get("Health", {}).get("Status") == "healthy",
-            timeout,
-            interval=1,
-            what=f"the container to be healthy ({self.logs()[-2000:]})",
-        )
-
-    def sh(self, command: str, user: str = "root", check: bool = True) -> str:
-        result = self.container.exec_run(["sh", "-c", command], user=user)
-        output = result.output.decode(errors="replace")
-        assert not check or result.exit_code == 0, f"{command!r} failed ({result.exit_code}): {output}"
-        return output
-
-    def run(self, ws: str, action: str = "start", setup: str = "") -> dict:
-        code = RUN.format(ws=ws, action=action, setup=setup)
-        out = self.sh(f"cd /app && python -c {shlex.quote(code)}", user=self.user or "openms")
-        return json.loads(out.strip().splitlines()[-1])
-
-    def wait_run(self, ws: str, states: tuple[str, ...], timeout: float) -> dict:
-        return wait_for(
-            lambda: (s := self.run(ws, "status"))["state"] in states and s,
-            timeout,
-            interval=1,
-            what=f"the run in {ws} to reach {states}",
-        )
-
-    def logs(self) -> str:
-        return self.container.logs().decode(errors="replace")
-
-    def remove(self) -> None:
-        self.container.remove(force=True, v=True)
-
-
-@pytest.fixture
-def box(docker_client):
-    started: list[Box] = []
-
-    def start(**options) -> Box:
-        started.append(Box(docker_client, **options))
-        return started[-1]
-
-    yield start
-    for one in started:
-        one.remove()
 
 
 def ended_with(appliance: Box, within: float) -> tuple[int, str, float]:
@@ -131,10 +56,10 @@ def test_a_web_server_that_cannot_start_ends_the_container(box):
     appliance.wait_healthy()
     appliance.sh("mv /app/src/web/server.py /app/src/web/server.off")  # the next start cannot find it
     killed = time.time()
-    appliance.sh("kill -9 $(supervisorctl pid streamlit)")
+    appliance.sh("kill -9 $(supervisorctl pid streamlit:streamlit-1)")
     code, logs, finished = ended_with(appliance, 120)
     assert code == 70 and finished - killed < 60, (finished - killed, logs[-3000:])
-    assert "streamlit (streamlit) is FATAL" in "\n".join(logs.strip().splitlines()[-15:])
+    assert "streamlit-1 (streamlit) is FATAL" in "\n".join(logs.strip().splitlines()[-15:])
 
 
 def test_a_volume_filling_during_a_run_fails_it_with_a_message(box, new_page, request):

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.appliance_support import IMAGE, assert_refused
-from tests.browser_support import go_to, open_app, shot, start_example_run
+from tests.browser_support import go_to, open_app, shot, start_example_run, submit_files
 from tests.conftest import REPO, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -77,10 +77,7 @@ def mzml_file(tmp_path, name: str, size: int):
 
 
 def add_file(page: Page, path) -> None:
-    go_to(page, "File Upload")
-    page.locator('input[type="file"]').set_input_files([str(path)])
-    expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add files").click()
+    submit_files(page, [path])
     expect(page.get_by_text(re.compile(rf"(Added |Not added: ){re.escape(path.name)}"))).to_be_visible(
         timeout=120_000
     )

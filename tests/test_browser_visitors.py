@@ -16,7 +16,15 @@ from playwright.sync_api import Page, expect
 
 from src.jobs import runs
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.browser_support import ADMIN_PASSWORD, AppServer, go_to, open_app, shot, start_example_run
+from tests.browser_support import (
+    ADMIN_PASSWORD,
+    AppServer,
+    go_to,
+    open_app,
+    shot,
+    start_example_run,
+    submit_files,
+)
 from tests.conftest import REPO
 from tests.queue_support import online_env
 
@@ -42,11 +50,7 @@ def start_server(settings, redis_url, tmp_path):
 
 
 def add_files(page: Page, paths, expect_text: str = "Added") -> None:
-    go_to(page, "File Upload")
-    page.locator('input[type="file"]').set_input_files([str(p) for p in paths])
-    for path in paths:  # listed by the widget: the selection reached the page as it is now
-        expect(page.get_by_role("button", name=f"Remove {path.name}")).to_be_visible()
-    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add files").click()
+    submit_files(page, list(paths))
     expect(page.get_by_text(expect_text).first).to_be_visible(timeout=300_000)
 
 

@@ -35,14 +35,23 @@ def _get(env: Mapping[str, str], name: str, notes: list[str]) -> object:
     return parse(setting, raw, name)
 
 
-def _cpu_note(workers: int) -> str:
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def _cpu_notes(workers: int, servers: int) -> list[str]:
+    cpus, notes = _cpus(), []
     if cpus and workers > cpus:
-        return (
+        notes.append(
             f"WARNING: RQ_WORKER_COUNT={workers} is more than the {cpus} CPUs this container may use; runs "
             f"will compete for CPU and finish later than with {cpus} workers (see BENCHMARKS.md)."
         )
-    return ""
+    if cpus and servers > cpus:
+        notes.append(
+            f"WARNING: STREAMLIT_SERVER_COUNT={servers} is more than the {cpus} CPUs this container may "
+            "use; more web servers than CPUs only add memory and context switches (see BENCHMARKS.md)."
+        )
+    return notes
 
 
 def _appliance_rules(env: Mapping[str, str], values: dict, notes: list[str]) -> None:
@@ -80,14 +89,14 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     role = _get(env, "ROLE", notes)
     workers = _get(env, "RQ_WORKER_COUNT", notes)
     stop_wait = _get(env, "WORKER_STOP_WAIT", notes)
-    load_settings(env=env)  # the app's own settings, as the app will read them
+    app = load_settings(env=env)  # the app's own settings, as the app will read them
     names = [s.env for s in spec.SETTINGS if s.where == "appliance"] + ["RQ_DASHBOARD_ENABLED"]
     values = {name: _get(env, name, notes) for name in names}
     if role == "worker":
         _worker_rules(env)
     else:
         _appliance_rules(env, values, notes)
-    notes.append(_cpu_note(int(workers)))
+    notes += _cpu_notes(int(workers), int(values["STREAMLIT_SERVER_COUNT"]))
     exports = {
         "ROLE": str(role),
         "RQ_WORKER_COUNT": str(workers),
@@ -95,6 +104,9 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         "RQ_DASHBOARD_ENABLED": "true" if values["RQ_DASHBOARD_ENABLED"] else "false",
         "SCALE_OUT": "true" if values["SCALE_OUT"] else "false",
         "FORWARDED_ALLOW_IPS": str(values["FORWARDED_ALLOW_IPS"]),
+        "STREAMLIT_SERVER_COUNT": str(values["STREAMLIT_SERVER_COUNT"]),
+        # The proxy refuses request bodies beyond the upload limit (plus room for the form's framing).
+        "MAX_REQUEST_BYTES": str(app.limits.max_upload_bytes + 1024**2),
     }
     return exports, [n for n in dict.fromkeys(notes) if n]
 

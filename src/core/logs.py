@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from src.core.settings import LOG_LEVELS
@@ -33,6 +34,41 @@ def log_file(log_dir: Path, level: str) -> Path:
 def read_log(log_dir: Path, level: str) -> str:
     path = log_file(log_dir, level)
     return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+#: How much of a log's end a page reads for its tail.
+TAIL_BYTES = 64 * 1024
+_tails: OrderedDict[Path, tuple[tuple[int, int], str]] = OrderedDict()
+_tails_lock = threading.Lock()
+_TAILS_KEPT = 2000
+
+
+def tail(log_dir: Path, level: str, lines: int) -> str:
+    """The last ``lines`` lines of a log, read again only when the file changed.
+
+    Every open Run page shows its log's tail every second; reading (only the end of) a log
+    whose size and modification time are unchanged is skipped.
+    """
+    path = log_file(log_dir, level)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ""
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    with _tails_lock:
+        cached = _tails.get(path)
+        if cached and cached[0] == stamp:
+            _tails.move_to_end(path)
+            return cached[1]
+    with path.open("rb") as handle:
+        handle.seek(max(0, stat.st_size - TAIL_BYTES))
+        text = handle.read().decode("utf-8", errors="replace")
+    last = "\n".join(text.splitlines()[-lines:])
+    with _tails_lock:
+        _tails[path] = (stamp, last)
+        while len(_tails) > _TAILS_KEPT:
+            _tails.popitem(last=False)
+    return last
 
 
 def ended_with(log_dir: Path) -> RunState | None:

@@ -95,6 +95,7 @@ SETTINGS: tuple[Setting, ...] = (
     # ---- the container (entrypoint.sh checks these at start) -------------------------------------
     _appliance("ROLE", "choice", "appliance", "`worker` (or the command `worker`) runs workers only, for scale-out (docs/scale-out.md)", choices=("appliance", "worker")),
     _appliance("RQ_WORKER_COUNT", "int", 2, "RQ workers, i.e. runs at the same time", low=1, high=32, announce_default=True, hint="Without workers no run would ever start; to run workflows without the queue set QUEUE_ENABLED=false."),
+    _appliance("STREAMLIT_SERVER_COUNT", "int", 1, "web servers (Streamlit processes) behind the appliance's HAProxy on port 8501; sessions stick to one by cookie", low=1, high=16),
     _appliance("WORKER_STOP_WAIT", "int", 60, "seconds a running job gets to end when the container stops, before its worker is killed (keep below compose's stop_grace_period, 90 s)", low=1, high=99999),
     _appliance("SCALE_OUT", "bool", False, "Redis also listens on the container network for worker containers (needs REDIS_PASSWORD)"),
     _appliance("REDIS_PASSWORD", "secret", "", "password of the appliance's Redis: 16 or more letters, digits or `. _ ~ -`"),

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import socket
 import sys
+import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 
@@ -135,18 +136,34 @@ def snapshot(settings: Settings) -> dict:
 
 def app_answers(url: str, timeout: float = 5.0) -> bool:
     """True if the web app's health endpoint answers 200."""
+    return web_state(url, timeout) == "ok"
+
+
+def web_state(url: str, timeout: float = 5.0) -> str:
+    """ "ok" (answers 200), "busy" (takes the connection but is slow or not ready yet) or "dead"
+    (refuses it: no process listens). A loaded web server is busy, and busy is healthy: an
+    orchestrator must not restart the web tier exactly when the most visitors use it."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - a local http URL
-            return response.status == 200
-    except OSError:
-        return False
+            return "ok" if response.status == 200 else "busy"
+    except urllib.error.HTTPError:
+        return "busy"  # it answered, just not with 200 (e.g. still starting)
+    except TimeoutError:
+        return "busy"
+    except OSError as err:
+        reason = getattr(err, "reason", err)
+        return "busy" if isinstance(reason, TimeoutError) else "dead"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Health check: exit 0 only if Redis answers, a worker lives and (if given) the app answers."""
     parser = argparse.ArgumentParser(description="Health of Redis, the RQ workers and the web app.")
     parser.add_argument(
-        "--app-url", help="also require this URL to answer 200 (e.g. Streamlit's /_stcore/health)"
+        "--app-url",
+        action="append",
+        default=[],
+        help="also require a web server here (repeatable, e.g. each Streamlit's /_stcore/health): "
+        "a refused connection is unhealthy, a slow answer only busy",
     )
     parser.add_argument("--quiet", action="store_true", help="print only problems")
     parser.add_argument(
@@ -169,8 +186,12 @@ def main(argv: list[str] | None = None) -> int:
         and not any(w["name"].startswith(here) for w in state["workers"])
     ):
         problems.append(f"no RQ worker of this host ({socket.gethostname()}) is registered")
-    if args.app_url and not app_answers(args.app_url):
-        problems.append(f"the web app does not answer at {args.app_url}")
+    for url in args.app_url:
+        web = web_state(url, timeout=8.0)
+        if web == "dead":
+            problems.append(f"no web server answers at {url}")
+        elif web == "busy":
+            print(f"busy (healthy): the web server at {url} is slow to answer", file=sys.stderr)
     if not args.quiet:
         print(json.dumps(state, indent=2, default=str))
     for problem in problems:

@@ -12,10 +12,9 @@ import time
 from dataclasses import dataclass
 
 from redis import Redis
-from rq import Worker
 
 from src.core.settings import Settings
-from src.jobs import queue as q
+from src.jobs import board
 from src.jobs.connection import get_connection
 
 DEPTH_KEY = "openms:metrics:queue-depth"
@@ -61,15 +60,15 @@ class DepthSample:
     workers: int
 
 
-def current_load(settings: Settings, connection: Redis | None = None) -> QueueLoad:
-    connection = connection or get_connection(settings.queue)
-    queues = q.queues(settings, connection)
-    workers = Worker.all(queue=queues["normal"])
+def current_load(settings: Settings, connection: Redis | None = None, shared: bool = False) -> QueueLoad:
+    """The queue's load now; ``shared``: from this web server's reading of at most a second ago
+    (what the sidebar of every page shows), else read afresh."""
+    snap = board.shared(settings).snapshot() if shared else board.read(settings, connection)
     return QueueLoad(
-        workers_total=len(workers),
-        workers_busy=sum(1 for w in workers if w.get_state() == "busy"),
-        waiting=q.waiting_count(settings, connection),
-        running=sum(queue.started_job_registry.get_job_count(cleanup=False) for queue in queues.values()),
+        workers_total=snap.workers_total,
+        workers_busy=snap.workers_busy,
+        waiting=snap.waiting_total,
+        running=snap.running,
     )
 
 

@@ -17,7 +17,7 @@ from src.core.runner import AlreadyRunning, LocalRunner
 from src.core.settings import Settings
 from src.core.states import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs import client_limits
+from src.jobs import board, client_limits
 from src.jobs import queue as q
 from src.jobs.connection import REDIS_ERRORS, reachable, redact
 from src.jobs.status import job_status
@@ -136,14 +136,19 @@ def _from_disk(status: RunStatus, mode: str, notice: str = "") -> RunView:
     )
 
 
-def status(workflow: WorkflowBase) -> RunView:
-    """The latest run's status (a queued job's if there is one, else the local run's)."""
+def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
+    """The latest run's status (a queued job's if there is one, else the local run's).
+
+    ``shared``: the queue-wide part comes from this web server's reading of at most a second
+    ago (``board``), so a page that polls costs one Redis round trip of its own.
+    """
     job_id = q.recorded_job_id(workflow)
     if not job_id:
         seen = LocalRunner(workflow).seen_status()
         return _from_disk(seen, "local" if seen.state else "")
     try:
-        queued = job_status(workflow, job_id)
+        snapshot = board.shared(workflow.settings).snapshot() if shared else None
+        queued = job_status(workflow, job_id, snapshot)
     except q.JobAccessError:
         return _from_disk(
             workflow.state.read(),

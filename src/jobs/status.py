@@ -9,15 +9,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from redis import Redis
-from rq import worker_registration
 from rq.job import Job, JobStatus
 
 from src.core.run_state import RunStatus
-from src.core.settings import PRIORITIES, Settings
+from src.core.settings import Settings
 from src.core.states import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs import durations, reconcile
+from src.jobs import board, durations, reconcile
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
 from src.jobs.job_states import run_state_of
@@ -51,44 +49,6 @@ def _priority_of(job: Job, workflow: WorkflowBase) -> str:
     return by_name.get(job.origin, "normal")
 
 
-def _snapshot(workflow: WorkflowBase, job: Job, connection: Redis) -> dict:
-    """Queue lengths, the job's index in its queue, the worker keys and recent durations,
-    read in one round trip (a status read is polled every second by every open Run page)."""
-    queues = q.queues(workflow.settings, connection)
-    priority = _priority_of(job, workflow)
-    with connection.pipeline(transaction=False) as pipe:
-        for p in PRIORITIES:
-            pipe.llen(queues[p].key)
-        pipe.lpos(queues[priority].key, job.id)
-        pipe.smembers(worker_registration.WORKERS_BY_QUEUE_KEY % queues["normal"].name)
-        pipe.lrange(durations.DURATIONS_KEY, 0, -1)
-        *lengths, index, worker_keys, recent = pipe.execute()
-    return {
-        "lengths": dict(zip(PRIORITIES, lengths, strict=True)),
-        "priority": priority,
-        "index": index,
-        "worker_keys": worker_keys,
-        "durations": recent,
-    }
-
-
-def _position(job: Job, snap: dict) -> tuple[int | None, int]:
-    """(1-based place among waiting jobs, counting higher priorities first; total waiting)."""
-    lengths = snap["lengths"]
-    total = sum(lengths.values())
-    if job.get_status(refresh=False) != JobStatus.QUEUED or snap["index"] is None:
-        return None, total
-    ahead = sum(lengths[p] for p in PRIORITIES[: PRIORITIES.index(snap["priority"])])
-    return ahead + snap["index"] + 1, total
-
-
-def _live_workers(worker_keys, connection: Redis) -> int:
-    with connection.pipeline(transaction=False) as pipe:
-        for key in worker_keys:
-            pipe.exists(key)
-        return sum(pipe.execute())
-
-
 def failure_message(job: Job, settings: Settings, recorded: RunStatus) -> str:
     """Why a failed job failed: the workflow's own message (tool name and error text) when its
     run status ``recorded`` has one, else what RQ knows (lost worker, time limit, last line)."""
@@ -108,25 +68,35 @@ def _error(workflow: WorkflowBase, job: Job) -> str:
     return failure_message(job, workflow.settings, workflow.state.read())
 
 
-def job_status(workflow: WorkflowBase, job_id: str) -> QueueStatus:
-    """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs."""
+def job_status(workflow: WorkflowBase, job_id: str, snapshot: board.Snapshot | None = None) -> QueueStatus:
+    """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs.
+
+    ``snapshot`` is a shared reading of the queue (``board.shared(...).snapshot()``, at most a
+    second old, what the pages poll with); without one the queue is read afresh.
+    """
     connection = get_connection(workflow.settings.queue)
-    job = q.fetch_owned(workflow, job_id, connection)
+    job = q.fetch_owned(workflow, job_id, connection)  # the one round trip of this viewer's own
     state = job.get_status(refresh=False)  # fetched just now
-    snap = _snapshot(workflow, job, connection)
-    position, waiting = _position(job, snap)
+    enqueued = job.enqueued_at.timestamp() if job.enqueued_at else 0.0
+    if snapshot is None:
+        snap = board.read(workflow.settings, connection)
+    elif snapshot.taken_at < enqueued:  # the shared reading predates this job (just started)
+        snap = board.shared(workflow.settings).snapshot(newer_than=enqueued)
+    else:
+        snap = snapshot
+    priority = _priority_of(job, workflow)
+    position = snap.position(job.id, priority) if state == JobStatus.QUEUED else None
     started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None
     elapsed = time.time() - started if started else 0.0
     eta = None
     if state in (JobStatus.QUEUED, JobStatus.STARTED):
-        workers = _live_workers(snap["worker_keys"], connection)
-        eta = durations.estimate_eta(position, workers, durations.median_duration(snap["durations"]), elapsed)
+        eta = durations.estimate_eta(position, snap.workers_total, snap.typical_seconds, elapsed)
     return QueueStatus(
         job_id=job.id,
         state=run_state_of(state),
-        priority=snap["priority"],
+        priority=priority,
         position=position,
-        queue_length=waiting,
+        queue_length=sum(len(ids) for ids in snap.waiting.values()),
         eta_seconds=eta,
         progress=job.meta.get("progress"),
         step=job.meta.get("step", ""),

@@ -39,7 +39,8 @@ def show(ctx: PageContext) -> None:
             "computer, so there is no queue to administer."
         )
         return
-    signed_in = _sign_in_area(ctx)
+    with st.container():  # a fixed slot, so the live block below keeps its place on the page
+        signed_in = _sign_in_area(ctx)
 
     @st.fragment(run_every=REFRESH_SECONDS)
     def live() -> None:

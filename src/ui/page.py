@@ -20,6 +20,8 @@ from src.web import sessions
 from src.workflows import DEFAULT_WORKFLOW
 
 WORKSPACE_KEY = "workspace"
+#: The browser tab's icon, served from the app itself (as a data URL): no request leaves it.
+FAVICON = str(Path(__file__).with_name("favicon.svg"))
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,9 @@ def _resolve(settings: Settings) -> ws.Resolution:
 def select_workspace(settings: Settings) -> Path:
     """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
     resolution = _resolve(settings)
-    if resolution.notice:
-        st.warning(resolution.notice)
+    with st.container():  # a fixed slot, so the page's fragments keep their places
+        if resolution.notice:
+            st.warning(resolution.notice)
     st.session_state[WORKSPACE_KEY] = str(resolution.path)
     if st.query_params.get(WORKSPACE_KEY) != resolution.id:
         st.query_params[WORKSPACE_KEY] = resolution.id

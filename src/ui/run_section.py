@@ -1,8 +1,12 @@
 """The Run page: start and stop a run, watch its state, place in the queue, progress and log.
 
-The status block is a fragment that reruns itself every second while a run is
-active, so the page does not rerun as a whole; when the run ends the fragment
-triggers one full rerun to swap the buttons. Everything it shows comes from
+The status block is a fragment that reruns itself while a run is active (every second
+near the front of the queue and while running, less often far back), so the page does
+not rerun as a whole; when the run ends, or the pace should change, the fragment
+triggers one full rerun. What varies above it sits in a fixed container, so the
+fragment keeps its place on the page (a shifted place crashes the browser's page).
+A poll costs one Redis round trip of its own (``runs.status(..., shared=True)``) and
+reads the log only when it changed (``logs.tail``). Everything it shows comes from
 ``src.jobs.runs``, which hides whether the run is a queued job or a local process.
 """
 
@@ -12,7 +16,7 @@ import datetime as dt
 
 import streamlit as st
 
-from src.core.logs import read_log
+from src.core.logs import tail
 from src.core.settings import LOG_LEVELS
 from src.core.states import RunState
 from src.core.workflow import WorkflowBase
@@ -27,15 +31,19 @@ NOTICE_KEY = "run-notice"
 
 def show(ctx: PageContext) -> None:
     workflow = ctx.workflow
-    view = runs.status(workflow)
-    _controls(ctx, view)
-    notice = st.session_state.pop(NOTICE_KEY, "")
-    if notice:
-        st.warning(notice)
+    view = runs.status(workflow, shared=True)
+    # One fixed slot for what varies (buttons, messages): the polling fragment below keeps its
+    # place on the page, so a poll in flight never addresses a shifted element (the frontend
+    # would crash to a blank page, "Bad delta path index").
+    with st.container():
+        _controls(ctx, view)
+        notice = st.session_state.pop(NOTICE_KEY, "")
+        if notice:
+            st.warning(notice)
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
-    _status_fragment(workflow, level, view.active, ctx.client)
+    _status_fragment(workflow, level, view, ctx.client)
 
 
 def _controls(ctx: PageContext, view: RunView) -> None:
@@ -68,17 +76,30 @@ def _stop(workflow: WorkflowBase) -> None:
     st.rerun()
 
 
-def _status_fragment(workflow: WorkflowBase, level: str, active: bool, client: str) -> None:
-    @st.fragment(run_every=1.0 if active else None)
+def poll_seconds(view: RunView) -> float | None:
+    """How often the Run page reads a run's status: every second near the front and while it
+    runs (progress moves), less often far back in the queue (only the place in line changes
+    there), never once it ended."""
+    if not view.active:
+        return None
+    if view.state is RunState.RUNNING or view.position is None or view.position <= 2:
+        return 1.0
+    return 2.0 if view.position <= 5 else 5.0
+
+
+def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client: str) -> None:
+    every = poll_seconds(first)
+
+    @st.fragment(run_every=every)
     def status_block() -> None:
-        view = runs.status(workflow)
+        view = runs.status(workflow, shared=True)
         run_watch.remember(workflow, view.state)
         render_status(view)
         if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
             _start(workflow, client)
         _log_tail(workflow, level)
-        if active and not view.active:
-            st.rerun(scope="app")
+        if every is not None and poll_seconds(view) != every:
+            st.rerun(scope="app")  # new buttons (the run ended) or a new polling pace
 
     status_block()
 
@@ -143,7 +164,6 @@ def _run_time(view: RunView) -> str:
 
 
 def _log_tail(workflow: WorkflowBase, level: str) -> None:
-    text = read_log(workflow.logger.log_dir, level)
+    text = tail(workflow.logger.log_dir, level, LOG_TAIL_LINES)
     if text:
-        lines = text.splitlines()[-LOG_TAIL_LINES:]
-        st.code("\n".join(lines), language=None)
+        st.code(text, language=None)

@@ -40,7 +40,7 @@ def remember(workflow: WorkflowBase, state: RunState) -> None:
 def watch(workflow: WorkflowBase) -> None:
     @st.fragment(run_every=POLL_SECONDS)
     def watcher() -> None:
-        state = runs.status(workflow).state
+        state = runs.status(workflow, shared=True).state
         previous = st.session_state.get(_key(workflow))
         remember(workflow, state)
         if RunState.of(previous).is_active and state in ENDINGS:

@@ -19,10 +19,11 @@ _NEW = "➕ New workspace…"
 def render(settings: Settings, workspace: Path) -> None:
     with st.sidebar:
         st.markdown(f"**{settings.app_name}** · {settings.mode} mode")
-        if settings.online_deployment:
-            _online_workspace(workspace)
-        else:
-            _local_workspaces(settings, workspace)
+        with st.container():  # a fixed slot: the monitors below keep their places as this varies
+            if settings.online_deployment:
+                _online_workspace(workspace)
+            else:
+                _local_workspaces(settings, workspace)
         if queue_wanted(settings):
             _queue_load(settings)
         _resources(settings.resource_refresh_seconds)
@@ -32,7 +33,7 @@ def _queue_load(settings: Settings) -> None:
     @st.fragment(run_every=settings.resource_refresh_seconds)
     def monitor() -> None:
         try:
-            load = metrics.current_load(settings)
+            load = metrics.current_load(settings, shared=True)
         except REDIS_ERRORS:
             st.warning("The job queue cannot be reached right now; runs start on the web server instead.")
             return

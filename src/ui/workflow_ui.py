@@ -68,7 +68,10 @@ class WorkflowUI:
 
     def _store(self, folder: Path, chosen: list) -> None:
         if not chosen:
-            st.warning("Choose one or more files first, then press 'Add files'.")
+            st.warning(
+                "No file to add yet. Choose one or more mzML files, wait until each has finished "
+                "uploading, then press 'Add files'."
+            )
         for upload in chosen:
             try:
                 stored = self._accept(folder, upload)
