@@ -148,8 +148,9 @@ class Bench:
     # ---- 2. the example workflow ----------------------------------------------------------------
     def example_workflow(self) -> None:
         # Interleaved (direct, queued, local, direct, ...) so that the machine's drift over the
-        # minutes spreads over all three; 7 each, so that two runs of the suite agree.
-        reps = 3 if self.quick else 7
+        # minutes spreads over all three, and the ratio is the median of each queued run against
+        # the direct run just before it: with 15 pairs two runs of the suite agree within a few %.
+        reps = 5 if self.quick else 15
         direct, local, queued = [], [], []
         pool = self.workers(1)
         for _ in range(reps):
@@ -161,7 +162,7 @@ class Bench:
             local.append(self.timed_run(self.local, NZ_FILES))
         pool.stop()
         self.figures["example_workflow_s"] = {"direct": direct, "local": local, "queue": queued}
-        ratio = median(queued) / median(direct)
+        ratio = median([q / d for q, d in zip(queued, direct, strict=True)])
         self.row(
             "NZ workflow (3 files), queue",
             f"{median(queued):.2f} s",
@@ -174,7 +175,7 @@ class Bench:
             "NZ workflow (3 files), local mode",
             f"{median(local):.2f} s",
             f"direct {median(direct):.2f} s",
-            f"{median(local) / median(direct):.2f}",
+            f"{median([lo / d for lo, d in zip(local, direct, strict=True)]):.2f}",
         )
 
     # ---- 3. scaling, and Redis memory per finished job -----------------------------------------
@@ -248,10 +249,10 @@ class Bench:
         )
 
         pool = self.workers(1)
-        reps = 2 if self.quick else 3
-        quiet = [self.timed_run(self.online, NZ_FILES) for _ in range(reps)]
-        polled = []
-        for _ in range(reps):
+        reps = 3 if self.quick else 7
+        quiet, polled = [], []
+        for _ in range(reps):  # interleaved and paired, timed alike (see timed_run)
+            quiet.append(self.timed_run(self.online, NZ_FILES))
             workflow = self.workflow(self.online, NZ_FILES)
             pollers = subprocess.Popen(
                 [sys.executable, "-m", "bench.pollers", str(workflow.workspace), "50", "600"],
@@ -260,14 +261,14 @@ class Bench:
                 stdout=subprocess.DEVNULL,
             )
             time.sleep(2)  # all 50 polling
-            start = time.perf_counter()
+            start = time.time()
             runs.start(workflow)
-            self.wait_final(workflow)
-            polled.append(time.perf_counter() - start)
+            self.wait_final(workflow, interval=0.2)
+            polled.append(workflow.state.read().ended_at - start)
             pollers.terminate()
             pollers.wait(10)
         pool.stop()
-        ratio = median(polled) / median(quiet)
+        ratio = median([p / q for p, q in zip(polled, quiet, strict=True)])
         self.figures["polling_s"] = {"quiet": quiet, "50 pollers": polled}
         self.row(
             "NZ run with 50 pollers at 1 Hz",
