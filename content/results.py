@@ -1,4 +1,4 @@
-"""Results: tables and plots of the latest finished run."""
+"""Results: tables and plots of any kept run, and two runs compared."""
 
 import streamlit as st
 

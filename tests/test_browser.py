@@ -23,7 +23,7 @@ from tests.browser_support import (
     start_and_watch_to_completion,
     upload,
 )
-from tests.conftest import processes_mentioning, wait_for
+from tests.conftest import DATA_DIR, processes_mentioning, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +112,22 @@ def test_local_mode_upload_run_and_results_without_redis(local_app, new_page, nz
 
     check_results(page, request)
     assert workflow.table_path().is_file()
+
+
+def test_a_profile_mode_file_is_centroided_and_gives_features(online_app, new_page, settings, request):
+    profile = DATA_DIR / "profile-data-zlib-indexed-compressed.mzML"
+    page = new_page()
+    workspace_id = open_app(page, online_app)
+    upload(page, [profile])
+    expect(
+        page.get_by_text(re.compile(r"profile data; the workflow centroids it with PeakPickerHiRes"))
+    ).to_be_visible()
+    shot(page, "profile-noted", request)
+
+    start_and_watch_to_completion(page, request)
+
+    expect(page.get_by_text(re.compile(r"Running PeakPickerHiRes on 1 input")).first).to_be_visible()
+    check_results(page, request)
+    workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, settings)
+    assert runs.status(workflow).state == "finished"
+    assert sum(1 for _ in workflow.table_path().open()) > 1  # a header and at least one feature

@@ -76,3 +76,17 @@ def test_a_hand_edited_invalid_value_is_caught_before_a_run(params):
 def test_missing_tool_is_reported_with_install_advice(tmp_path):
     with pytest.raises(topp_ini.ToolNotFoundError, match="apt-get install"):
         topp_ini.ini_path(tmp_path, "NoSuchOpenMSTool")
+
+
+def test_a_list_parameter_is_a_list_of_its_type_each_within_range(params):
+    levels = params.tool_params("PeakPickerHiRes")["algorithm:ms_levels"]
+    assert levels.is_list and levels.type == "intlist" and levels.default == [] and levels.minimum == 1
+    params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", "1\n2".splitlines())
+    assert params.tool_values("PeakPickerHiRes") == {"algorithm:ms_levels": [1, 2]}
+    assert topp_ini.command_line_value(levels, [1, 2]) == ["1", "2"]
+    with pytest.raises(ParameterError, match="at least 1"):
+        params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", ["0"])
+    with pytest.raises(ParameterError, match="must be of type intlist"):
+        params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", ["one"])
+    params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", [])
+    assert params.tool_values("PeakPickerHiRes") == {}

@@ -26,6 +26,7 @@ SECRETS = {
     "REDIS_PASSWORD": "redis-secret-value-22",
     "RQ_DASHBOARD_USERNAME": "dash-user",
     "RQ_DASHBOARD_PASSWORD": "dash-secret-value-3",
+    "SMTP_PASSWORD": "smtp-secret-value-4",
 }
 
 

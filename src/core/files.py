@@ -54,6 +54,12 @@ class FileManager:
             files = [p for p in files if p.name.lower().endswith(suffix.lower())]
         return files
 
+    def all_inputs(self) -> list[Path]:
+        """Every input file, of every kind."""
+        if not self.input_root.is_dir():
+            return []
+        return sorted(p for p in self.input_root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
     def require_inputs(self, key: str, suffix: str | None = None, label: str = "input files") -> list[Path]:
         files = self.inputs(key, suffix)
         if not files:
@@ -75,12 +81,13 @@ class FileManager:
     def clear_results(self) -> None:
         shutil.rmtree(self.results_root, ignore_errors=True)
 
-    def results_zip(self) -> bytes:
-        """All result files as one zip archive (paths relative to results/)."""
+    def results_zip(self, root: Path | None = None) -> bytes:
+        """All result files (of the latest run, or under ``root``) as one zip archive."""
+        root = root or self.results_root
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            if self.results_root.is_dir():
-                for path in sorted(self.results_root.rglob("*")):
+            if root.is_dir():
+                for path in sorted(root.rglob("*")):
                     if path.is_file():
-                        archive.write(path, path.relative_to(self.results_root).as_posix())
+                        archive.write(path, path.relative_to(root).as_posix())
         return buffer.getvalue()

@@ -149,6 +149,7 @@ class LocalRunner:
             args=(workflow_ref(type(self.workflow)), str(self.workflow.workspace), self.workflow.settings),
             name=f"workflow-{self.workflow.id}",
         )
+        self.workflow.history.archive_latest()  # the ended run moves to the history before the new one
         with _neutral_main_module():
             process.start()
         create_time = psutil.Process(process.pid).create_time()

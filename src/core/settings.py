@@ -106,6 +106,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Where the end of a run is announced; see docs/notifications.md. Empty: off."""
+
+    webhook_url: str
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_user: str
+    smtp_password: str
+    smtp_from: str
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed, validated application settings."""
 
@@ -123,6 +140,9 @@ class Settings:
     dashboard_enabled: bool  # rq-dashboard runs beside the app (the appliance's RQ_DASHBOARD_ENABLED)
     dashboard_url: str  # where to link to it; "" = DASHBOARD_PORT on the host the visitor used
     limits: Limits
+    runs_kept: int  # runs kept per workspace (history), the latest included
+    public_url: str  # the app's address for links in notifications; "" = unknown
+    notify: Notify
     source: Path
 
     @property
@@ -216,8 +236,21 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         dashboard_enabled=bool(got["RQ_DASHBOARD_ENABLED"]),
         dashboard_url=str(got["RQ_DASHBOARD_URL"]),
         limits=_limits(got),
+        runs_kept=int(got["runs_kept"]),
+        public_url=str(got["public_url"]),
+        notify=_notify(got),
         source=path,
     )
+
+
+def _notify(got: Mapping[str, object]) -> Notify:
+    fields = [name for name in Notify.__dataclass_fields__ if name != "smtp_password"]
+    notify = Notify(
+        smtp_password=str(got["SMTP_PASSWORD"]), **{name: got[f"notify.{name}"] for name in fields}
+    )
+    if notify.smtp_host and not notify.smtp_from:
+        raise SettingsError("SMTP_HOST is set but SMTP_FROM is not: set the sender address of the e-mails.")
+    return notify
 
 
 def _queue(got: Mapping[str, object]) -> QueueSettings:

@@ -65,6 +65,16 @@ SETTINGS: tuple[Setting, ...] = (
     _app("resource_refresh_seconds", "", "float", 5, "how often the sidebar's CPU/RAM and queue monitors refresh (s)", low=1, high=3600),
     _app("workspace_max_age_days", "WORKSPACE_MAX_AGE_DAYS", "float", 7, "online mode: workspaces untouched this long are removed (never one with an active run)", low=0.001, high=3650),
     _app("cleanup_interval_seconds", "", "int", 3600, "how often the appliance looks for such workspaces (s)", low=10, high=7 * 86400),
+    _app("runs_kept", "RUNS_KEPT", "int", 10, "runs kept per workspace for the run history, the latest included; the oldest ended run is removed first", low=1, high=1000),
+    # ---- notifications when a run ends (off unless set; docs/notifications.md) --------------------
+    _app("public_url", "PUBLIC_URL", "link", "", "the app's address as visitors reach it (e.g. `https://openms.example.org`), for the workspace link in notifications"),
+    _app("notify.webhook_url", "NOTIFY_WEBHOOK_URL", "http_url", "", "every run's end is POSTed here as JSON (state, duration, workspace link); unset: no webhook"),
+    _app("notify.smtp_host", "SMTP_HOST", "str", "", "mail server for the e-mail a visitor may ask for when a run ends; unset: no e-mail"),
+    _app("notify.smtp_port", "SMTP_PORT", "int", 587, "the mail server's port", low=1, high=65535),
+    _app("notify.smtp_starttls", "SMTP_STARTTLS", "bool", True, "`true`: the connection to the mail server is encrypted with STARTTLS"),
+    _app("notify.smtp_user", "SMTP_USER", "str", "", "login at the mail server; unset: no login"),
+    _app("", "SMTP_PASSWORD", "password", "", "password of SMTP_USER (a secret: never shown, never handed to the tools)"),
+    _app("notify.smtp_from", "SMTP_FROM", "str", "", "sender address of the e-mails (required with SMTP_HOST)"),
     # ---- what one visitor may use (docs/security.md) ---------------------------------------------
     _app("limits.max_upload_mb", "MAX_UPLOAD_MB", "int", 2048, "largest single upload (MB)", low=1, high=1024**2),
     _app("limits.workspace_quota_gb", "WORKSPACE_QUOTA_GB", "float", 10, "space one workspace may take: inputs, results, logs (GB)", low=0.001, high=1024**2),

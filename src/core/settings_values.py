@@ -123,6 +123,13 @@ def _link(name: str, raw: object) -> str:
     return url
 
 
+def _http_url(name: str, raw: object) -> str:
+    url = str(raw).strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {raw!r}.")
+    return url
+
+
 def _int_list(setting: Setting, raw: object) -> tuple[int, ...]:
     items = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(items, list | tuple):
@@ -157,6 +164,7 @@ _PARSERS = {
     "choice": _choice,
     "redis_url": lambda s, name, raw: _redis_url(name, raw),
     "link": lambda s, name, raw: _link(name, raw),
+    "http_url": lambda s, name, raw: _http_url(name, raw),
     "int_list": lambda s, name, raw: _int_list(s, raw),
     "queue_names": lambda s, name, raw: _queue_names(name, raw),
     "password": lambda s, name, raw: parse_password(name, raw),

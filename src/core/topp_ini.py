@@ -116,14 +116,16 @@ def _item_to_param(element: ET.Element, prefix: str) -> ToppParam:
     kind = element.get("type", "string")
     restrictions = element.get("restrictions", "")
     numeric = kind in ("int", "double", "float")
-    if element.tag == "ITEMLIST":
-        default: object = [entry.get("value", "") for entry in element.findall("LISTITEM")]
-    else:
-        default = _convert(element.get("value", ""), kind) if element.get("value", "") != "" else ""
+    raw = element.get("value", "")
     choices = tuple(restrictions.split(",")) if restrictions and not numeric else ()
     minimum, maximum = _bounds(restrictions, kind) if restrictions and numeric else (None, None)
-    if set(choices) == {"true", "false"}:
-        kind, default = "bool", default == "true"
+    if element.tag == "ITEMLIST":  # e.g. "intlist": a list of ints, each within the restrictions
+        default: object = [_convert(entry.get("value", ""), kind) for entry in element.findall("LISTITEM")]
+        kind = f"{kind}list"
+    else:
+        default = _convert(raw, kind) if raw != "" else ""
+        if set(choices) == {"true", "false"}:
+            kind, default = "bool", default == "true"
     return ToppParam(
         name=prefix + element.get("name", ""),
         type=kind,
@@ -161,7 +163,8 @@ def coerce(param: ToppParam, value: object) -> object:
         if param.is_bool:
             converted: object = value if isinstance(value, bool) else str(value).lower() == "true"
         elif param.is_list:
-            converted = [str(v) for v in value] if isinstance(value, list) else str(value).split()
+            items = value if isinstance(value, list) else str(value).split()
+            converted = [_convert(str(item).strip(), param.type.removesuffix("list")) for item in items]
         else:
             converted = _convert(str(value), param.type)
     except ValueError:
@@ -171,11 +174,19 @@ def coerce(param: ToppParam, value: object) -> object:
 
 
 def _check_range(param: ToppParam, value: object) -> None:
+    if isinstance(value, list):
+        for item in value:
+            _check_item(param, item)
+        return
+    _check_item(param, value)
+
+
+def _check_item(param: ToppParam, value: object) -> None:
     if param.minimum is not None and value < param.minimum:  # type: ignore[operator]
         raise ParameterError(f"{param.name} must be at least {param.minimum}, got {value}.")
     if param.maximum is not None and value > param.maximum:  # type: ignore[operator]
         raise ParameterError(f"{param.name} must be at most {param.maximum}, got {value}.")
-    if param.choices and not param.is_bool and not param.is_list and value not in param.choices:
+    if param.choices and not param.is_bool and value not in param.choices:
         raise ParameterError(f"{param.name} must be one of {', '.join(param.choices)}, got {value!r}.")
 
 

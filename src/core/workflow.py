@@ -22,8 +22,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from src.core import notify
 from src.core.executor import CommandExecutor, CommandFailed, RunCancelled
 from src.core.files import FileManager, InputError
+from src.core.history import RunHistory, RunRecord
 from src.core.logs import ALL, MINIMAL, START_MARKER, WorkflowLogger
 from src.core.params import ParameterManager
 from src.core.progress import Progress
@@ -57,6 +59,7 @@ class WorkflowBase:
         self.files = FileManager(self.dir)
         self.logger = WorkflowLogger(self.dir / "logs")
         self.state = RunStateStore(self.dir / RUN_DIR)
+        self.history = RunHistory(self.dir, self.settings.runs_kept)
         self.progress = Progress()
         self.progress.subscribe(self._save_progress)
         self.executor = CommandExecutor(self.logger, self.params, self.progress, self.settings.max_threads)
@@ -75,6 +78,14 @@ class WorkflowBase:
 
     def results(self, ui: Any) -> None:
         """Build the Results page."""
+
+    def describe_run(self, run: RunRecord) -> dict[str, object]:
+        """Extra columns for a run in the run history (e.g. how many features it found)."""
+        return {}
+
+    def describe_inputs(self, paths: list[Path]) -> list[tuple[str, str]]:
+        """Notes on newly uploaded files for the upload page: ("note" | "problem", message) pairs."""
+        return []
 
     # ---- the engine ---------------------------------------------------------------------------
     def missing_tools(self) -> list[str]:
@@ -146,15 +157,20 @@ class WorkflowBase:
             log.warning("could not write to the logs of %s: %s", self.dir, err)
 
     def _begin(self, note: str) -> None:
+        self.history.archive_latest()  # a run started directly (not through a runner or the queue)
         self.files.clear_results()
         self.logger.reset()
         self.logger.log(START_MARKER, MINIMAL)
         self.logger.log(f"{self.name} in workspace {self.workspace.name}", MINIMAL)
         if note:
             self.logger.log(note, MINIMAL)
-        self.state.write(
-            RunStatus(state=RunState.RUNNING, progress=0.0, step="Starting", started_at=time.time())
-        )
+        started = time.time()
+        self.history.record_start(self.params.load(), self.files.all_inputs(), started)
+        self.state.write(RunStatus(state=RunState.RUNNING, progress=0.0, step="Starting", started_at=started))
+
+    def runs(self) -> list[RunRecord]:
+        """The runs kept for this workflow in this workspace, newest first (see ``history.py``)."""
+        return self.history.runs(self.state.read())
 
     def finish(self, outcome: RunState, error: str = "") -> None:
         """Write the final status and the end marker (also used by whoever stops a dead run).
@@ -165,15 +181,23 @@ class WorkflowBase:
         status = self.state.read()
         if outcome is RunState.FINISHED:
             self.progress.complete("Finished")
-        self.state.update(
+        ended = self.state.update(
             state=outcome, ended_at=time.time(), error=error, step=outcome.end_step(status.step)
         )
         if outcome is RunState.CANCELLED:
             self._note("The workflow was stopped by the user.")
+        self._announce(ended)
         try:
             self.logger.end(outcome)
         except OSError as err:
             log.warning("could not write the end marker of %s: %s", self.dir, err)
+
+    def _announce(self, status: RunStatus) -> None:
+        """Notifications of the end (if configured): whatever happens to them, the run has ended."""
+        try:
+            notify.announce(self.settings, self.name, self.workspace, status, self._note)
+        except Exception as err:  # a bug in notifying must not change how the run ended
+            log.warning("notifying the end of %s failed: %s", self.dir, err, exc_info=True)
 
     def _save_progress(self, fraction: float | None, step: str) -> None:
         self.state.update(progress=fraction, step=step)

@@ -211,6 +211,7 @@ def mark_queued(workflow: WorkflowBase, job_id: str, priority: str) -> None:
     """Fresh logs and status for the new run, so the Run page shows it from the first second."""
     for stale in workflow.state.run_dir.glob("ended-*"):
         stale.unlink(missing_ok=True)
+    workflow.history.archive_latest()  # the ended run moves to the history before the new one
     workflow.logger.reset()
     workflow.logger.log(f"Queued as job {job_id} (priority {priority})")
     workflow.state.write(RunStatus(state=RunState.QUEUED, step="Waiting for a worker"))

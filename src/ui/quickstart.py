@@ -17,11 +17,14 @@ link shown in the sidebar (`?workspace=…`) to come back to it later; anyone wi
 """
 
 _STEPS = """
-1. **File Upload**: add centroided mzML files, or press *Load example data* for three small demo runs.
-2. **Configure**: every parameter of FeatureFinderMetabo and FeatureLinkerUnlabeledKD, with the tools'
-   own defaults and help texts. Only the values you change are saved.
-3. **Run**: press *Start Workflow* and follow progress and logs; *Stop Workflow* ends it.
-4. **Results**: the consensus feature table, plots, and a zip with every result file.
+1. **File Upload**: add mzML files (profile data is centroided for you with PeakPickerHiRes), or
+   press *Load example data* for three small demo runs.
+2. **Configure**: every parameter of PeakPickerHiRes, FeatureFinderMetabo and FeatureLinkerUnlabeledKD,
+   with the tools' own defaults and help texts. Only the values you change are saved.
+3. **Run**: press *Start Workflow* and follow progress and logs; *Stop Workflow* ends it. Earlier runs
+   of the workspace are listed below; if the server sends e-mail you can ask for one when a run ends.
+4. **Results**: the consensus feature table, plots and a zip with every result file, for any kept run;
+   compare two runs, or re-use a run's parameters.
 """
 
 

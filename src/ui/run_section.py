@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import streamlit as st
 
+from src.core import history, notify
 from src.core.logs import tail
 from src.core.settings import LOG_LEVELS
 from src.core.states import RunState
@@ -43,7 +45,57 @@ def show(ctx: PageContext) -> None:
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
-    _status_fragment(workflow, level, view, ctx.client)
+    with st.container():  # the polling fragment's own fixed slot
+        _status_fragment(workflow, level, view, ctx.client)
+    _notify_me(ctx)
+    _past_runs(workflow)
+
+
+def _notify_me(ctx: PageContext) -> None:
+    """The visitor's e-mail address for this workspace's runs, if the operator set up mail."""
+    if not ctx.settings.notify.email_enabled:
+        return
+    saved = notify.saved_address(ctx.workflow.workspace)
+    title = "E-mail me when a run ends" + (f" ({saved})" if saved else "")
+    with st.expander(title), st.form("notify-me"):
+        address = st.text_input(
+            "E-mail address",
+            value=saved,
+            help="Each run of this workspace that ends sends one e-mail with its outcome and the link "
+            "to this workspace. Leave empty and save to stop.",
+        )
+        if st.form_submit_button("Save"):
+            try:
+                kept = notify.save_address(ctx.workflow.workspace, address)
+            except notify.AddressError as err:
+                st.error(str(err))
+            except OSError as err:
+                st.error(f"The address could not be saved ({err.strerror}). Try again in a moment.")
+            else:
+                st.success(f"Runs that end will be announced to {kept}." if kept else "No more e-mails.")
+
+
+def _past_runs(workflow: WorkflowBase) -> None:
+    """Every kept run of this workspace: when, how it ended, how long, what differed."""
+    kept = [run for run in workflow.runs() if run.status.is_final]
+    if not kept:
+        return
+    st.subheader("Runs in this workspace")
+    rows = [
+        {
+            "when": run.started,
+            "outcome": run.status.state.label,
+            "duration": history.duration_text(run.status),
+            **workflow.describe_run(run),
+            "parameters (not default)": history.changed_parameters(run.params),
+        }
+        for run in kept
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption(
+        f"The latest {workflow.settings.runs_kept} runs are kept (the oldest is removed first). "
+        "Open any of them, compare two and re-use their parameters on the Results page."
+    )
 
 
 def _controls(ctx: PageContext, view: RunView) -> None:

@@ -44,7 +44,9 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
         label = f"{label} ({section})"
     if param.is_bool:
         st.checkbox(label, value=bool(value), **common)
-    elif param.choices and not param.is_list:
+    elif param.is_list:  # one value per line
+        st.text_area(label, value="\n".join(str(v) for v in value), **common)
+    elif param.choices:
         st.selectbox(label, param.choices, index=param.choices.index(str(value)), **common)
     elif param.type == "int":
         st.number_input(
@@ -64,8 +66,6 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
             format="%g",
             **common,
         )
-    elif param.is_list:
-        st.text_area(label, value="\n".join(str(v) for v in value), **common)
     else:
         st.text_input(label, value=str(value), **common)
     error = st.session_state.get(f"{key}::error")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from src.core import storage, uploads
 from src.core.files import InputError
+from src.core.history import RunRecord
 from src.core.settings import MB
 from src.core.workflow import WorkflowBase
 from src.ui import topp_widgets
@@ -72,13 +73,20 @@ class WorkflowUI:
                 "No file to add yet. Choose one or more mzML files, wait until each has finished "
                 "uploading, then press 'Add files'."
             )
+        added = []
         for upload in chosen:
             try:
                 stored = self._accept(folder, upload)
                 st.success(f"Added {stored.name}")
+                added.append(stored)
             except InputError as err:
                 text = str(err)
                 st.error(f"Not added: {text if upload.name in text else f'{upload.name}: {text}'}")
+        if added:
+            with st.spinner("Reading the peak mode of the new files…"):
+                notes = self.workflow.describe_inputs(added)
+            for kind, message in notes:
+                (st.warning if kind == "problem" else st.info)(message)
 
     def _accept(self, folder: Path, upload) -> Path:
         """Move a file the web server streamed to disk into the folder, or store one held in memory
@@ -127,6 +135,12 @@ class WorkflowUI:
     def info(self, text: str) -> None:
         st.info(text)
 
+    def subheader(self, text: str) -> None:
+        st.subheader(text)
+
+    def caption(self, text: str) -> None:
+        st.caption(text)
+
     def metric_row(self, metrics: dict[str, object]) -> None:
         for column, (name, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
             column.metric(name, value)
@@ -138,11 +152,41 @@ class WorkflowUI:
     def plot(self, figure) -> None:
         st.plotly_chart(figure, width="stretch")
 
-    def download_results(self) -> None:
+    def download_results(self, run: RunRecord | None = None) -> None:
         st.download_button(
             "Download all results (zip)",
-            data=self.workflow.files.results_zip(),
-            file_name=f"{self.workflow.id}-results.zip",
+            data=self.workflow.files.results_zip(run.results_root if run else None),
+            file_name=f"{self.workflow.id}-{run.id if run else 'results'}.zip",
             mime="application/zip",
             key=f"{self.key}-download",
         )
+
+    # ---- run history ----------------------------------------------------------------------------
+    def pick_run(
+        self, label: str, choices: list[RunRecord | None], describe: Callable[[RunRecord], str], key: str
+    ) -> RunRecord | None:
+        """A run chosen from ``choices`` (None stands for "none"), kept across reruns by its id."""
+        ids = [run.id if run else "" for run in choices]
+        by_id = dict(zip(ids, choices, strict=True))
+        chosen = st.selectbox(
+            label,
+            ids,
+            format_func=lambda run_id: describe(by_id[run_id]) if by_id[run_id] else "(none)",
+            key=f"{self.key}-{key}",
+        )
+        return by_id.get(chosen)
+
+    def reuse_parameters(self, run: RunRecord) -> None:
+        """ "Re-run with these parameters": the run's parameters become the workspace's own."""
+        if run.params is None:
+            st.caption("The parameters of this run were not recorded (it ran before run history).")
+            return
+        if st.button(
+            "Re-run with these parameters", key=f"{self.key}-reuse-{run.id}", icon=":material/replay:"
+        ):
+            self.workflow.params.save(run.params)
+            st.success(
+                f"The parameters of the run of {run.started} are loaded. Check them on the Configure "
+                "page, then press 'Start Workflow' on the Run page."
+            )
+            st.page_link("content/configure.py", label="Go to Configure", icon=":material/tune:")

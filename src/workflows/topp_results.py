@@ -6,12 +6,17 @@ Streamlit import of its own.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+
+from src.core import history
+from src.core.history import RunRecord
+from src.workflows.topp_workflow import TABLE_NAME, TABLE_STEP
 
 INTENSITY_PREFIX = "intensity_"
 
@@ -50,14 +55,57 @@ def intensity_figure(table: pd.DataFrame) -> go.Figure:
     )
 
 
-def show(ui: Any, workflow: Any) -> None:
-    path = workflow.table_path()
+def table_of(run: RunRecord) -> Path:
+    return run.results_root / TABLE_STEP / TABLE_NAME
+
+
+def feature_count(run: RunRecord) -> int | None:
+    """Consensus features of a run (rows of its table), None if it has no table."""
+    path = table_of(run)
     if not path.is_file():
+        return None
+    with path.open() as handle:
+        return max(0, sum(1 for _ in handle) - 1)
+
+
+def describe(run: RunRecord) -> str:
+    """How a run is named in the pickers: when, how it ended, how long, what differed."""
+    count = feature_count(run)
+    parts = [run.started, run.status.state.label, history.duration_text(run.status)]
+    if count is not None:
+        parts.append(f"{count} features")
+    parts.append(history.changed_parameters(run.params))
+    return (" · ".join(parts)) + (" (latest)" if run.latest else "")
+
+
+def comparison_figure(first: pd.DataFrame, second: pd.DataFrame, names: tuple[str, str]) -> go.Figure:
+    """Both runs' consensus features in one retention time vs m/z plot."""
+    figure = go.Figure()
+    traces = ((first, names[0], "circle", "#1f77b4"), (second, names[1], "x", "#d62728"))
+    for table, name, symbol, colour in traces:
+        figure.add_trace(
+            go.Scatter(
+                x=table["rt"],
+                y=table["mz"],
+                mode="markers",
+                name=f"{name} ({len(table)})",
+                marker={"size": 6, "opacity": 0.7, "symbol": symbol, "color": colour},
+            )
+        )
+    return figure.update_layout(
+        title="Consensus features of both runs", xaxis_title="Retention time (s)", yaxis_title="m/z"
+    )
+
+
+def show(ui: Any, workflow: Any) -> None:
+    runs = [run for run in workflow.runs() if table_of(run).is_file()]
+    if not runs:
         ui.info(
             "No results yet. Start the workflow on the Run page; results appear here when it has finished."
         )
         return
-    table = load_table(path)
+    run = ui.pick_run("Run", runs, describe, key="results-run") or runs[0]
+    table = load_table(table_of(run))
     ui.metric_row(
         {
             "Consensus features": len(table),
@@ -65,8 +113,32 @@ def show(ui: Any, workflow: Any) -> None:
             "Found in all samples": int((table["n_samples"] == len(sample_columns(table))).sum()),
         }
     )
+    ui.reuse_parameters(run)
     ui.table(table, "Consensus features")
     ui.plot(rt_mz_figure(table))
     if sample_columns(table):
         ui.plot(intensity_figure(table))
-    ui.download_results()
+    others = [other for other in runs if other.id != run.id]
+    if others:
+        _compare(ui, run, table, others)
+    ui.download_results(run)
+
+
+def _compare(ui: Any, run: RunRecord, table: pd.DataFrame, others: list[RunRecord]) -> None:
+    ui.subheader("Compare with another run")
+    other = ui.pick_run("Compare with", [None, *others], describe, key="results-compare")
+    if other is None:
+        return
+    other_table = load_table(table_of(other))
+    ui.metric_row(
+        {
+            f"Features, run of {run.started}": len(table),
+            f"Features, run of {other.started}": len(other_table),
+            "Difference": len(table) - len(other_table),
+        }
+    )
+    ui.caption(
+        f"Parameters: {history.changed_parameters(run.params)} against "
+        f"{history.changed_parameters(other.params)}."
+    )
+    ui.plot(comparison_figure(table, other_table, (run.started, other.started)))

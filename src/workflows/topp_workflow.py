@@ -1,6 +1,7 @@
 """The example "TOPP Workflow": untargeted metabolomics feature detection and linking.
 
-FeatureFinderMetabo finds features in each mzML file, FeatureLinkerUnlabeledKD
+Profile-mode files are first centroided by PeakPickerHiRes (centroided files pass
+untouched), FeatureFinderMetabo finds features in each mzML file, FeatureLinkerUnlabeledKD
 links them across samples into consensus features, and a Python script turns the
 consensus map into a table. With a single input file there is nothing to link:
 FileConverter turns its features into the consensus map instead. The page-building
@@ -13,6 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from src.core import peak_mode
+from src.core.files import InputError
+from src.core.history import RunRecord
 from src.core.logs import MINIMAL
 from src.core.workflow import WorkflowBase
 
@@ -24,18 +28,56 @@ TABLE_STEP, TABLE_NAME = "consensus-table", "consensus_features.tsv"
 class TOPPWorkflow(WorkflowBase):
     name = "TOPP Workflow"
     id = "topp-workflow"
-    required_tools = ("FeatureFinderMetabo", "FeatureLinkerUnlabeledKD", "FileConverter")
+    required_tools = ("PeakPickerHiRes", "FeatureFinderMetabo", "FeatureLinkerUnlabeledKD", "FileConverter")
 
     def upload(self, ui: Any) -> None:
         ui.upload_files(MZML_KEY, "mzML files", example_loader=self.load_example)
 
     def configure(self, ui: Any) -> None:
+        ui.topp_parameters("PeakPickerHiRes", "Centroiding of profile data (PeakPickerHiRes)")
         ui.topp_parameters("FeatureFinderMetabo", "Feature detection (FeatureFinderMetabo)")
         ui.topp_parameters("FeatureLinkerUnlabeledKD", "Feature linking (FeatureLinkerUnlabeledKD)")
 
+    def describe_inputs(self, paths: list[Path]) -> list[tuple[str, str]]:
+        """For the upload page: what each new file is ("profile data, centroided first") or why a
+        run cannot use it; centroided files need no word."""
+        notes = []
+        for item in peak_mode.inspect_isolated(paths):
+            if item.mode is peak_mode.PeakMode.PROFILE:
+                notes.append(("note", item.message()))
+            elif not item.mode.usable:
+                notes.append(("problem", item.message()))
+        return notes
+
+    def describe_run(self, run: RunRecord) -> dict[str, object]:
+        from src.workflows.topp_results import feature_count
+
+        count = feature_count(run)
+        return {"features": "—" if count is None else count}
+
     def execution(self) -> None:
         mzml_files = self.files.require_inputs(MZML_KEY, ".mzML", "mzML files")
-        self.progress.plan(len(mzml_files) + 2)
+        found = [peak_mode.inspect(path) for path in mzml_files]
+        unusable = [item.message() for item in found if item.mode.refused]
+        if unusable:
+            raise InputError(
+                " ".join(unusable) + " Remove such files on the File Upload page to run the others."
+            )
+        profile = [
+            path
+            for path, item in zip(mzml_files, found, strict=True)
+            if item.mode is peak_mode.PeakMode.PROFILE
+        ]
+        self.progress.plan(len(profile) + len(mzml_files) + 2)
+        if profile:
+            self.logger.log(
+                f"{len(profile)} of {len(mzml_files)} file(s) hold profile data: centroiding them first",
+                MINIMAL,
+            )
+            centroided = self.files.outputs(profile, "centroiding", ".mzML")
+            self.executor.run_topp("PeakPickerHiRes", {"in": profile, "out": centroided})
+            picked = dict(zip(profile, centroided, strict=True))
+            mzml_files = [picked.get(path, path) for path in mzml_files]
         features = self.files.outputs(mzml_files, "feature-detection", ".featureXML")
         self.executor.run_topp("FeatureFinderMetabo", {"in": mzml_files, "out": features})
         consensus = self.files.result_dir("feature-linking") / "consensus.consensusXML"
