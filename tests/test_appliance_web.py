@@ -10,7 +10,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import shot, start_example_run
+from tests.browser_support import open_app, shot, start_and_watch_to_completion, start_example_run, upload
+from tests.conftest import DATA_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -81,3 +82,23 @@ def test_two_web_servers_behind_the_proxy(box, new_page, request):
     shot(first, "after-server-killed", request)
     assert not [t for t in console if t.startswith("pageerror") or "delta path" in t]
     appliance.wait_healthy()  # supervisord brought the killed server back
+
+
+def test_a_profile_file_runs_on_the_image_and_each_run_is_kept(box, new_page, request):
+    """The scientists' features on the image itself: PeakPickerHiRes is there, the workers (uid
+    10001) archive what the web server moved aside, the Run page lists both runs."""
+    appliance = box(environment={"RQ_WORKER_COUNT": "1"})
+    appliance.wait_healthy()
+    site = Site(f"http://{appliance.ip}:8501")
+    page = new_page()
+    open_app(page, site)
+    upload(page, [DATA_DIR / "profile-data-zlib-indexed-compressed.mzML"])
+    expect(
+        page.get_by_text(re.compile(r"profile data; the workflow centroids it with PeakPickerHiRes"))
+    ).to_be_visible()
+    for _ in range(2):
+        start_and_watch_to_completion(page, request)
+    expect(page.get_by_text(re.compile(r"Running PeakPickerHiRes on 1 input")).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Runs in this workspace")).to_be_visible()
+    expect(page.locator('[role="gridcell"]', has_text="Completed")).to_have_count(2)
+    shot(page, "profile-runs-on-the-image", request)
