@@ -28,19 +28,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
 from bench.harness import REPO, percentile
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 IMAGE = os.environ.get("IMAGE_TAG", "openms-workflow-server:latest")
 RESULTS = REPO / "bench" / "results"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 #: Sessions set up (example data loaded) at the same time; then all press Start within seconds.
 SETUP_AT_ONCE = 4
 WAIT_SECONDS = 900

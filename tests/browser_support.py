@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from src.core.settings import load_settings
 from src.workflows.topp_workflow import TOPPWorkflow
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO, set_noise_threshold, wait_for
 from tests.queue_support import free_port, online_env
 
@@ -27,17 +28,6 @@ from tests.queue_support import free_port, online_env
 # 2-core machine (pyOpenMS and plotly imports); a real hang still fails, only later.
 expect.set_options(timeout=30_000)
 
-#: Debian's Chromium; elsewhere Playwright's own (`python -m playwright install chromium`).
-CHROMIUM = os.environ.get("CHROMIUM") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 SHOTS = REPO / "test-artifacts" / "screenshots"
 ADMIN_PASSWORD = "admin-secret-42"
 RUN_TIMEOUT_MS = 180_000

@@ -75,8 +75,8 @@ class RunHistory:
     def _record_path(self) -> Path:
         return self.dir / RUN_DIR / RECORD_FILE
 
-    def record_start(self, params: dict, inputs: list[Path], started_at: float) -> str:
-        """Note what the run that starts now uses; returns its id."""
+    def record_start(self, params: dict, inputs: list[Path], started_at: float) -> None:
+        """Note what the run that starts now uses (its id, parameters and inputs)."""
         run_id = new_run_id(started_at)
         write_json(
             self._record_path,
@@ -86,7 +86,6 @@ class RunHistory:
                 "inputs": [{"name": p.name, "bytes": p.stat().st_size} for p in inputs if p.exists()],
             },
         )
-        return run_id
 
     def archive_latest(self) -> str | None:
         """Move the latest run to history if it has ended; returns its id (None: nothing moved).
@@ -129,36 +128,23 @@ class RunHistory:
         """Every kept run, newest first: the latest (if it ever started), then the archived ones."""
         found = []
         if latest_status.state is not RunState.NEW:
-            record = read_json(self._record_path)
-            found.append(
-                RunRecord(
-                    id=str(record.get("id", "latest")),
-                    folder=self.dir,
-                    status=latest_status,
-                    params=record.get("params") if "params" in record else None,
-                    inputs=list(record.get("inputs", [])),
-                    latest=True,
-                )
-            )
+            found.append(_run(read_json(self._record_path), self.dir, latest_status, latest=True))
         for run_id in reversed(self._archived_ids()):
-            record = read_json(self.root / run_id / RECORD_FILE)
-            status = record.get("status", {})
-            known = {k: v for k, v in status.items() if k in RunStatus.__dataclass_fields__}
-            found.append(
-                RunRecord(
-                    id=run_id,
-                    folder=self.root / run_id,
-                    status=RunStatus(**known),
-                    params=record.get("params") if "params" in record else None,
-                    inputs=list(record.get("inputs", [])),
-                    latest=False,
-                )
-            )
+            record = {**read_json(self.root / run_id / RECORD_FILE), "id": run_id}
+            status = RunStatus.from_dict(record.get("status", {}))
+            found.append(_run(record, self.root / run_id, status, latest=False))
         return found
 
-    def find(self, run_id: str, latest_status: RunStatus) -> RunRecord | None:
-        """A run by id (ids come from the page, so only listed ones are found)."""
-        return next((run for run in self.runs(latest_status) if run.id == run_id), None)
+
+def _run(record: dict, folder: Path, status: RunStatus, latest: bool) -> RunRecord:
+    return RunRecord(
+        id=str(record.get("id", "latest")),
+        folder=folder,
+        status=status,
+        params=record.get("params") if "params" in record else None,
+        inputs=list(record.get("inputs", [])),
+        latest=latest,
+    )
 
 
 def changed_parameters(params: dict | None) -> str:

@@ -84,6 +84,11 @@ class RunStatus:
     def __post_init__(self) -> None:
         self.state = RunState.of(self.state)  # read from JSON as text
 
+    @classmethod
+    def from_dict(cls, data: dict) -> RunStatus:
+        """A status from its JSON form; keys it does not know (from other versions) are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
     @property
     def is_final(self) -> bool:
         return self.state.is_final
@@ -107,9 +112,7 @@ class RunStateStore:
         return self.run_dir / STATUS_FILE
 
     def read(self) -> RunStatus:
-        data = read_json(self.status_path)
-        known = {k: v for k, v in data.items() if k in RunStatus.__dataclass_fields__}
-        return RunStatus(**known)
+        return RunStatus.from_dict(read_json(self.status_path))
 
     def write(self, status: RunStatus) -> None:
         with self._lock:
