@@ -16,7 +16,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, WebSocket, expect, sync_playwright
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from src.core.settings import load_settings
 from src.workflows.topp_workflow import TOPPWorkflow
@@ -29,6 +31,8 @@ from tests.queue_support import free_port, online_env
 expect.set_options(timeout=30_000)
 
 SHOTS = REPO / "test-artifacts" / "screenshots"
+#: How the Run page's state element says a run completed (with its run time).
+COMPLETED_IN = re.compile(r"^Completed\s+in\b")
 ADMIN_PASSWORD = "admin-secret-42"
 RUN_TIMEOUT_MS = 180_000
 
@@ -119,6 +123,75 @@ def new_page(browser, request):
         context.close()
 
 
+class ScriptRuns:
+    """What a page's websocket carries: the script runs it asks for (the whole page, or one
+    fragment by its id) and those the server reports finished, so a test waits for "the page
+    reran" or "that block refreshed" instead of sleeping. Attach it before the page is opened."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        # Each rerun the page asked for: (fragment id, "" for the whole page; runs finished by then).
+        self.asked: list[tuple[str, int]] = []
+        self.finished = 0  # script runs (page or fragment) the server reported finished
+        self.fragment_texts: dict[str, str] = {}  # fragment id -> the text its elements showed
+        page.on("websocket", self._attach)
+
+    def _attach(self, socket: WebSocket) -> None:
+        socket.on("framesent", self._sent)
+        socket.on("framereceived", self._received)
+
+    def _sent(self, payload: str | bytes) -> None:
+        if isinstance(payload, bytes):
+            message = BackMsg.FromString(payload)
+            if message.WhichOneof("type") == "rerun_script":
+                self.asked.append((message.rerun_script.fragment_id, self.finished))
+
+    def _received(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        message = ForwardMsg.FromString(payload)
+        kind = message.WhichOneof("type")
+        if kind == "script_finished":
+            self.finished += 1
+        elif kind == "delta" and message.delta.fragment_id:
+            text = str(message.delta.new_element)
+            fragment = message.delta.fragment_id
+            self.fragment_texts[fragment] = self.fragment_texts.get(fragment, "") + text
+
+    def _wait(self, condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():  # the page's events are delivered while Playwright waits
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout} s waiting for {what}")
+            self.page.wait_for_timeout(100)
+
+    def fragment_showing(self, text: str) -> str:
+        found = [f for f, shown in self.fragment_texts.items() if text in shown]
+        assert len(found) == 1, f"{len(found)} fragments show {text!r}"
+        return found[0]
+
+    def mark(self) -> int:
+        """Now, for ``wait_rerun(since=...)``."""
+        return len(self.asked)
+
+    def wait_rerun(self, fragment: str = "", since: int | None = None, timeout: float = 60) -> None:
+        """Wait until the page (or the fragment with this id) was rerun after ``since`` (default:
+        now) and that run finished."""
+        start = self.mark() if since is None else since
+
+        def asked_for() -> list[int]:
+            return [done for wanted, done in self.asked[start:] if wanted == fragment]
+
+        what = f"a rerun of {fragment or 'the page'}"
+        self._wait(asked_for, timeout, f"{what} (asked for: {self.asked[start:]})")
+        self._wait(lambda: self.finished > asked_for()[0], timeout, f"{what} to finish")
+        settle(self.page)
+
+    def wait_refresh_of(self, text: str, timeout: float = 60) -> None:
+        """Wait for one refresh of the fragment (a live block) that shows ``text``."""
+        self.wait_rerun(self.fragment_showing(text), timeout=timeout)
+
+
 def shot(page: Page, name: str, request) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     test = re.sub(r"\W+", "_", request.node.name)
@@ -182,28 +255,43 @@ def quiet_noise(settings, workspace_id: str) -> TOPPWorkflow:
 
 
 def progress_values(page: Page) -> list[float]:
-    """The progress bars of the page's main area (not the sidebar's load bars), read at once."""
+    """The progress bar of the run's state element (not the sidebar's load bars), read at once."""
     values = page.eval_on_selector_all(
-        '[data-testid="stMain"] [role="progressbar"]',
+        '.st-key-run-state [role="progressbar"]',
         "bars => bars.map(b => b.getAttribute('aria-valuenow'))",
     )
     return [float(v) for v in values if v is not None]
 
 
+def run_state(page: Page) -> Locator:
+    """The Run page's state element, inside its status block: the one place a run's state is shown
+    (the log beside it, the history and the sidebar also hold these words)."""
+    return page.locator(".st-key-run-state")
+
+
+def state_shown(page: Page, *labels: str) -> Locator:
+    """The run's state if it is one of ``labels``; strict, so two states shown at once fail."""
+    return run_state(page).get_by_text(re.compile(rf"^({'|'.join(labels)})$"))
+
+
+def completed_shown(page: Page) -> Locator:
+    return run_state(page).get_by_text(COMPLETED_IN)
+
+
 def start_and_watch_to_completion(page: Page, request) -> set[float]:
-    """Press Start Workflow on the Run page; return the main progress values seen until Completed."""
+    """Press Start Workflow on the Run page; return the run's progress values seen until Completed."""
     go_to(page, "Run")
     page.get_by_role("button", name="Start Workflow").click()
-    expect(page.get_by_text(re.compile(r"^(Queued|Running)$"))).to_be_visible()
+    expect(state_shown(page, "Queued", "Running", "Completed")).to_be_visible()
     shot(page, "started", request)
     seen: set[float] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000
-    completed = page.get_by_text("Completed", exact=False).first
-    while time.monotonic() < deadline and not completed.is_visible():
-        if page.get_by_text("Running", exact=True).is_visible():
+    while time.monotonic() < deadline and not completed_shown(page).is_visible():
+        expect(state_shown(page, "Queued", "Running", "Completed")).to_be_visible()  # never another
+        if state_shown(page, "Running").is_visible():
             seen.update(progress_values(page))
         time.sleep(0.2)
-    expect(page.get_by_text(re.compile(r"Completed\s+in"))).to_be_visible()
+    expect(completed_shown(page)).to_be_visible()
     shot(page, "completed", request)
     return seen
 

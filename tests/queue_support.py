@@ -73,6 +73,10 @@ class RedisServer:
         except redis.exceptions.RedisError:
             return False
 
+    def aof_bytes(self) -> bytes:
+        """Everything Redis wrote to its append-only files so far."""
+        return b"".join(f.read_bytes() for f in sorted(self.data_dir.rglob("*.aof")))
+
     def kill(self) -> None:
         """SIGKILL, like a crash: only what reached the AOF survives."""
         if self.process and self.process.poll() is None:

@@ -259,9 +259,12 @@ def test_killed_worker_and_redis_come_back_and_jobs_survive_a_restart(start_appl
     assert time.monotonic() - started <= 10
 
     appliance.sh("supervisorctl stop 'worker:*'")  # keep the next jobs waiting
-    for ws in ("keep1", "keep2"):
-        assert start_run(appliance, ws, DEMO)["state"] == "queued"
-    time.sleep(1.5)  # appendfsync everysec
+    queued = [start_run(appliance, ws, DEMO) for ws in ("keep1", "keep2")]
+    assert [view["state"] for view in queued] == ["queued", "queued"]
+    aof = "cat /data/redis/appendonly/*.aof"
+    wait_for(  # appendfsync everysec: written to the AOF within about a second
+        lambda: all(view["job_id"] in appliance.sh(aof) for view in queued), 10, what="the jobs in the AOF"
+    )
     redis_pid = appliance.pids("redis")
     appliance.sh(f"kill -9 {redis_pid}")
     wait_for(

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.appliance_support import Box
 from tests.browser_support import go_to, shot
+from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -27,6 +28,10 @@ DEMO = (
     "workflow.load_example()\n"
     'workflow.params.set_tool_value("FeatureFinderMetabo", "algorithm:common:noise_threshold_int", 100)'
 )
+
+
+def ws_dir(ws: str) -> str:
+    return f"/data/workspaces/{ws}/topp-workflow"
 
 
 def ended_with(appliance: Box, within: float) -> tuple[int, str, float]:
@@ -71,7 +76,12 @@ def test_a_volume_filling_during_a_run_fails_it_with_a_message(box, new_page, re
     ws = uuid.uuid4().hex  # a workspace id a browser may open
     assert appliance.run(ws, setup=LARGE)["mode"] == "queue"
     appliance.wait_run(ws, ("running",), 60)
-    time.sleep(3)  # the tool is at work
+    wait_for(
+        lambda: "FeatureFinderMetabo" in appliance.sh(f"cat {ws_dir(ws)}/logs/commands.log", check=False),
+        60,
+        interval=0.5,
+        what="FeatureFinderMetabo to be at work",
+    )
     appliance.sh("dd if=/dev/zero of=/data/workspaces/.filler bs=1M 2>/dev/null || true", user="openms")
     filled = time.monotonic()
     failed = appliance.wait_run(ws, ("failed",), 30)
@@ -100,8 +110,15 @@ def test_redis_restarted_again_and_again_during_a_run_does_not_fail_it(box):
     appliance.wait_healthy()
     appliance.run("blips", setup=LARGE + "\n" + DEMO)
     appliance.wait_run("blips", ("running",), 60)
-    for _ in range(3):
-        time.sleep(4)
+    status = f"cat {ws_dir('blips')}/run/status.json"
+    for _ in range(3):  # progress goes to Redis at every step of the run: each restart meets a new one
+        seen = appliance.sh(status)
+
+        def moved(seen: str = seen) -> bool:
+            now = appliance.sh(status)
+            return now != seen or json.loads(now)["state"] in ("finished", "failed")
+
+        wait_for(moved, 120, interval=0.5, what="the run to move on")
         appliance.sh("supervisorctl restart redis")
     final = appliance.wait_run("blips", ("finished", "failed"), 300)
     assert final["state"] == "finished", final["error"]

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.appliance_support import IMAGE, assert_refused
-from tests.browser_support import go_to, open_app, shot, start_example_run, submit_files
+from tests.browser_support import go_to, open_app, shot, start_example_run, state_shown, submit_files
 from tests.conftest import REPO, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
@@ -135,13 +135,13 @@ def test_runs_per_client_address_on_the_image(limited, new_page, request):
         return start_example_run(new_page(), site)
 
     for _ in range(2):
-        expect(start_run(here).get_by_text("Queued", exact=True)).to_be_visible()
+        expect(state_shown(start_run(here), "Queued")).to_be_visible()
     third = start_run(here)
     expect(
         third.get_by_text(re.compile(r"You already have 2 runs queued or running.*limit is 2 per visitor"))
     ).to_be_visible()
     shot(third, "third-run-refused", request)
-    expect(start_run(there).get_by_text("Queued", exact=True)).to_be_visible()
+    expect(state_shown(start_run(there), "Queued")).to_be_visible()
 
 
 @pytest.mark.parametrize(

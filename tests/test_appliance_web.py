@@ -5,17 +5,23 @@ visitor on one server, survive one being killed, and a reload keeps the workspac
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import open_app, shot, start_and_watch_to_completion, start_example_run, upload
+from tests.browser_support import (
+    ScriptRuns,
+    completed_shown,
+    open_app,
+    shot,
+    start_and_watch_to_completion,
+    start_example_run,
+    upload,
+)
 from tests.conftest import DATA_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
-COMPLETED = re.compile(r"Completed\s+in")
 BAD_CONSOLE = ("disconnected", "delta path")
 
 
@@ -41,7 +47,7 @@ def test_eight_sessions_waiting_at_once_all_see_their_run_end(box, new_page, req
         consoles.append(watch_console(page))
         pages.append(start_example_run(page, site))  # all press Start within seconds; one worker
     for page in pages:
-        expect(page.get_by_text(COMPLETED).first).to_be_visible(timeout=300_000)
+        expect(completed_shown(page)).to_be_visible(timeout=300_000)
     shot(pages[-1], "eighth-session-completed", request)
     bad = [text for seen in consoles for text in seen if any(b in text.lower() for b in BAD_CONSOLE)]
     crashes = [text for seen in consoles for text in seen if text.startswith("pageerror")]
@@ -61,23 +67,25 @@ def test_two_web_servers_behind_the_proxy(box, new_page, request):
     site = Site(f"http://{appliance.ip}:8501")
     first, second = new_page(), new_page()
     console = watch_console(first)
+    script_runs = ScriptRuns(first)
     start_example_run(first, site)
     start_example_run(second, site)
     assert {server_of(first), server_of(second)} == {"web1", "web2"}  # by cookie, not by address
-    expect(first.get_by_text(COMPLETED).first).to_be_visible(timeout=180_000)
+    expect(completed_shown(first)).to_be_visible(timeout=180_000)
     url = first.url
 
     first.reload()
-    expect(first.get_by_text(COMPLETED).first).to_be_visible()
+    expect(completed_shown(first)).to_be_visible()
     assert first.url == url  # the same workspace, whichever server answers
 
     server = server_of(first)
+    before_kill = script_runs.mark()
     appliance.sh(f"kill -9 $(supervisorctl pid streamlit:streamlit-{server.removeprefix('web')})")
     state = first.locator("[data-test-connection-state]")
     expect(state).not_to_have_attribute("data-test-connection-state", "CONNECTED", timeout=10_000)
     expect(state).to_have_attribute("data-test-connection-state", "CONNECTED", timeout=60_000)
-    time.sleep(2)  # the page reruns on the server it reached
-    expect(first.get_by_text(COMPLETED).first).to_be_visible()
+    script_runs.wait_rerun(since=before_kill)  # the page reruns on the server it reached
+    expect(completed_shown(first)).to_be_visible()
     assert first.url == url
     shot(first, "after-server-killed", request)
     assert not [t for t in console if t.startswith("pageerror") or "delta path" in t]

@@ -16,11 +16,13 @@ from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
     RUN_TIMEOUT_MS,
     check_results,
+    completed_shown,
     go_to,
     open_app,
     quiet_noise,
     shot,
     start_and_watch_to_completion,
+    state_shown,
     upload,
 )
 from tests.conftest import DATA_DIR, processes_mentioning, wait_for
@@ -56,20 +58,20 @@ def test_a_second_workspace_waits_its_turn_with_one_worker(online_app, new_page,
 
     go_to(first, "Run")
     first.get_by_role("button", name="Start Workflow").click()
-    expect(first.get_by_text("Running", exact=True)).to_be_visible(timeout=60_000)
+    expect(state_shown(first, "Running")).to_be_visible(timeout=60_000)
     go_to(second, "Run")
     second.get_by_role("button", name="Start Workflow").click()
     expect(second.get_by_text("#1 in the queue")).to_be_visible()
-    expect(second.get_by_text("Queued", exact=True)).to_be_visible()
+    expect(state_shown(second, "Queued")).to_be_visible()
     expect(second.get_by_role("button", name="Cancel")).to_be_visible()
     shot(second, "queued-behind-first", request)
 
     go_to(second, "Results")  # the second user looks elsewhere while waiting: a toast tells them
-    expect(first.get_by_text(re.compile(r"Completed\s+in"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(completed_shown(first)).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(second.get_by_text("Your workflow run is complete")).to_be_visible(timeout=RUN_TIMEOUT_MS)
     shot(second, "toast-on-results-page", request)
     go_to(second, "Run")
-    expect(second.get_by_text(re.compile(r"Completed\s+in"))).to_be_visible()
+    expect(completed_shown(second)).to_be_visible()
     shot(second, "ran-after-first", request)
     # The second run did not start before the first one ended.
     first_view = runs.status(TOPPWorkflow(settings.workspaces_dir / first_id, settings))
@@ -85,15 +87,15 @@ def test_stop_workflow_mid_run_cancels_and_leaves_no_tool_running(online_app, ne
 
     go_to(page, "Run")
     page.get_by_role("button", name="Start Workflow").click()
-    expect(page.get_by_text("Running", exact=True)).to_be_visible(timeout=60_000)
+    expect(state_shown(page, "Running")).to_be_visible(timeout=60_000)
     wait_for(lambda: processes_mentioning(str(workflow.dir)), 60, what="a TOPP tool to run")
     page.reload()  # the status survives a browser reload: same workspace, same run
-    expect(page.get_by_text("Running", exact=True)).to_be_visible()
+    expect(state_shown(page, "Running")).to_be_visible()
     assert f"workspace={workspace_id}" in page.url
     shot(page, "running", request)
     page.get_by_role("button", name="Stop Workflow").click()
 
-    expect(page.get_by_text("Cancelled", exact=True)).to_be_visible(timeout=30_000)
+    expect(state_shown(page, "Cancelled")).to_be_visible(timeout=30_000)
     shot(page, "cancelled", request)
     wait_for(lambda: not processes_mentioning(str(workflow.dir)), 10, what="every tool of the run to end")
     expect(page.get_by_role("button", name="Start Workflow")).to_be_visible()

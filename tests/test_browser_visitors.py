@@ -19,10 +19,12 @@ from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
     ADMIN_PASSWORD,
     AppServer,
+    ScriptRuns,
     go_to,
     open_app,
     shot,
     start_example_run,
+    state_shown,
     submit_files,
 )
 from tests.conftest import REPO
@@ -71,16 +73,17 @@ def test_a_visitor_sees_nothing_of_another_visitors_failed_run_without_the_passw
     add_files(first, [private])
     go_to(first, "Run")
     first.get_by_role("button", name="Start Workflow").click()
-    expect(first.get_by_text(re.compile(r"^Failed"))).to_be_visible(timeout=120_000)
+    expect(state_shown(first, "Failed")).to_be_visible(timeout=120_000)
     job_id = runs.status(TOPPWorkflow(online_settings.workspaces_dir / first_id, online_settings)).job_id
     assert len(job_id) == 32
     secrets = [first_id, first_id[:12], job_id, job_id[:12], private.stem]
 
     second = new_page()
+    script_runs = ScriptRuns(second)
     open_app(second, server, "admin")
     expect(second.get_by_text("Queue depth, last hour")).to_be_visible()
     expect(second.get_by_text("Workers busy", exact=True)).to_be_visible()
-    time.sleep(6)  # one refresh of the live block
+    script_runs.wait_refresh_of("Queue depth, last hour")  # what it shows after a refresh, too
     shot(second, "admin-as-visitor", request)
     text, html = second.locator("body").inner_text(), second.content()
     assert second.get_by_test_id("stDataFrame").count() == 0  # no table of jobs or workers
@@ -198,13 +201,13 @@ def test_a_fourth_run_from_one_client_is_refused_and_another_client_can_start(
         return start_example_run(new_page(client=client), server)
 
     for _ in range(3):
-        expect(start_run("203.0.113.5").get_by_text("Queued", exact=True)).to_be_visible()
+        expect(state_shown(start_run("203.0.113.5"), "Queued")).to_be_visible()
     fourth = start_run("203.0.113.5")
     expect(
         fourth.get_by_text(re.compile(r"You already have 3 runs queued or running.*limit is 3"))
     ).to_be_visible()
     shot(fourth, "fourth-run-refused", request)
-    expect(start_run("203.0.113.6").get_by_text("Queued", exact=True)).to_be_visible()
+    expect(state_shown(start_run("203.0.113.6"), "Queued")).to_be_visible()
 
 
 def test_a_page_registers_its_session_so_uploads_land_in_its_own_workspace(

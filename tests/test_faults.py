@@ -89,10 +89,10 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
     wait_for(
         lambda: runs.status(workflow).state is RunState.RUNNING, 60, interval=0.2, what="the run to start"
     )
-    for _ in range(3):  # progress is written to Redis after every tool run: some writes meet the gap
-        time.sleep(4)
+    for _ in range(3):  # progress goes to Redis at every step of the run: steps meet the gap
+        wait_for_progress(workflow, "the run to move on with Redis up")
         redis_server.stop()
-        time.sleep(2)
+        wait_for_progress(workflow, "the run to move on while Redis is down")
         redis_server.start()
     final = wait_for(
         lambda: (view := runs.status(workflow)).state.is_final and view,
@@ -103,6 +103,17 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
     assert final.state is RunState.FINISHED, final.error
     assert workflow.table_path().is_file()
     assert "Retry" not in read_log(workflow.logger.log_dir, "minimal")  # it was not lost and rerun
+
+
+def wait_for_progress(workflow: TOPPWorkflow, what: str) -> None:
+    """Wait until the run's own status file shows a new step or progress (or the run ended)."""
+    seen = workflow.state.read()
+
+    def moved() -> bool:
+        now = workflow.state.read()
+        return now.is_final or (now.progress, now.step) != (seen.progress, seen.step)
+
+    wait_for(moved, 120, interval=0.1, what=what)
 
 
 def at_once(action, times: int = 2) -> list:

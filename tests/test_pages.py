@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+import redis
+from rq.job import Job, JobStatus
 from streamlit.testing.v1 import AppTest
 
 from src.core import workspace as ws
+from src.jobs import queue as q
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import FFM_NOISE, REPO, set_noise_threshold
+from tests.conftest import FFM_NOISE, REPO, set_noise_threshold, wait_for
 
 PAGES = [
     "app.py",
@@ -123,9 +125,7 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
     set_noise_threshold(workflow)
     app = page("content/run.py", workspace="runs")
     app.button(key="start").click().run()
-    deadline = time.monotonic() + 120
-    while workflow.state.read().state in ("", "running") and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_for(lambda: workflow.state.read().is_final, 120, interval=0.5, what="the local run to end")
     app = page("content/run.py", workspace="runs")
     assert any("Completed" in s.value for s in app.success), all_text(app)
 
@@ -156,6 +156,27 @@ def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, setting
     assert app.button(key="stop").label == "Cancel"
     app.button(key="stop").click().run()
     assert "Cancelled" in all_text(app)
+
+
+def test_a_job_a_worker_has_just_taken_shows_running_and_nothing_else(monkeypatch, settings, redis_url):
+    """The instant between RQ marking a job started and the job's own code writing its first step
+    (seen on a slow machine as "Running" above a progress bar that still said "Queued")."""
+    use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
+    workspace = ws.resolve_online(settings.workspaces_dir, None)
+    workflow = TOPPWorkflow(workspace.path, settings)
+    workflow.load_example()
+    app = page("content/run.py", workspace=workspace.id)
+    app.button(key="start").click().run()  # no worker: it waits
+    job = Job.fetch(q.recorded_job_id(workflow), connection=redis.Redis.from_url(redis_url))
+    assert job.meta["step"] == ""  # a waiting job has no step to show
+    job.meta["step"] = "Queued"  # as jobs queued by earlier versions of the app say
+    job.save_meta()
+    job.set_status(JobStatus.STARTED)  # what RQ writes as a worker takes the job
+    app = page("content/run.py", workspace=workspace.id)
+    assert not app.exception
+    shown = [e.value for e in app.markdown] + [str(p.proto.text) for p in app.get("progress")]
+    assert "### Running" in shown and not any("Queued" in text for text in shown), shown
+    assert any(p.proto.text == "Starting" for p in app.get("progress"))
 
 
 def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):

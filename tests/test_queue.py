@@ -190,10 +190,15 @@ def test_redis_unreachable_at_start_runs_locally_with_a_notice(settings):
 
 def test_queued_jobs_survive_a_redis_crash(online_settings, workers, redis_server, redis_url):
     workflows = [make_workflow(online_settings, f"durable{i}") for i in range(2)]
+    job_ids = []
     for workflow in workflows:
         generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
-        runs.start(workflow)
-    time.sleep(1.5)  # appendfsync everysec
+        job_ids.append(runs.start(workflow).job_id)
+    wait_for(  # appendfsync everysec: written to the AOF within about a second
+        lambda: all(job_id.encode() in redis_server.aof_bytes() for job_id in job_ids),
+        10,
+        what="the jobs in the AOF",
+    )
     redis_server.kill()
     assert "cannot be reached" in runs.status(workflows[0]).notice
     redis_server.start()

@@ -194,7 +194,9 @@ def _enqueue_job(
                 "workspace": str(workflow.workspace),
                 "workflow": workflow.id,
                 "progress": 0.0,
-                "step": "Queued",
+                # No step until a worker takes the job (tasks.run_workflow writes "Starting"): a
+                # step named after a waiting state would show beside "Running" in that instant.
+                "step": "",
                 client_limits.META_KEY: client_limits.client_key(client) if client else "",
             },
             on_failure=Callback("src.jobs.tasks.on_job_failure"),

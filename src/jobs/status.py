@@ -13,12 +13,15 @@ from rq.job import Job, JobStatus
 
 from src.core.run_state import RunStatus
 from src.core.settings import Settings
-from src.core.states import RunState
+from src.core.states import LABELS, RunState
 from src.core.workflow import WorkflowBase
 from src.jobs import board, durations, reconcile
 from src.jobs import queue as q
 from src.jobs.connection import get_connection
 from src.jobs.job_states import run_state_of
+
+#: The words the pages use for states: a step is never one of them.
+STATE_LABELS = frozenset(LABELS.values())
 
 
 @dataclass
@@ -68,6 +71,17 @@ def _error(workflow: WorkflowBase, job: Job) -> str:
     return failure_message(job, workflow.settings, workflow.state.read())
 
 
+def _step(job: Job, state: JobStatus) -> str:
+    """The step a worker reported, for a job that a worker took. A waiting job has none (a retry's
+    meta still holds the step its lost attempt reached), and a step that names another state (a
+    job queued by an older version said "Queued") is never shown beside this one."""
+    run_state = run_state_of(state)
+    step = str(job.meta.get("step") or "")
+    if run_state is RunState.QUEUED or (step in STATE_LABELS and step != run_state.label):
+        return ""
+    return step
+
+
 def job_status(workflow: WorkflowBase, job_id: str, snapshot: board.Snapshot | None = None) -> QueueStatus:
     """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs.
 
@@ -99,7 +113,7 @@ def job_status(workflow: WorkflowBase, job_id: str, snapshot: board.Snapshot | N
         queue_length=sum(len(ids) for ids in snap.waiting.values()),
         eta_seconds=eta,
         progress=job.meta.get("progress"),
-        step=job.meta.get("step", ""),
+        step=_step(job, state),
         enqueued_at=job.enqueued_at.timestamp() if job.enqueued_at else None,
         started_at=started,
         ended_at=job.ended_at.timestamp() if job.ended_at else None,

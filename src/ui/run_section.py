@@ -29,6 +29,10 @@ from src.ui.page import PageContext
 
 LOG_TAIL_LINES = 200
 NOTICE_KEY = "run-notice"
+#: Keys of the run's status block and, inside it, of the one element that shows the run's state
+#: (the page gives them the classes ``st-key-run-status`` and ``st-key-run-state``; the browser
+#: tests look for a state there and nowhere else).
+STATUS_BLOCK_KEY, STATE_KEY = "run-status", "run-state"
 
 
 def show(ctx: PageContext) -> None:
@@ -45,7 +49,7 @@ def show(ctx: PageContext) -> None:
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
-    with st.container():  # the polling fragment's own fixed slot
+    with st.container(key=STATUS_BLOCK_KEY):  # the polling fragment's own fixed slot
         _status_fragment(workflow, level, view, ctx.client)
     _notify_me(ctx)
     _past_runs(workflow)
@@ -146,9 +150,10 @@ def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client:
     def status_block() -> None:
         view = runs.status(workflow, shared=True)
         run_watch.remember(workflow, view.state)
-        render_status(view)
-        if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
-            _start(workflow, client)
+        with st.container(key=STATE_KEY):
+            render_status(view)
+            if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
+                _start(workflow, client)
         _log_tail(workflow, level)
         if every is not None and poll_seconds(view) != every:
             st.rerun(scope="app")  # new buttons (the run ended) or a new polling pace
