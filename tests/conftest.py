@@ -61,7 +61,9 @@ def put_inputs(workflow, files: list[Path], key: str = "mzML-files") -> list[Pat
 
 
 def processes_mentioning(text: str) -> list[psutil.Process]:
-    """Live processes whose command line contains ``text`` (e.g. a workspace path)."""
+    """Live processes whose command line contains ``text`` (e.g. a workspace path). Each one's
+    ``info["cmdline"]`` is the command line read then: a process may end (a zombie) at any moment
+    after, and reading it again would raise."""
     found = []
     for process in psutil.process_iter(["cmdline", "status"]):
         try:

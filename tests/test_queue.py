@@ -43,7 +43,9 @@ def wait_state(workflow, states, timeout=120.0):
 
 
 def tool_processes(workflow) -> list:
-    return [p for p in processes_mentioning(str(workflow.dir)) if "Feature" in " ".join(p.cmdline())]
+    return [
+        p for p in processes_mentioning(str(workflow.dir)) if "Feature" in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 def test_queued_run_gives_the_same_table_as_a_local_run(

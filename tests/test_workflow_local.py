@@ -89,7 +89,9 @@ def test_stop_during_feature_detection_cancels_and_leaves_no_tool_running(settin
     runner.start()
     marker = str(workflow.dir)
     wait_for(
-        lambda: any("FeatureFinderMetabo" in " ".join(p.cmdline()) for p in processes_mentioning(marker)),
+        lambda: any(
+            "FeatureFinderMetabo" in " ".join(p.info["cmdline"] or []) for p in processes_mentioning(marker)
+        ),
         60,
         what="FeatureFinderMetabo to be running",
     )
@@ -165,7 +167,9 @@ def test_a_killed_run_process_takes_its_tools_along_and_is_reported(settings):
     pid = runner.start()
     marker = str(workflow.dir)
     wait_for(
-        lambda: any("FeatureFinderMetabo" in " ".join(p.cmdline()) for p in processes_mentioning(marker)),
+        lambda: any(
+            "FeatureFinderMetabo" in " ".join(p.info["cmdline"] or []) for p in processes_mentioning(marker)
+        ),
         60,
         what="FeatureFinderMetabo to be running",
     )
