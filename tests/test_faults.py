@@ -4,6 +4,7 @@ starts at once, a busy enqueue lock and an admin move of a job a worker just too
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 
 import pytest
 import redis
+from rq.job import Job
 
 from src.core import storage
 from src.core.logs import read_log
@@ -103,6 +105,50 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
     assert final.state is RunState.FINISHED, final.error
     assert workflow.table_path().is_file()
     assert "Retry" not in read_log(workflow.logger.log_dir, "minimal")  # it was not lost and rerun
+
+
+def test_redis_down_as_a_run_ends_costs_neither_the_end_nor_the_worker(
+    online_settings, workers, redis_server, redis_url
+):
+    [worker] = workers.start(online_settings, redis_url, 1)
+    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "ending", online_settings))
+    generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    job_id = runs.start(workflow).job_id
+    wait_for(
+        lambda: workflow.state.read().step == "Consensus table", 120, interval=0.02, what="the last step"
+    )
+    redis_server.stop()  # the run ends while Redis is away: its job's end cannot be written
+    wait_for(lambda: workflow.state.read().is_final, 60, interval=0.1, what="the run to end on disk")
+    wait_for(  # the job's end met the gap: the worker waits for Redis (or, as RQ alone did, gives up)
+        lambda: re.search("waits for Redis|unhandled exception", workers.logs()),
+        30,
+        what="the end to meet the gap",
+    )
+    redis_server.start()
+    final = wait_for(
+        lambda: (view := runs.status(workflow)).state.is_final and view, 60, interval=0.2, what="its end"
+    )
+    assert final.state is RunState.FINISHED and final.job_id == job_id
+    job = Job.fetch(job_id, connection=redis.Redis.from_url(redis_url))
+    assert job.get_status().value == "finished" and worker.poll() is None  # the worker lives on
+    assert "Retry" not in read_log(workflow.logger.log_dir, "minimal")  # not run a second time
+
+
+def test_a_finished_run_whose_job_runs_again_is_not_run_again(online_settings, workers, redis_url):
+    """What RQ does with a job whose end was lost (a retry of the same job): the run stays as it is."""
+    workers.start(online_settings, redis_url, 1)
+    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "once", online_settings))
+    generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
+    job_id = runs.start(workflow).job_id
+    wait_for(lambda: runs.status(workflow).state is RunState.FINISHED, 120, interval=0.2, what="the run")
+    logs, ended = read_log(workflow.logger.log_dir, "all"), workflow.state.read().ended_at
+    connection = redis.Redis.from_url(redis_url)
+    job = Job.fetch(job_id, connection=connection)
+    q.queues(online_settings, connection)["normal"].enqueue_job(job)  # the same job, once more
+    wait_for(lambda: "it is not run again" in workers.logs(), 60, what="the worker to take it again")
+    wait_for(lambda: Job.fetch(job_id, connection=connection).get_status().value == "finished", 30)
+    assert read_log(workflow.logger.log_dir, "all") == logs and workflow.state.read().ended_at == ended
+    assert len(workflow.runs()) == 1
 
 
 def wait_for_progress(workflow: TOPPWorkflow, what: str) -> None:

@@ -21,7 +21,7 @@ from src.core.states import RunState
 from src.jobs import reconcile
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.durations import record_duration
-from src.jobs.queue import workflow_of
+from src.jobs.queue import recorded_job_id, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,9 @@ def run_workflow(ref: str, workspace: str) -> dict:
     settings = load_settings()
     workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
     note = _retry_note(job, settings.queue.retries)
+    if job is not None and _finished_before(workflow, job):
+        log.warning("job %s had finished before its end could be recorded; it is not run again", job.id)
+        return {"outcome": RunState.FINISHED.value, "seconds": 0.0}
     if job is not None:
         workflow.progress.subscribe(_JobProgress(job))
         # RQ forgets a job's worker once it ends; keep it for the status and the admin. The step
@@ -95,6 +98,15 @@ def run_workflow(ref: str, workspace: str) -> dict:
         except REDIS_ERRORS as err:  # only the estimates miss one sample
             log.warning("run time of job %s not recorded (Redis: %s)", job.id, err)
     return {"outcome": outcome.value, "seconds": round(duration, 3)}
+
+
+def _finished_before(workflow, job: Job) -> bool:
+    """True if this job's run already finished: an attempt whose end Redis did not take (it was
+    restarting at that moment) and that RQ therefore retries as lost. Its results stay as they are.
+
+    The workspace marks its run queued when the job is enqueued (``queue.mark_queued``) and records
+    the job's id, so a finished run under this job's id can only be this job's own."""
+    return recorded_job_id(workflow) == job.id and workflow.state.read().state is RunState.FINISHED
 
 
 def _retry_note(job: Job | None, configured: int) -> str:

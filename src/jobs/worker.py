@@ -100,11 +100,42 @@ class OpenMSWorker(Worker):
         except REDIS_ERRORS as err:
             log.warning("queue depth sample not recorded: %s", err)
 
+    # A job's end is written to Redis by its work-horse, and RQ gives up at the first connection
+    # error: a Redis restart at the moment a run ends left the job "started" for ever (the horse
+    # exits non-zero, the worker quits on reading its status) and the finished run was then retried
+    # as lost. These three wait for Redis instead, as long as a restart takes.
+    def handle_execution_ended(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(
+            lambda: parent.handle_execution_ended(*args, **kwargs), "the end of a job"
+        )
+
+    def handle_job_success(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(lambda: parent.handle_job_success(*args, **kwargs), "a job's success")
+
+    def handle_job_failure(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(lambda: parent.handle_job_failure(*args, **kwargs), "a job's failure")
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
         if job.timeout and job.timeout > 0:
             interval = min(job.timeout - working_time, interval)
         return int(interval) + self.heartbeat_grace
+
+
+def through_redis_restarts(action, what: str, wait_seconds: float = REDIS_WAIT_SECONDS):
+    """``action()``, tried again every second while Redis cannot be reached, for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return action()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("recording %s waits for Redis: %s", what, err)
+            time.sleep(1)
 
 
 def preload() -> None:
