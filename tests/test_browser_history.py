@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from src.core.settings import load_settings
+from src.ui.text import unlinked
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
     AppServer,
@@ -19,7 +20,8 @@ from tests.browser_support import (
     start_and_watch_to_completion,
     upload,
 )
-from tests.test_notify import Mailbox
+from tests.conftest import wait_for
+from tests.test_notify import Mailbox, code_in
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +61,7 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
         "SMTP_PORT": str(mailbox.port),
         "SMTP_STARTTLS": "false",
         "SMTP_FROM": "openms@example.org",
+        "PUBLIC_URL": "https://openms.example.org",
     }
     server = AppServer(env, tmp_path / "streamlit.log")
     try:
@@ -70,8 +73,13 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
         go_to(page, "Run")
         page.get_by_text("E-mail me when a run ends").click()
         page.get_by_label("E-mail address", exact=True).fill("scientist@example.org")
-        page.get_by_role("button", name="Save").click()
-        expect(page.get_by_text("Runs that end will be announced to scientist@example.org")).to_be_visible()
+        page.get_by_role("button", name="Send a confirmation code").click()
+        expect(page.get_by_text(unlinked("A code was sent to scientist@example.org"))).to_be_visible()
+        wait_for(lambda: mailbox.messages, 10, what="the confirmation mail")
+        page.get_by_label("Code from the e-mail", exact=True).fill(code_in(mailbox.messages[0][1]))
+        page.get_by_role("button", name="Confirm", exact=True).click()
+        confirmed = unlinked("Runs that end will be announced to scientist@example.org")
+        expect(page.get_by_text(confirmed)).to_be_visible()
         shot(page, "notify-me", request)
 
         run_with_noise(page, workflow, 100, request)
@@ -84,7 +92,7 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
             expect(page.locator('[role="gridcell"]', has_text=noise).first).to_be_attached()
         page.get_by_role("heading", name="Runs in this workspace").scroll_into_view_if_needed()
         shot(page, "run-history", request)
-        assert [to for to, _ in mailbox.messages] == [["scientist@example.org"]] * 2
+        assert [to for to, _ in mailbox.messages] == [["scientist@example.org"]] * 3  # the code, two runs
 
         go_to(page, "Results")
         first = counts[100.0]

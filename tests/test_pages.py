@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import redis
@@ -46,9 +47,19 @@ def page(path: str, workspace: str | None = None) -> AppTest:
     return app.run()
 
 
+def shown(markdown: object) -> str:
+    """Markdown's text as a browser shows it, for the escapes literal() puts in (src/ui/text.py)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("  \n", "\n")
+
+
+def texts(app: AppTest, kind: str) -> list[str]:
+    """The texts of one kind of element (error, warning, ...) as shown."""
+    return [shown(e.value) for e in getattr(app, kind)]
+
+
 def all_text(app: AppTest) -> str:
     parts = [
-        e.value
+        shown(e.value)
         for kind in (
             "markdown",
             "title",
@@ -85,14 +96,14 @@ def test_online_forged_workspace_id_gets_a_fresh_workspace_and_a_message(monkeyp
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true")
     app = page("content/quickstart.py", workspace="../../etc")
     assert not app.exception
-    assert any("not valid" in w.value for w in app.warning)
+    assert any("not valid" in text for text in texts(app, "warning"))
     assert not (settings.workspaces_dir.parent / "etc").exists()
 
 
 def test_local_bad_workspace_name(monkeypatch, settings):
     use_env(monkeypatch, settings)
     app = page("content/quickstart.py", workspace="../escape")
-    assert any("Workspace names" in w.value for w in app.warning)
+    assert any("Workspace names" in text for text in texts(app, "warning"))
     assert (settings.workspaces_dir / "default").is_dir()
 
 
@@ -100,7 +111,7 @@ def test_load_example_data_then_configure_and_refuse_bad_values(monkeypatch, set
     use_env(monkeypatch, settings)
     app = page("content/file_upload.py", workspace="lab")
     app.button(key="lab-topp-workflow-example-mzML-files").click().run()
-    assert any("Example data loaded" in s.value for s in app.success)
+    assert any("Example data loaded" in text for text in texts(app, "success"))
     assert (
         len(list((settings.workspaces_dir / "lab/topp-workflow/input-files/mzML-files").glob("*.mzML"))) >= 3
     )
@@ -118,7 +129,7 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
     use_env(monkeypatch, settings)
     app = page("content/run.py", workspace="runs")
     app.button(key="start").click().run()
-    assert any("no mzML files" in e.value for e in app.error)
+    assert any("no mzML files" in text for text in texts(app, "error"))
 
     workflow = TOPPWorkflow(settings.workspaces_dir / "runs", settings)
     workflow.load_example()
@@ -127,7 +138,7 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
     app.button(key="start").click().run()
     wait_for(lambda: workflow.state.read().is_final, 120, interval=0.5, what="the local run to end")
     app = page("content/run.py", workspace="runs")
-    assert any("Completed" in s.value for s in app.success), all_text(app)
+    assert any("Completed" in text for text in texts(app, "success")), all_text(app)
 
     app = page("content/results.py", workspace="runs")
     assert not app.exception
@@ -140,7 +151,7 @@ def test_misconfigured_environment_is_shown_not_raised(monkeypatch, settings):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="sometimes")
     app = page("content/run.py")
     assert not app.exception
-    assert any("ONLINE_DEPLOYMENT must be true or false" in e.value for e in app.error)
+    assert any("ONLINE_DEPLOYMENT must be true or false" in text for text in texts(app, "error"))
 
 
 def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, settings, redis_url):
@@ -186,14 +197,14 @@ def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
     app = page("content/run.py", workspace=workspace.id)
     app.button(key="start").click().run()
     assert not app.exception
-    assert any("started directly on the web server" in w.value for w in app.warning), all_text(app)
+    assert any("started directly on the web server" in text for text in texts(app, "warning")), all_text(app)
 
 
 def test_admin_page_in_local_mode_says_it_is_not_available(monkeypatch, settings):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="false")
     app = page("content/admin.py")
     assert not app.exception
-    assert any("available in online mode only" in i.value for i in app.info)
+    assert any("available in online mode only" in text for text in texts(app, "info"))
     assert "Job queue" not in all_text(app)  # nothing queue-related in local mode
 
 
@@ -220,12 +231,12 @@ def test_admin_page_with_redis_down_says_so(monkeypatch, settings):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL="redis://127.0.0.1:1/0")
     app = page("content/admin.py")
     assert not app.exception
-    assert any("job queue (Redis) cannot be reached" in e.value for e in app.error)
-    assert any("job queue cannot be reached" in w.value for w in app.warning)
+    assert any("job queue (Redis) cannot be reached" in text for text in texts(app, "error"))
+    assert any("job queue cannot be reached" in text for text in texts(app, "warning"))
 
 
 def test_a_too_short_admin_password_stops_the_app_with_a_message(monkeypatch, settings):
     use_env(monkeypatch, settings, ADMIN_PASSWORD="short")
     app = page("content/admin.py")
     assert not app.exception
-    assert any("ADMIN_PASSWORD must be at least 8 characters" in e.value for e in app.error)
+    assert any("ADMIN_PASSWORD must be at least 8 characters" in text for text in texts(app, "error"))

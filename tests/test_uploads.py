@@ -112,7 +112,8 @@ def test_a_sink_writes_in_chunks_and_a_failed_one_removes_its_file(workspace):
 
 
 def test_tickets_stand_for_spooled_or_refused_uploads_and_real_content_is_not_one():
-    assert uploads.read_ticket(uploads.ticket(token="abc")) == {"token": "abc", "refused": ""}
+    assert uploads.read_ticket(uploads.ticket(token="abc")) == {"token": "abc", "refused": "", "name": ""}
+    assert uploads.read_ticket(uploads.ticket(name="a.mzML"))["name"] == "a.mzML"
     assert uploads.read_ticket(uploads.ticket(refused="too big"))["refused"] == "too big"
     assert uploads.read_ticket(MZML_HEAD) is None
     assert uploads.read_ticket(uploads.TICKET_PREFIX + b"not json") is None
@@ -141,3 +142,12 @@ def test_a_disk_that_fills_up_during_an_upload_gives_a_message_and_leaves_nothin
         store_chunks(workspace, workspace / "in", "big.mzML", chunks, no_guard, tiny_volume)
     assert not list(workspace.rglob("*.part")) and not (workspace / "in").exists()
     assert storage.free_bytes(tiny_volume) > 3 * MB  # the partial file was removed
+
+
+def test_a_name_a_browser_sent_is_shown_on_one_line_and_streamlit_gets_a_safe_one():
+    assert uploads.display_name("a\r\nb\x00.mzML") == "a\ufffd\ufffdb\ufffd.mzML"
+    assert len(uploads.display_name("x" * 500)) == uploads.MAX_NAME_LENGTH + 1
+    for forged in ("..", "no-extension", "../x.mzML\x00.txt", "a\r\nb", ""):
+        assert uploads.safe_forward_name(forged) == uploads.REFUSED_NAME
+    assert uploads.safe_forward_name("../../x.mzML") == "x.mzML"
+    assert uploads.safe_forward_name("[a](javascript:alert(1)).mzML") == "_a_javascript_alert_1_.mzML"

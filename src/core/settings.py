@@ -116,6 +116,9 @@ class Notify:
     smtp_user: str
     smtp_password: str
     smtp_from: str
+    mails_per_address_per_hour: int  # e-mails to one address, from all workspaces
+    mails_per_workspace_per_hour: int  # e-mails one workspace may cause
+    confirm_minutes: int  # how long an address's confirmation code is valid
 
     @property
     def email_enabled(self) -> bool:
@@ -250,6 +253,12 @@ def _notify(got: Mapping[str, object]) -> Notify:
     )
     if notify.smtp_host and not notify.smtp_from:
         raise SettingsError("SMTP_HOST is set but SMTP_FROM is not: set the sender address of the e-mails.")
+    if notify.smtp_host and not str(got["public_url"]).startswith(("http://", "https://")):
+        raise SettingsError(
+            "SMTP_HOST is set but PUBLIC_URL is not a full http(s) address: every e-mail links back "
+            "to this server (the workspace, and how to stop the e-mails). Set PUBLIC_URL to the "
+            "address visitors use, e.g. https://openms.example.org."
+        )
     return notify
 
 

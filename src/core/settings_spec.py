@@ -69,12 +69,15 @@ SETTINGS: tuple[Setting, ...] = (
     # ---- notifications when a run ends (off unless set; docs/notifications.md) --------------------
     _app("public_url", "PUBLIC_URL", "link", "", "the app's address as visitors reach it (e.g. `https://openms.example.org`), for the workspace link in notifications"),
     _app("notify.webhook_url", "NOTIFY_WEBHOOK_URL", "http_url", "", "every run's end is POSTed here as JSON (state, duration, workspace link); unset: no webhook"),
-    _app("notify.smtp_host", "SMTP_HOST", "str", "", "mail server for the e-mail a visitor may ask for when a run ends; unset: no e-mail"),
+    _app("notify.smtp_host", "SMTP_HOST", "str", "", "mail server for the e-mail a visitor may ask for when a run ends (needs SMTP_FROM and PUBLIC_URL); unset: no e-mail"),
     _app("notify.smtp_port", "SMTP_PORT", "int", 587, "the mail server's port", low=1, high=65535),
     _app("notify.smtp_starttls", "SMTP_STARTTLS", "bool", True, "`true`: the connection to the mail server is encrypted with STARTTLS"),
     _app("notify.smtp_user", "SMTP_USER", "str", "", "login at the mail server; unset: no login"),
     _app("", "SMTP_PASSWORD", "password", "", "password of SMTP_USER (a secret: never shown, never handed to the tools)"),
     _app("notify.smtp_from", "SMTP_FROM", "str", "", "sender address of the e-mails (required with SMTP_HOST)"),
+    _app("notify.mails_per_address_per_hour", "MAILS_PER_ADDRESS_PER_HOUR", "int", 5, "e-mails (confirmation codes included) sent to one address per hour, from all workspaces; more are not sent", low=1, high=1000),
+    _app("notify.mails_per_workspace_per_hour", "MAILS_PER_WORKSPACE_PER_HOUR", "int", 10, "e-mails (confirmation codes included) one workspace may cause per hour", low=1, high=1000),
+    _app("notify.confirm_minutes", "", "int", 30, "how long the code that confirms an e-mail address is valid (min)", low=1, high=24 * 60),
     # ---- what one visitor may use (docs/security.md) ---------------------------------------------
     _app("limits.max_upload_mb", "MAX_UPLOAD_MB", "int", 2048, "largest single upload (MB)", low=1, high=1024**2),
     _app("limits.workspace_quota_gb", "WORKSPACE_QUOTA_GB", "float", 10, "space one workspace may take: inputs, results, logs (GB)", low=0.001, high=1024**2),

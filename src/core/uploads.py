@@ -36,6 +36,9 @@ FREE_CHECK_BYTES = 16 * 1024**2
 SPOOL_MAX_AGE_SECONDS = 3600
 #: Tokens name spool files; they come from the browser, so only harmless characters pass.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The name Streamlit is told for an upload whose own name was refused.
+REFUSED_NAME = "refused-upload.mzML"
 
 
 def check_name(name: str) -> str:
@@ -198,9 +201,26 @@ def remove_stale_spools(workspace: Path, max_age: float = SPOOL_MAX_AGE_SECONDS)
 TICKET_PREFIX = b"openms-upload:"
 
 
-def ticket(token: str = "", refused: str = "") -> bytes:
-    """A few bytes standing for an upload: the spool token it was written to, or why it was refused."""
-    return TICKET_PREFIX + json.dumps({"token": token, "refused": refused}).encode()
+def ticket(token: str = "", refused: str = "", name: str = "") -> bytes:
+    """A few bytes standing for an upload: the spool token it was written to, or why it was refused,
+    and the name the browser sent (for the page's messages)."""
+    return TICKET_PREFIX + json.dumps({"token": token, "refused": refused, "name": name}).encode()
+
+
+def display_name(raw: str) -> str:
+    """An upload's name as the browser sent it, fit for a one-line message: control characters
+    (NUL, CR, LF, ...) shown as U+FFFD, at most MAX_NAME_LENGTH characters."""
+    shown = _CONTROL.sub("\ufffd", raw)
+    return shown if len(shown) <= MAX_NAME_LENGTH else shown[:MAX_NAME_LENGTH] + "…"
+
+
+def safe_forward_name(raw: str) -> str:
+    """The file name the web server hands on to Streamlit for an upload: the stored name if the
+    browser's passes the checks, else a placeholder (Streamlit refuses other names with a traceback)."""
+    try:
+        return check_name(raw)
+    except InputError:
+        return REFUSED_NAME
 
 
 def read_ticket(data: bytes) -> dict | None:

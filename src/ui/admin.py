@@ -24,6 +24,7 @@ from src.jobs import admin, admin_auth, health, metrics
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.runs import queue_wanted
 from src.ui.page import PageContext
+from src.ui.text import literal
 
 REFRESH_SECONDS = 5
 #: Session key: until when (epoch seconds) this browser session is signed in as admin.
@@ -49,7 +50,7 @@ def show(ctx: PageContext) -> None:
             st.rerun(scope="app")  # and the rest of the page (failed jobs) goes with them
         state = health.redis_health(settings)
         if not state.ok:
-            detail = f": {state.error}" if as_admin else ""
+            detail = f": {literal(state.error)}" if as_admin else ""
             st.error(
                 f"The job queue (Redis) cannot be reached{detail}. Jobs already queued are kept by Redis. "
                 + ("Check it with `supervisorctl status redis` inside the container." if as_admin else "")
@@ -62,7 +63,9 @@ def show(ctx: PageContext) -> None:
                 _workers(settings)
                 _queue(settings)
         except REDIS_ERRORS as err:
-            st.error(f"Redis stopped answering while this page was read ({err}). It refreshes by itself.")
+            st.error(
+                f"Redis stopped answering while this page was read ({literal(err)}). It refreshes by itself."
+            )
 
     live()
     if signed_in:
@@ -116,7 +119,7 @@ def _try_sign_in(settings: Settings, client: str, password: str, given: str) -> 
         st.error("Signing in needs the job queue (Redis), which cannot be reached right now. Try again soon.")
         return
     if not result.ok:
-        st.error(result.message)
+        st.error(literal(result.message))
         return
     st.session_state[ADMIN_UNTIL] = time.time() + settings.limits.admin_session_seconds
     st.rerun()
@@ -132,9 +135,9 @@ def _overview(settings: Settings) -> None:
     st.subheader("Queue")
     columns = st.columns(4)
     columns[0].metric("Redis", "up")
-    columns[1].metric("Workers busy", f"{load.workers_busy} of {load.workers_total}")
-    columns[2].metric("Waiting", load.waiting)
-    columns[3].metric("Running", load.running)
+    columns[1].metric("Workers busy", f"{load.workers_busy:d} of {load.workers_total:d}")
+    columns[2].metric("Waiting", f"{load.waiting:d}")
+    columns[3].metric("Running", f"{load.running:d}")
     if not load.workers_total:
         st.warning("No worker is running: queued runs wait until one starts.")
     history = metrics.depth_history(settings, connection)
@@ -166,19 +169,19 @@ def _dashboard_link(settings) -> None:
 def _redis(state: health.RedisHealth) -> None:
     st.subheader("Redis")
     columns = st.columns(5)
-    columns[0].metric("Version", state.version)
-    columns[1].metric("Memory", state.used_memory_human)
+    columns[0].metric("Version", literal(state.version))
+    columns[1].metric("Memory", literal(state.used_memory_human))
     aof = "on" if state.aof_enabled else "off"
-    columns[2].metric("AOF", aof, help=f"last write: {state.aof_last_write_status or 'n/a'}")
-    columns[3].metric("Uptime", _duration(state.uptime_seconds))
-    columns[4].metric("Clients", state.connected_clients)
+    columns[2].metric("AOF", aof, help=f"last write: {literal(state.aof_last_write_status or 'n/a')}")
+    columns[3].metric("Uptime", literal(_duration(state.uptime_seconds)))
+    columns[4].metric("Clients", f"{state.connected_clients:d}")
     if not state.aof_enabled:
         st.warning("Redis runs without its append-only file: queued jobs would be lost on a crash.")
 
 
 def _workers(settings) -> None:
     found = health.workers(settings)
-    st.subheader(f"Workers ({len(found)})")
+    st.subheader(f"Workers ({len(found):d})")
     if not found:
         st.warning("No worker is running: queued runs wait until one starts.")
         return
@@ -199,11 +202,11 @@ def _queue(settings) -> None:
     stats = health.queue_stats(settings)
     st.subheader("Queue details")
     columns = st.columns(4)
-    columns[0].metric("Waiting", stats.total_queued)
-    columns[1].metric("Running", stats.started)
-    columns[2].metric("Finished (kept)", stats.finished)
-    columns[3].metric("Failed (kept)", stats.failed)
-    st.caption("Waiting per priority: " + ", ".join(f"{p} {n}" for p, n in stats.queued.items()))
+    columns[0].metric("Waiting", f"{stats.total_queued:d}")
+    columns[1].metric("Running", f"{stats.started:d}")
+    columns[2].metric("Finished (kept)", f"{stats.finished:d}")
+    columns[3].metric("Failed (kept)", f"{stats.failed:d}")
+    st.caption("Waiting per priority: " + literal(", ".join(f"{p} {n}" for p, n in stats.queued.items())))
 
 
 def configured_password(settings) -> str:
@@ -217,7 +220,7 @@ def configured_password(settings) -> str:
     try:
         return check_admin_password(secret, "admin_password in Streamlit secrets")
     except SettingsError as err:
-        st.error(str(err))
+        st.error(literal(err))
         return ""
 
 
@@ -226,7 +229,7 @@ def _failed_jobs(settings) -> None:
     try:
         failed = admin.failed_jobs(settings)
     except REDIS_ERRORS as err:
-        st.error(f"The failed jobs cannot be listed while Redis is unreachable ({err}).")
+        st.error(f"The failed jobs cannot be listed while Redis is unreachable ({literal(err)}).")
         return
     if not failed:
         st.info("No failed jobs are kept in the queue.")
@@ -255,14 +258,14 @@ def _apply(settings, action: str, job_id: str) -> None:
     try:
         if action == "Requeue":
             admin.requeue(settings, job_id)
-            st.success(f"Job {job_id} is back in the queue.")
+            st.success(f"Job {literal(job_id)} is back in the queue.")
         else:
             admin.delete(settings, job_id)
-            st.success(f"Job {job_id} was deleted; its workspace and logs stay.")
+            st.success(f"Job {literal(job_id)} was deleted; its workspace and logs stay.")
     except admin.AdminError as err:
-        st.error(str(err))
+        st.error(literal(err))
     except REDIS_ERRORS as err:
-        st.error(f"Redis cannot be reached ({err}); nothing was changed. Try again in a moment.")
+        st.error(f"Redis cannot be reached ({literal(err)}); nothing was changed. Try again in a moment.")
 
 
 def _when(timestamp: float | None) -> str:

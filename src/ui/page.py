@@ -16,6 +16,7 @@ from src.core.settings import Settings, SettingsError, load_settings
 from src.core.settings_spec import by_key
 from src.core.workflow import WorkflowBase
 from src.ui import run_watch, sidebar
+from src.ui.text import literal
 from src.web import sessions
 from src.workflows import DEFAULT_WORKFLOW
 
@@ -57,7 +58,7 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as err:
-        st.error(f"The app is misconfigured: {err}")
+        st.error(f"The app is misconfigured: {literal(err)}")
         st.stop()
         raise  # st.stop() raises; this line only keeps type checkers informed
 
@@ -78,7 +79,7 @@ def select_workspace(settings: Settings) -> Path:
     resolution = _resolve(settings)
     with st.container():  # a fixed slot, so the page's fragments keep their places
         if resolution.notice:
-            st.warning(resolution.notice)
+            st.warning(literal(resolution.notice))
     st.session_state[WORKSPACE_KEY] = str(resolution.path)
     if st.query_params.get(WORKSPACE_KEY) != resolution.id:
         st.query_params[WORKSPACE_KEY] = resolution.id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from src.ui.page import PageContext
+from src.ui.text import literal
 
 _LOCAL = """
 You are running in **local mode**: each run is a process on this computer. Your files live in the
@@ -29,7 +30,7 @@ _STEPS = """
 
 
 def show(ctx: PageContext) -> None:
-    st.title(ctx.settings.app_name)
+    st.title(literal(ctx.settings.app_name))
     st.markdown(
         "Runs [OpenMS](https://openms.de) LC-MS workflows in the browser. The example *TOPP Workflow* "
         "detects metabolite features in each mzML file (FeatureFinderMetabo), links them across samples "
@@ -41,6 +42,6 @@ def show(ctx: PageContext) -> None:
     missing = ctx.workflow.missing_tools()
     if missing:
         st.warning(
-            f"Not installed here: {', '.join(missing)}. Install the OpenMS TOPP tools "
+            f"Not installed here: {literal(', '.join(missing))}. Install the OpenMS TOPP tools "
             "(Debian/Ubuntu: `apt-get install --no-install-recommends topp`) or use the Docker image."
         )

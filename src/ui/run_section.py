@@ -17,7 +17,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from src.core import history, notify
+from src.core import history, subscription
 from src.core.logs import tail
 from src.core.settings import LOG_LEVELS
 from src.core.states import RunState
@@ -26,6 +26,7 @@ from src.jobs import runs
 from src.jobs.runs import RunView
 from src.ui import run_watch
 from src.ui.page import PageContext
+from src.ui.text import literal
 
 LOG_TAIL_LINES = 200
 NOTICE_KEY = "run-notice"
@@ -45,7 +46,7 @@ def show(ctx: PageContext) -> None:
         _controls(ctx, view)
         notice = st.session_state.pop(NOTICE_KEY, "")
         if notice:
-            st.warning(notice)
+            st.warning(literal(notice))
     level = st.selectbox(
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
@@ -56,27 +57,63 @@ def show(ctx: PageContext) -> None:
 
 
 def _notify_me(ctx: PageContext) -> None:
-    """The visitor's e-mail address for this workspace's runs, if the operator set up mail."""
+    """The visitor's e-mail address for this workspace's runs, if the operator set up mail: used only
+    once confirmed with the code mailed to it (``src/core/subscription.py``)."""
     if not ctx.settings.notify.email_enabled:
         return
-    saved = notify.saved_address(ctx.workflow.workspace)
-    title = "E-mail me when a run ends" + (f" ({saved})" if saved else "")
-    with st.expander(title), st.form("notify-me"):
+    workspace = ctx.workflow.workspace
+    current = subscription.read(workspace)
+    with st.expander("E-mail me when a run ends", expanded=current.pending):
+        if current.confirmed:
+            st.success(f"Runs that end will be announced to {literal(current.email)}.")
+            if st.button("Stop these e-mails", key="notify-stop"):
+                subscription.forget(workspace)
+                st.rerun()
+            return
+        current = _ask_for_code(ctx.settings, workspace, current)
+        if current.pending and current.code_hash:
+            _enter_code(workspace)
+
+
+def _ask_for_code(settings, workspace, current: subscription.Subscription) -> subscription.Subscription:
+    with st.form("notify-me"):
         address = st.text_input(
             "E-mail address",
-            value=saved,
-            help="Each run of this workspace that ends sends one e-mail with its outcome and the link "
-            "to this workspace. Leave empty and save to stop.",
+            value=current.email,
+            help="A code is mailed to this address first; once you enter it here, each run of this "
+            "workspace that ends sends one e-mail with its outcome and the link to this workspace.",
         )
-        if st.form_submit_button("Save"):
-            try:
-                kept = notify.save_address(ctx.workflow.workspace, address)
-            except notify.AddressError as err:
-                st.error(str(err))
-            except OSError as err:
-                st.error(f"The address could not be saved ({err.strerror}). Try again in a moment.")
-            else:
-                st.success(f"Runs that end will be announced to {kept}." if kept else "No more e-mails.")
+        send = st.form_submit_button("Send a confirmation code")
+    if not send:
+        return current
+    try:
+        current = subscription.ask(settings, workspace, address)
+    except subscription.AddressError as err:
+        st.error(literal(err))
+    except OSError as err:
+        st.error(f"The address could not be saved ({literal(err.strerror)}). Try again in a moment.")
+    else:
+        st.success(
+            f"A code was sent to {literal(current.email)}. Enter it below within "
+            f"{settings.notify.confirm_minutes:d} minutes; nothing else is sent to that address until then."
+        )
+    return current
+
+
+def _enter_code(workspace) -> None:
+    with st.form("notify-confirm", clear_on_submit=True):
+        code = st.text_input("Code from the e-mail", max_chars=6)
+        entered = st.form_submit_button("Confirm")
+    if not entered:
+        return
+    try:
+        subscription.confirm(workspace, code)
+    except subscription.AddressError as err:
+        st.error(literal(err))
+    except OSError as err:
+        st.error(f"The code could not be checked ({literal(err.strerror)}). Try again in a moment.")
+    else:
+        st.rerun()
 
 
 def _past_runs(workflow: WorkflowBase) -> None:
@@ -97,7 +134,7 @@ def _past_runs(workflow: WorkflowBase) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.caption(
-        f"The latest {workflow.settings.runs_kept} runs are kept (the oldest is removed first). "
+        f"The latest {workflow.settings.runs_kept:d} runs are kept (the oldest is removed first). "
         "Open any of them, compare two and re-use their parameters on the Results page."
     )
 
@@ -105,7 +142,7 @@ def _past_runs(workflow: WorkflowBase) -> None:
 def _controls(ctx: PageContext, view: RunView) -> None:
     if view.active:
         label = "Cancel" if view.state is RunState.QUEUED else "Stop Workflow"
-        if st.button(label, type="primary", key="stop"):
+        if st.button(literal(label), type="primary", key="stop"):
             _stop(ctx.workflow)
         return
     if st.button("Start Workflow", type="primary", key="start"):
@@ -116,7 +153,7 @@ def _start(workflow: WorkflowBase, client: str) -> None:
     try:
         started = runs.start(workflow, client)
     except runs.RunRefused as err:
-        st.error(str(err))
+        st.error(literal(err))
         return
     st.session_state[NOTICE_KEY] = started.notice
     st.rerun(scope="app")
@@ -127,7 +164,7 @@ def _stop(workflow: WorkflowBase) -> None:
         with st.spinner("Stopping…"):
             runs.stop(workflow)
     except runs.RunRefused as err:
-        st.error(str(err))
+        st.error(literal(err))
         return
     st.rerun()
 
@@ -163,7 +200,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client:
 
 def render_status(view: RunView) -> None:
     if view.notice:
-        st.info(view.notice)
+        st.info(literal(view.notice))
     if not view.state:
         st.info("This workflow has not been run in this workspace yet. Press 'Start Workflow' to run it.")
         return
@@ -171,29 +208,29 @@ def render_status(view: RunView) -> None:
     if view.state is RunState.QUEUED:
         _queued(view, label)
     elif view.state is RunState.RUNNING:
-        st.markdown(f"### {label}")
-        st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=view.step or "Starting")
+        st.markdown(f"### {literal(label)}")
+        st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=literal(view.step or "Starting"))
         if view.eta_seconds is not None:
-            st.caption(f"About {_duration(view.eta_seconds)} left (estimated from recent runs).")
+            st.caption(f"About {literal(_duration(view.eta_seconds))} left (estimated from recent runs).")
     elif view.state is RunState.FINISHED:
-        st.success(f"**{label}** in {_run_time(view)}. See the Results page.")
+        st.success(f"**{literal(label)}** in {literal(_run_time(view))}. See the Results page.")
         st.page_link("content/results.py", label="Go to Results", icon=":material/bar_chart:")
     elif view.state is RunState.FAILED:
-        st.error(f"**{label}**: {view.error}")
+        st.error(f"**{literal(label)}**: {literal(view.error)}")
     elif view.state is RunState.CANCELLED:
-        st.warning(f"**{label}**. Press 'Start Workflow' to run it again.")
+        st.warning(f"**{literal(label)}**. Press 'Start Workflow' to run it again.")
     _times(view)
 
 
 def _queued(view: RunView, label: str) -> None:
-    st.markdown(f"### {label}")
+    st.markdown(f"### {literal(label)}")
     if view.position:
-        st.markdown(f"Your workflow is **#{view.position} in the queue** ({view.queue_length} total).")
-        st.progress(1.0 / (view.position + 1), text=f"#{view.position} of {view.queue_length}")
+        st.markdown(f"Your workflow is **#{view.position:d} in the queue** ({view.queue_length:d} total).")
+        st.progress(1.0 / (view.position + 1), text=f"#{view.position:d} of {view.queue_length:d}")
     else:
         st.markdown("Your workflow is waiting to be retried.")
     if view.eta_seconds is not None:
-        st.caption(f"Estimated to be done in about {_duration(view.eta_seconds)}.")
+        st.caption(f"Estimated to be done in about {literal(_duration(view.eta_seconds))}.")
     else:
         st.caption("A time estimate appears once this server has finished a run.")
 
@@ -207,7 +244,7 @@ def _times(view: RunView) -> None:
     if view.job_id:
         parts.append(f"job {view.job_id}")
     if parts:
-        st.caption(" · ".join(parts))
+        st.caption(literal(" · ".join(parts)))
 
 
 def _duration(seconds: float) -> str:

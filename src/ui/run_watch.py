@@ -44,8 +44,7 @@ def watch(workflow: WorkflowBase) -> None:
         previous = st.session_state.get(_key(workflow))
         remember(workflow, state)
         if RunState.of(previous).is_active and state in ENDINGS:
-            text, icon = ENDINGS[state]
-            st.toast(text, icon=icon)
+            st.toast(ENDINGS[state][0], icon=ENDINGS[state][1])
 
     with st.sidebar:
         watcher()

@@ -12,13 +12,14 @@ from src.core.settings import Settings
 from src.jobs import metrics
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.runs import queue_wanted
+from src.ui.text import literal
 
 _NEW = "➕ New workspace…"
 
 
 def render(settings: Settings, workspace: Path) -> None:
     with st.sidebar:
-        st.markdown(f"**{settings.app_name}** · {settings.mode} mode")
+        st.markdown(f"**{literal(settings.app_name)}** · {literal(settings.mode)} mode")
         with st.container():  # a fixed slot: the monitors below keep their places as this varies
             if settings.online_deployment:
                 _online_workspace(workspace)
@@ -38,11 +39,11 @@ def _queue_load(settings: Settings) -> None:
             st.warning("The job queue cannot be reached right now; runs start on the web server instead.")
             return
         st.progress(
-            min(load.utilisation, 1.0), text=f"Workers busy: {load.workers_busy} of {load.workers_total}"
+            min(load.utilisation, 1.0), text=f"Workers busy: {load.workers_busy:d} of {load.workers_total:d}"
         )
-        st.caption(f"{load.running} running · {load.waiting} waiting")
+        st.caption(f"{load.running:d} running · {load.waiting:d} waiting")
         if load.backlog_warning:
-            st.warning(load.backlog_warning)
+            st.warning(literal(load.backlog_warning))
 
     st.markdown("**Job queue**")
     monitor()
@@ -77,7 +78,7 @@ def _create_local(settings: Settings) -> None:
     try:
         path = ws.create(settings.workspaces_dir, ws.validate_local_name(name))
     except ws.WorkspaceError as err:
-        st.error(str(err))
+        st.error(literal(err))
         return
     _switch_to(path)
     st.session_state.pop("ws-select", None)

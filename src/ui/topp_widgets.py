@@ -10,6 +10,7 @@ import streamlit as st
 
 from src.core.params import ParameterManager
 from src.core.topp_ini import ParameterError, ToolNotFoundError, ToppParam
+from src.ui.text import label_text, literal
 
 
 def _is_file_param(param: ToppParam) -> bool:
@@ -32,16 +33,15 @@ def _save(params: ParameterManager, tool: str, param: ToppParam, key: str) -> No
 
 
 def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object, key: str) -> None:
-    label = param.name.split(":")[-1]
+    name = param.name.split(":")[-1]
     section = ":".join(param.name.split(":")[:-1])
     common = {
         "key": key,
-        "help": f"{param.description}\n\n({param.name})",
+        "help": f"{literal(param.description)}\n\n({literal(param.name)})",
         "on_change": _save,
         "args": (params, tool, param, key),
     }
-    if section:
-        label = f"{label} ({section})"
+    label = label_text(f"{name} ({section})" if section else name)
     if param.is_bool:
         st.checkbox(label, value=bool(value), **common)
     elif param.is_list:  # one value per line
@@ -70,7 +70,7 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
         st.text_input(label, value=str(value), **common)
     error = st.session_state.get(f"{key}::error")
     if error:
-        st.error(f"Not saved: {error}")
+        st.error(f"Not saved: {literal(error)}")
 
 
 def _bound(bound: float | None, kind: type) -> float | int | None:
@@ -79,16 +79,16 @@ def _bound(bound: float | None, kind: type) -> float | int | None:
 
 def tool_parameters(params: ParameterManager, tool: str, title: str, key_prefix: str) -> None:
     """All editable parameters of one tool; advanced ones behind a toggle."""
-    st.subheader(title)
+    st.subheader(literal(title))
     try:
         known = params.tool_params(tool)
         saved = params.tool_values(tool)
     except ToolNotFoundError as err:
-        st.error(str(err))
+        st.error(literal(err))
         return
     except ParameterError as err:
-        st.error(f"Saved parameters for {tool} are not valid: {err}")
-        if st.button(f"Reset {tool} parameters to defaults", key=f"{key_prefix}-reset-{tool}"):
+        st.error(f"Saved parameters for {literal(tool)} are not valid: {literal(err)}")
+        if st.button(f"Reset {literal(tool)} parameters to defaults", key=f"{key_prefix}-reset-{tool}"):
             _reset_tool(params, tool)
         return
     advanced = st.toggle("Show advanced parameters", key=f"{key_prefix}-advanced-{tool}")
@@ -99,7 +99,8 @@ def tool_parameters(params: ParameterManager, tool: str, title: str, key_prefix:
             value = saved.get(param.name, param.default)
             _widget(params, tool, param, value, f"{key_prefix}::{tool}::{param.name}")
     if saved:
-        st.caption("Changed from the defaults: " + ", ".join(f"{k} = {v}" for k, v in saved.items()))
+        changed = ", ".join(f"{k} = {v}" for k, v in saved.items())
+        st.caption(f"Changed from the defaults: {literal(changed)}")
 
 
 def _reset_tool(params: ParameterManager, tool: str) -> None:

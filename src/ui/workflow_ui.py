@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from src.core import storage, uploads
 from src.core.files import InputError
@@ -18,6 +19,16 @@ from src.core.history import RunRecord
 from src.core.settings import MB
 from src.core.workflow import WorkflowBase
 from src.ui import topp_widgets
+from src.ui.text import label_text, literal
+
+
+def _sent_name(upload) -> str:
+    """The name the browser gave an upload (the web server keeps it in the ticket, and hands
+    Streamlit a safe one of its own: ``src/web/uploads.py``)."""
+    upload.seek(0)
+    found = uploads.read_ticket(upload.read(len(uploads.TICKET_PREFIX) + 4096))
+    upload.seek(0)
+    return str(found.get("name", "")) if found else upload.name
 
 
 class WorkflowUI:
@@ -32,13 +43,20 @@ class WorkflowUI:
         folder = self.workflow.files.input_dir(key)
         room_problem = self._room()
         with st.form(f"{self.key}-upload-{key}", clear_on_submit=True):
-            chosen = st.file_uploader(
-                f"Add {label}",
-                accept_multiple_files=True,
-                type=["mzML"],
-                max_upload_size=max(1, self.workflow.settings.limits.max_upload_bytes // MB),
-                disabled=bool(room_problem),
-            )
+            try:
+                chosen = st.file_uploader(
+                    f"Add {label_text(label)}",
+                    accept_multiple_files=True,
+                    type=["mzML"],
+                    max_upload_size=max(1, self.workflow.settings.limits.max_upload_bytes // MB),
+                    disabled=bool(room_problem),
+                )
+            except StreamlitAPIException:  # a name Streamlit refuses, sent past src/web/uploads.py
+                chosen = None
+                st.error(
+                    "An upload was refused: its file name is not an .mzML name Streamlit accepts. "
+                    "Reload the page and choose .mzML files."
+                )
             submitted = st.form_submit_button("Add files", disabled=bool(room_problem))
         if submitted:
             self._store(folder, chosen or [])
@@ -47,7 +65,7 @@ class WorkflowUI:
         )
         if example:
             names = [p.name for p in example_loader()]
-            st.success(f"Example data loaded: {', '.join(names)}")
+            st.success(f"Example data loaded: {literal(', '.join(names))}")
         self._current_files(key, label)
 
     def _room(self) -> str:
@@ -55,15 +73,16 @@ class WorkflowUI:
         workspace, limits = self.workflow.workspace, self.workflow.settings.limits
         uploads.remove_stale_spools(workspace)
         used = storage.used_bytes(workspace)
+        quota = storage.human(limits.workspace_quota_bytes)
         st.caption(
-            f"Up to {storage.human(limits.max_upload_bytes)} per file. This workspace holds "
-            f"{storage.human(used)} of its {storage.human(limits.workspace_quota_bytes)} quota."
+            f"Up to {literal(storage.human(limits.max_upload_bytes))} per file. This workspace holds "
+            f"{literal(storage.human(used))} of its {literal(quota)} quota."
         )
         try:
             storage.check_free_disk(self.workflow.settings.workspaces_dir, limits)
             storage.check_quota(workspace, limits, 1, used)
         except storage.StorageRefused as err:
-            st.error(str(err))
+            st.error(literal(err))
             return str(err)
         return ""
 
@@ -75,18 +94,23 @@ class WorkflowUI:
             )
         added = []
         for upload in chosen:
+            name = _sent_name(upload)
             try:
                 stored = self._accept(folder, upload)
-                st.success(f"Added {stored.name}")
+                st.success(f"Added {literal(stored.name)}")
                 added.append(stored)
             except InputError as err:
                 text = str(err)
-                st.error(f"Not added: {text if upload.name in text else f'{upload.name}: {text}'}")
+                named = text if not name or name in text else f"{name}: {text}"
+                st.error(f"Not added: {literal(named)}")
         if added:
             with st.spinner("Reading the peak mode of the new files…"):
                 notes = self.workflow.describe_inputs(added)
             for kind, message in notes:
-                (st.warning if kind == "problem" else st.info)(message)
+                if kind == "problem":
+                    st.warning(literal(message))
+                else:
+                    st.info(literal(message))
 
     def _accept(self, folder: Path, upload) -> Path:
         """Move a file the web server streamed to disk into the folder, or store one held in memory
@@ -98,7 +122,7 @@ class WorkflowUI:
         if found is None:
             chunks = iter(lambda: upload.read(MB), b"")
             return uploads.store_chunks(
-                workspace, folder, upload.name, chunks, settings.limits, settings.workspaces_dir
+                workspace, folder, _sent_name(upload), chunks, settings.limits, settings.workspaces_dir
             )
         if found.get("refused"):
             raise InputError(str(found["refused"]))
@@ -108,14 +132,14 @@ class WorkflowUI:
             raise InputError("the upload was not stored; add the file again.") from None
         if not spooled.is_file():
             raise InputError("the uploaded file is gone (uploads are kept for an hour); add it again.")
-        return uploads.adopt(spooled, upload.name, folder)
+        return uploads.adopt(spooled, _sent_name(upload), folder)
 
     def _current_files(self, key: str, label: str) -> None:
         files = self.workflow.files.inputs(key)
         if not files:
-            st.info(f"No {label} in this workspace yet.")
+            st.info(f"No {literal(label)} in this workspace yet.")
             return
-        st.markdown(f"**{label} in this workspace ({len(files)})**")
+        st.markdown(f"**{literal(label)} in this workspace ({len(files):d})**")
         sizes = pd.DataFrame(
             {"file": [p.name for p in files], "size (MB)": [p.stat().st_size / 1e6 for p in files]}
         )
@@ -132,6 +156,10 @@ class WorkflowUI:
         topp_widgets.tool_parameters(self.workflow.params, tool, title, self.key)
 
     # ---- results --------------------------------------------------------------------------------
+    # Workflows write these texts themselves; whatever they interpolate (file names, parameter
+    # values) must come through ui.literal(), which tests/test_markdown_safety.py checks at the calls.
+    literal = staticmethod(literal)
+
     def info(self, text: str) -> None:
         st.info(text)
 
@@ -143,10 +171,10 @@ class WorkflowUI:
 
     def metric_row(self, metrics: dict[str, object]) -> None:
         for column, (name, value) in zip(st.columns(len(metrics)), metrics.items(), strict=True):
-            column.metric(name, value)
+            column.metric(literal(name), literal(value))
 
     def table(self, frame: pd.DataFrame, title: str) -> None:
-        st.subheader(title)
+        st.subheader(literal(title))
         st.dataframe(frame, hide_index=True, width="stretch")
 
     def plot(self, figure) -> None:
@@ -169,7 +197,7 @@ class WorkflowUI:
         ids = [run.id if run else "" for run in choices]
         by_id = dict(zip(ids, choices, strict=True))
         chosen = st.selectbox(
-            label,
+            label_text(label),
             ids,
             format_func=lambda run_id: describe(by_id[run_id]) if by_id[run_id] else "(none)",
             key=f"{self.key}-{key}",
@@ -186,7 +214,7 @@ class WorkflowUI:
         ):
             self.workflow.params.save(run.params)
             st.success(
-                f"The parameters of the run of {run.started} are loaded. Check them on the Configure "
-                "page, then press 'Start Workflow' on the Run page."
+                f"The parameters of the run of {literal(run.started)} are loaded. Check them on the "
+                "Configure page, then press 'Start Workflow' on the Run page."
             )
             st.page_link("content/configure.py", label="Go to Configure", icon=":material/tune:")

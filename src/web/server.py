@@ -20,7 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from src.web.uploads import StreamedUploads  # noqa: E402 - needs the path above
+from src.core.settings import SettingsError, load_settings  # noqa: E402 - needs the path above
+from src.web.notify_stop import NotifyStop  # noqa: E402
+from src.web.uploads import StreamedUploads  # noqa: E402
 
 # The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
 # which the appliance forwards to the container's output.
@@ -29,4 +31,15 @@ _handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(me
 logging.getLogger("src").addHandler(_handler)
 logging.getLogger("src").setLevel(logging.INFO)
 
-app = st.App(PROJECT_ROOT / "app.py", middleware=[Middleware(StreamedUploads)])
+
+def _middleware() -> list[Middleware]:
+    """Uploads streamed to disk, and the e-mails' stop link (when the settings can be read: if not,
+    every page says what is wrong with them)."""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return [Middleware(StreamedUploads)]
+    return [Middleware(StreamedUploads), Middleware(NotifyStop, settings=settings)]
+
+
+app = st.App(PROJECT_ROOT / "app.py", middleware=_middleware())

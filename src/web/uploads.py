@@ -24,7 +24,14 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from src.core.files import InputError
-from src.core.uploads import UploadSink, spool_path, ticket, too_large_message
+from src.core.uploads import (
+    UploadSink,
+    display_name,
+    safe_forward_name,
+    spool_path,
+    ticket,
+    too_large_message,
+)
 from src.web import sessions
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class _FilePart:
         self.sink: UploadSink | None = None
         self.spooled = False
         self.refused = ""
+        self.raw_name = ""  # the file name as the browser (or a forged request) sent it
+        self.malformed = False  # the body could not be parsed: the rest of it is dropped
 
     def callbacks(self) -> dict:
         return {
@@ -80,13 +89,13 @@ class _FilePart:
         if self.parts != 1:
             return
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
-        name = options.get(b"filename", b"").decode("utf-8", errors="replace")
+        self.raw_name = options.get(b"filename", b"").decode("utf-8", errors="replace")
         settings = self.target.settings
         try:
             self.sink = UploadSink(
                 self.target.workspace,
                 self.token,
-                name,
+                self.raw_name,
                 settings.limits,
                 settings.workspaces_dir,
                 self.expected,
@@ -117,7 +126,9 @@ class _FilePart:
                 self.refuse(str(err))
         if self.refused:
             log.info("upload %s refused: %s", self.token, self.refused)
-        return ticket(token=self.token if self.spooled else "", refused=self.refused)
+        return ticket(
+            token=self.token if self.spooled else "", refused=self.refused, name=display_name(self.raw_name)
+        )
 
     def discard(self) -> None:
         if self.sink is not None:
@@ -182,7 +193,12 @@ class StreamedUploads:
 
     @staticmethod
     async def _receive_into(part: _FilePart, parser: MultipartParser, receive: Receive, cap: int) -> bytes:
-        """Read the whole body into the parser (and so the sink); return the ticket."""
+        """Read the whole body into the parser (and so the sink); return the ticket.
+
+        A body that is not valid multipart data (a forged request: a CR/LF inside the file name,
+        no file part) is still answered with a ticket, whose refusal the page shows when the
+        visitor adds the files, instead of an error only the upload widget's icon would show.
+        """
         received, batch = 0, []
         batched = 0
         while True:
@@ -201,28 +217,36 @@ class StreamedUploads:
             batch.append(chunk)
             batched += len(chunk)
             more = message.get("more_body", False)
-            if batched >= WRITE_BATCH or not more:
+            if (batched >= WRITE_BATCH or not more) and not part.malformed:
                 data, batch, batched = b"".join(batch), [], 0
                 try:
                     await anyio.to_thread.run_sync(parser.write, data)
                 except FormParserError as err:
-                    raise _Abort(400, f"The upload is not valid multipart data ({err}).") from None
+                    part.malformed = True
+                    part.refuse(f"the upload was not valid multipart data ({err}), so nothing was stored")
+            elif part.malformed:
+                batch, batched = [], 0  # the rest is read and dropped
             if not more:
                 break
-        parser.finalize()
-        if part.parts == 0 or b"content-disposition" not in part.headers:
-            raise _Abort(400, "The upload held no file.")
+        if not part.malformed:
+            parser.finalize()
+        if not part.malformed and (part.parts == 0 or b"content-disposition" not in part.headers):
+            part.refuse("the upload held no file")
         return await anyio.to_thread.run_sync(part.finish)
 
     async def _forward(
         self, scope: Scope, send: Send, receive: Receive, part: _FilePart, ticket_bytes: bytes
     ) -> None:
-        """Pass Streamlit's route a small multipart body with the ticket in place of the file."""
+        """Pass Streamlit's route a small multipart body with the ticket in place of the file, under a
+        file name of our own making: Streamlit answers a name it does not accept (no .mzML, NUL,
+        "..") with a traceback on the page, so it never sees the browser's; the ticket keeps that
+        name for the page's message."""
         boundary = f"openms-{uuid.uuid4().hex}".encode()
+        disposition = f'form-data; name="file"; filename="{safe_forward_name(part.raw_name)}"'.encode()
         body = b"".join(
             [
                 b"--" + boundary + b"\r\n",
-                b"Content-Disposition: " + part.headers[b"content-disposition"] + b"\r\n",
+                b"Content-Disposition: " + disposition + b"\r\n",
                 b"Content-Type: application/octet-stream\r\n\r\n",
                 ticket_bytes,
                 b"\r\n--" + boundary + b"--\r\n",

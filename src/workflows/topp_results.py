@@ -138,7 +138,7 @@ def _compare(ui: Any, run: RunRecord, table: pd.DataFrame, others: list[RunRecor
         }
     )
     ui.caption(
-        f"Parameters: {history.changed_parameters(run.params)} against "
-        f"{history.changed_parameters(other.params)}."
+        f"Parameters: {ui.literal(history.changed_parameters(run.params))} against "
+        f"{ui.literal(history.changed_parameters(other.params))}."
     )
     ui.plot(comparison_figure(table, other_table, (run.started, other.started)))
