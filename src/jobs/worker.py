@@ -101,7 +101,7 @@ class OpenMSWorker(Worker):
             log.warning("queue depth sample not recorded: %s", err)
 
     # A job's end is written to Redis by its work-horse, and RQ gives up at the first connection
-    # error: a Redis restart at the moment a run ends left the job "started" for ever (the horse
+    # error: a Redis restart at the moment a run ends left the job started for ever (the horse
     # exits non-zero, the worker quits on reading its status) and the finished run was then retried
     # as lost. These three wait for Redis instead, as long as a restart takes.
     def handle_execution_ended(self, *args, **kwargs):
