@@ -5,9 +5,20 @@
 #   docker compose up --build            (see docker-compose.yml)
 #
 # Without access to a registry, build the base image first: scripts/build-base-image.sh.
+# The setuid helper that runs the tools as a uid of their own (docker/run-as-tool.c), built apart
+# so that the image carries no compiler.
+FROM debian:bookworm-slim AS tool-helper
+RUN set -eux; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends gcc libc6-dev; \
+    rm -rf /var/lib/apt/lists/*
+COPY docker/run-as-tool.c /src/run-as-tool.c
+RUN set -eux; gcc -O2 -Wall -Wextra -Werror -DTOOL_UID=10002 -o /run-as-tool /src/run-as-tool.c
+
 FROM debian:bookworm-slim
 
 ARG APP_UID=10001
+ARG TOOL_UID=10002
 
 ENV DEBIAN_FRONTEND=noninteractive \
     LANG=C.UTF-8 \
@@ -25,6 +36,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN set -eux; \
     useradd --system --uid "$APP_UID" --gid 0 --home-dir /home/openms --create-home \
         --shell /usr/sbin/nologin openms; \
+    useradd --system --uid "$TOOL_UID" --gid 0 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin openms-tools; \
     mkdir -p /data/workspaces /data/redis; \
     chown "$APP_UID:0" /data/workspaces /data/redis /home/openms; \
     chmod 2775 /data/workspaces /data/redis /home/openms
@@ -45,6 +58,11 @@ COPY requirements.txt /app/requirements.txt
 RUN set -eux; \
     python3 -m venv "$VIRTUAL_ENV"; \
     pip install --no-compile -r /app/requirements.txt
+# Every Python process of the appliance is non-dumpable (docker/sitecustomize.py says why).
+COPY --chown=root:root docker/sitecustomize.py /opt/venv/lib/python3.11/site-packages/sitecustomize.py
+# Tools run as openms-tools (uid TOOL_UID): the helper is setuid root and only ever switches to it.
+COPY --from=tool-helper --chown=root:root /run-as-tool /usr/local/libexec/openms/run-as-tool
+RUN set -eux; chmod 4755 /usr/local/libexec/openms/run-as-tool
 
 # Smoke checks: fail the build, not the first user, if a part is missing.
 RUN set -eux; \
@@ -57,18 +75,20 @@ RUN set -eux; \
     rq --version; \
     supervisord --version; \
     rq-dashboard --help > /dev/null; \
-    setpriv --version
+    setpriv --version; \
+    test -u /usr/local/libexec/openms/run-as-tool
 
 WORKDIR /app
 COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
 COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
 COPY --chown=root:root .streamlit /app/.streamlit
-COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/supervisord-worker.conf docker/haproxy.cfg /app/docker/
+COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/admin-token.sh docker/supervisord-worker.conf docker/haproxy.cfg /app/docker/
 COPY --chown=root:root content /app/content
 COPY --chown=root:root src /app/src
 RUN set -eux; \
-    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh; \
+    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh; \
     ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
+    ln -s /app/docker/admin-token.sh /usr/local/bin/admin-token; \
     python -c 'import src.jobs.tasks, src.jobs.worker, src.workflows'
 
 # Online mode: every visitor gets a private workspace and every run is a queued job.

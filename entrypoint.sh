@@ -27,13 +27,13 @@ note() {
 # once in src/core/settings_spec.py. The check applies them to this environment; it prints the
 # reason and exits 64 when the container cannot start, else the checked values as shell
 # assignments (ROLE, RQ_WORKER_COUNT, WORKER_STOP_WAIT, RQ_DASHBOARD_ENABLED, SCALE_OUT,
-# FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT, MAX_REQUEST_BYTES), with the true/false
-# switches spelled as supervisord wants them.
+# TRUSTED_PROXIES, FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT, MAX_REQUEST_BYTES), with the
+# true/false switches spelled as supervisord wants them.
 check_settings() {
   checked=$(python -m src.core.settings --check --shell) || exit 64
   eval "$checked"
-  export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT FORWARDED_ALLOW_IPS \
-    STREAMLIT_SERVER_COUNT MAX_REQUEST_BYTES
+  export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT TRUSTED_PROXIES \
+    FORWARDED_ALLOW_IPS STREAMLIT_SERVER_COUNT MAX_REQUEST_BYTES
 }
 
 # HAProxy on port 8501 in front of the STREAMLIT_SERVER_COUNT web servers (8601, 8602, ...).
@@ -45,7 +45,10 @@ configure_proxy() {
     printf '    server web%d 127.0.0.1:%d cookie web%d check\n' "$server" "$((8600 + server))" "$server" >> "$proxy_config"
     server=$((server + 1))
   done
-  if is_root; then chown "$APP_UID:0" "$proxy_config"; fi
+  # The outer proxies whose X-Forwarded-For HAProxy believes (FORWARDED_ALLOW_IPS), one per line.
+  # shellcheck disable=SC2086 # one address or range per word
+  printf '%s\n' $TRUSTED_PROXIES > /tmp/openms-trusted-proxies.lst
+  if is_root; then chown "$APP_UID:0" "$proxy_config" /tmp/openms-trusted-proxies.lst; fi
 }
 
 is_root() {

@@ -3,9 +3,11 @@ image's tag and uid, and the check that a bad setting stops a container with a m
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shlex
+import tarfile
 
 import pytest
 
@@ -99,6 +101,15 @@ class Box:
             interval=1,
             what=f"the run in {ws} to reach {states}",
         )
+
+    def put(self, folder: str, name: str, data: bytes) -> None:
+        """Put a file (root's, readable by all) into the container."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+        self.container.put_archive(folder, archive.getvalue())
 
     def logs(self) -> str:
         return self.container.logs().decode(errors="replace")

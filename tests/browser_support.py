@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 from playwright.sync_api import Locator, Page, WebSocket, expect, sync_playwright
@@ -301,5 +301,9 @@ def check_results(page: Page, request) -> None:
     expect(page.get_by_text("Consensus features").first).to_be_visible()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     assert page.locator(".js-plotly-plot").count() >= 2
-    expect(page.get_by_role("button", name="Download all results (zip)")).to_be_visible()
+    download = page.get_by_role("link", name=re.compile("Download all results"))
+    expect(download).to_be_visible()
+    answer = page.request.get(urljoin(page.url, download.get_attribute("href")))
+    assert answer.ok and answer.headers["content-type"] == "application/zip"
+    assert answer.body()[:2] == b"PK"  # a zip archive
     shot(page, "results", request)

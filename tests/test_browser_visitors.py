@@ -118,7 +118,7 @@ def test_the_sixth_wrong_password_is_refused_unchecked_and_a_sign_in_expires(sta
         expect(page.get_by_text(f"{4 - attempt} more tr")).to_be_visible()
     sign_in(page, ADMIN_PASSWORD)  # right, but too late: not even compared
     expect(
-        page.get_by_text(re.compile(r"Too many wrong admin passwords.*not checked.*Wait \d+ minute"))
+        page.get_by_text(re.compile(r"Too many admin sign-in tries.*not checked.*Wait \d+ minute"))
     ).to_be_visible()
     shot(page, "admin-locked-out", request)
     assert page.get_by_text("Signed in as administrator").count() == 0

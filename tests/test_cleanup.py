@@ -105,3 +105,19 @@ def test_command_line_pass_uses_the_environment_and_skips_local_mode(settings, r
     nonsense = cleanup_pass(online_env(settings, redis_url, WORKSPACE_MAX_AGE_DAYS="soon"))
     assert nonsense.returncode == 2
     assert "WORKSPACE_MAX_AGE_DAYS must be a number" in nonsense.stderr
+
+
+def test_an_empty_workspace_goes_soon_and_one_with_anything_in_it_stays(online_settings):
+    empty, used = online_settings.workspaces_dir / "empty", workspace_with_file(online_settings, "used")
+    (empty / "topp-workflow" / "input-files" / "mzML-files").mkdir(parents=True)  # folders only
+    (empty / ".uploads").mkdir()
+    (empty / ".uploads" / ".lock").touch()
+    minutes = online_settings.limits.empty_workspace_seconds / 60
+    for workspace in (empty, used):
+        age(workspace, (minutes + 1) / (24 * 60))
+    assert cleanup.cleanup(online_settings) == [empty]
+    assert used.is_dir()
+    fresh = online_settings.workspaces_dir / "fresh"
+    fresh.mkdir()
+    assert cleanup.cleanup(online_settings) == [] and fresh.is_dir()  # not yet due
+    assert cleanup.pass_interval(online_settings) <= online_settings.limits.empty_workspace_seconds / 2

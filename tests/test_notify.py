@@ -250,7 +250,7 @@ def test_the_limits_are_shared_in_redis_and_hold_when_sends_race(redis_url, sett
     for thread in threads:
         thread.join(30)
     assert results.count("") == 3 and len(results) == 20  # from 20 fresh workspaces at once
-    keys = redis.Redis.from_url(redis_url).keys("openms:mail-quota:*")
+    keys = redis.Redis.from_url(redis_url).keys("openms:hourly:*")
     assert keys and not any(b"example.org" in key for key in keys)  # counted by hash, not by address
 
 

@@ -172,9 +172,20 @@ def test_tools_get_an_environment_without_the_deployments_secrets():
         "RQ_DASHBOARD_PASSWORD": "c",
         "RQ_DASHBOARD_REDIS_URL": "d",
         "RQ_REDIS_URL": "redis://:b@127.0.0.1",
+        "NOTIFY_WEBHOOK_URL": "https://hooks.example.org/T0KEN",
+        "SMTP_USER": "mailer",
+        "SMTP_PASSWORD": "e",
+        "SOMETHING_AN_OPERATOR_ADDED": "f",
         "OMP_NUM_THREADS": "1",
+        "LC_ALL": "C.UTF-8",
+        "OPENMS_DATA_PATH": "/usr/share/OpenMS",
     }
-    assert tool_environment(env) == {"PATH": "/usr/bin", "OMP_NUM_THREADS": "1"}
+    assert tool_environment(env) == {
+        "PATH": "/usr/bin",
+        "OMP_NUM_THREADS": "1",
+        "LC_ALL": "C.UTF-8",
+        "OPENMS_DATA_PATH": "/usr/share/OpenMS",
+    }
 
 
 def test_everything_generated_from_the_declaration_is_current():
@@ -225,6 +236,9 @@ def test_settings_json_refuses_an_unknown_key(tmp_path):
         ({"ROLE": "worker"}, "ROLE=worker needs REDIS_URL pointing at the appliance's Redis"),
         ({"ROLE": "worker", "REDIS_URL": "redis://:pw@localhost:6379/0"}, "ROLE=worker needs REDIS_URL"),
         ({"MAX_THREADS": "0"}, "MAX_THREADS must be from 1 to 256"),
+        ({"FORWARDED_ALLOW_IPS": "*"}, "FORWARDED_ALLOW_IPS=* would believe an X-Forwarded-For header"),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.0/8, proxy.local"}, "must list IP addresses or ranges"),
+        ({"SMTP_HOST": "mail", "SMTP_FROM": "a@example.org"}, "SMTP_HOST is set but PUBLIC_URL is not"),
     ],
 )
 def test_the_appliance_start_check_refuses_with_the_reason(env, message):
@@ -246,3 +260,11 @@ def test_the_appliance_start_check_spells_switches_for_supervisord():
         {"ROLE": "worker", "REDIS_URL": "redis://:pw@app:6379/0", "RQ_WORKER_COUNT": "04"}
     )
     assert worker["ROLE"] == "worker" and worker["RQ_WORKER_COUNT"] == "4"
+
+
+def test_the_web_servers_believe_only_haproxy_and_haproxy_only_the_listed_proxies():
+    exports, _ = deployment.check({"FORWARDED_ALLOW_IPS": "10.0.0.0/8 172.18.0.1,fd00::/8"})
+    assert exports["TRUSTED_PROXIES"] == "10.0.0.0/8 172.18.0.1/32 fd00::/8"
+    assert exports["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # what uvicorn reads: the appliance's HAProxy
+    default, _ = deployment.check({})
+    assert default["TRUSTED_PROXIES"] == "" and default["FORWARDED_ALLOW_IPS"] == "127.0.0.1"

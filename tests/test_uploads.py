@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -37,7 +38,7 @@ def test_real_mzml_is_accepted_and_stored(workspace, nz_files):
     data = nz_files[0].read_bytes()
     stored = store(workspace, nz_files[0].name, data)
     assert stored.read_bytes() == data and stored.parent == workspace / "in"
-    assert not list((workspace / uploads.SPOOL_DIR).iterdir()), "the spooled copy was moved, not copied"
+    assert not list((workspace / uploads.SPOOL_DIR).glob("*.part")), "the spooled copy was moved, not copied"
 
 
 @pytest.mark.parametrize(
@@ -151,3 +152,32 @@ def test_a_name_a_browser_sent_is_shown_on_one_line_and_streamlit_gets_a_safe_on
         assert uploads.safe_forward_name(forged) == uploads.REFUSED_NAME
     assert uploads.safe_forward_name("../../x.mzML") == "x.mzML"
     assert uploads.safe_forward_name("[a](javascript:alert(1)).mzML") == "_a_javascript_alert_1_.mzML"
+
+
+def test_uploads_arriving_at_once_never_store_more_than_the_quota_together(workspace):
+    """Eight 4.5 MB files at once (as one selection sends them) against a 20.5 MB quota: each block
+    is checked against what the workspace holds at that moment, so four fit and four are refused."""
+    quota = int(20.5 * MB)
+    settings_limits = limits(workspace.parent, WORKSPACE_QUOTA_GB=str(20.5 / 1024))
+    barrier, outcomes = threading.Barrier(8), []
+    data = MZML_HEAD + b" " * int(4.5 * MB - len(MZML_HEAD))
+
+    def upload(n: int) -> None:
+        chunks = (data[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024))
+        barrier.wait()
+        try:
+            folder, root = workspace / "in", workspace.parent
+            store_chunks(workspace, folder, f"run{n}.mzML", chunks, settings_limits, root)
+            outcomes.append("stored")
+        except storage.StorageRefused as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=upload, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    stored = sum(p.stat().st_size for p in (workspace / "in").glob("*.mzML"))
+    assert stored <= quota and outcomes.count("stored") == 4, outcomes
+    assert all("quota" in outcome for outcome in outcomes if outcome != "stored")
+    assert not list(workspace.rglob("*.part"))  # a refused upload leaves nothing

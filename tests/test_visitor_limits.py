@@ -4,7 +4,10 @@ runs per client, the admin sign-in's limit on wrong passwords, secrets kept from
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -15,7 +18,7 @@ from src.jobs import admin_auth, runs
 from src.jobs import queue as q
 from src.workflows.demo_data import generate_large_run, generate_runs
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import wait_for
+from tests.conftest import REPO, wait_for
 from tests.env_workflow import EnvWorkflow
 from tests.queue_support import online_env
 
@@ -102,12 +105,20 @@ def test_wrong_admin_passwords_are_limited_per_client_and_never_logged(online_se
     limits = online_settings.limits
     password = "the-right-password"
     caplog.set_level(logging.INFO, logger="src.jobs.admin_auth")
-    for attempt in range(limits.admin_max_failures):
-        result = admin_auth.sign_in(connection, limits, "198.51.100.7", password, f"guess-{attempt}")
+
+    def sign_in(client: str, session: str, given: str) -> admin_auth.SignIn:
+        return admin_auth.sign_in(connection, limits, client, session, password, given)
+
+    for attempt in range(limits.admin_max_failures):  # each from a fresh page: the address counts
+        result = sign_in("198.51.100.7", f"s{attempt}", f"guess-{attempt}")
         assert not result.ok and result.message.startswith("Wrong admin password")
-    sixth = admin_auth.sign_in(connection, limits, "198.51.100.7", password, password)
+    sixth = sign_in("198.51.100.7", "s6", password)
     assert not sixth.ok and "not checked" in sixth.message and re.search(r"Wait \d+ minute", sixth.message)
-    assert admin_auth.sign_in(connection, limits, "198.51.100.8", password, password).ok  # another client
+    assert sign_in("198.51.100.8", "s7", password).ok  # another client
+    for attempt in range(limits.admin_max_failures):  # one page that moves between addresses
+        sign_in(f"203.0.113.{attempt}", "roaming", "wrong")
+    roaming = sign_in("203.0.113.99", "roaming", password)
+    assert "not checked" in roaming.message
     assert "wrong admin password from 198.51.100.7" in caplog.text
     assert "guess-" not in caplog.text and password not in caplog.text
 
@@ -115,10 +126,63 @@ def test_wrong_admin_passwords_are_limited_per_client_and_never_logged(online_se
 def test_a_successful_sign_in_clears_the_clients_wrong_tries(online_settings, redis_url):
     connection = redis.Redis.from_url(redis_url)
     limits = online_settings.limits
+
+    def sign_in(given: str) -> admin_auth.SignIn:
+        return admin_auth.sign_in(connection, limits, "198.51.100.9", "page", "right-password", given)
+
     for _ in range(limits.admin_max_failures - 1):
-        admin_auth.sign_in(connection, limits, "198.51.100.9", "right-password", "wrong")
-    assert admin_auth.sign_in(connection, limits, "198.51.100.9", "right-password", "right-password").ok
-    assert admin_auth.recent_failures(connection, "198.51.100.9", limits, 1e12)[0] == 0
+        sign_in("wrong")
+    assert sign_in("right-password").ok
+    for _ in range(limits.admin_max_failures - 1):  # the counts started again from nothing
+        assert "Wrong admin password" in sign_in("wrong").message
+
+
+PRESS_SIGN_IN = """
+import sys, threading, redis
+from src.core.settings import load_settings
+from src.jobs import admin_auth
+settings = load_settings()
+connection = redis.Redis.from_url(settings.queue.redis_url)
+barrier, results = threading.Barrier(15), []
+def press(n):
+    barrier.wait()
+    session = sys.argv[1] + str(n)
+    r = admin_auth.sign_in(connection, settings.limits, "192.0.2.9", session, "pw-123456", "wrong")
+    results.append("checked" if r.message.startswith("Wrong") else "refused")
+threads = [threading.Thread(target=press, args=(n,)) for n in range(15)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(" ".join(results))
+"""
+
+
+def test_simultaneous_tries_on_two_web_servers_check_at_most_the_limit_and_a_token_gets_in(
+    online_settings, redis_url
+):
+    """30 sign-ins pressed in the same instant, from two processes (as two web servers would)."""
+    env = {**os.environ, **online_env(online_settings, redis_url)}
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PRESS_SIGN_IN, f"web{n}-"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in (1, 2)
+    ]
+    outcomes = " ".join(server.communicate(timeout=60)[0] for server in servers).split()
+    limits = online_settings.limits
+    assert len(outcomes) == 30 and outcomes.count("checked") <= limits.admin_max_failures, outcomes
+    connection = redis.Redis.from_url(redis_url)
+    refused = admin_auth.sign_in(connection, limits, "192.0.2.9", "admin", "pw-123456", "pw-123456")
+    assert not refused.ok and "admin-token" in refused.message  # the address is locked, the admin too
+    command = [sys.executable, "-m", "src.jobs.admin_auth", "token"]
+    printed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    token = printed.stdout.strip()
+    assert printed.returncode == 0 and len(token) >= 30
+    assert admin_auth.sign_in(connection, limits, "192.0.2.9", "admin", "pw-123456", token).ok
+    assert not admin_auth.sign_in(connection, limits, "192.0.2.9", "admin", "pw-123456", token).ok  # once
 
 
 @pytest.mark.parametrize("mode", ["queue", "local"])

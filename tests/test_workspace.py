@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from src.core import new_workspaces
 from src.core import workspace as ws
+from src.core.settings import load_settings
 
 
 def test_online_visitor_without_id_gets_a_fresh_random_workspace(tmp_path):
@@ -57,3 +59,22 @@ def test_local_names(tmp_path):
 def test_invalid_local_names_are_refused(name):
     with pytest.raises(ws.WorkspaceError):
         ws.validate_local_name(name)
+
+
+def test_new_workspaces_per_client_are_bounded_and_a_link_still_opens(tmp_path):
+    settings = load_settings(
+        env={"WORKSPACES_DIR": str(tmp_path), "ONLINE_DEPLOYMENT": "true", "QUEUE_ENABLED": "false",
+             "NEW_WORKSPACES_PER_CLIENT_PER_HOUR": "3"}
+    )  # fmt: skip
+
+    def visit(client: str, link: str | None = None) -> ws.Resolution:
+        return ws.resolve_online(tmp_path, link, lambda: new_workspaces.take(settings, client))
+
+    made = [visit("198.51.100.1") for _ in range(3)]
+    with pytest.raises(ws.WorkspaceError, match="3 new workspaces were made from your address"):
+        visit("198.51.100.1")
+    with pytest.raises(ws.WorkspaceError, match="link is not valid, and no new one was made"):
+        visit("198.51.100.1", "forged")
+    assert visit("198.51.100.1", made[0].id).path == made[0].path  # an existing link is not counted
+    assert visit("198.51.100.2").path.is_dir()
+    assert len([p for p in tmp_path.iterdir() if p.is_dir()]) == 4

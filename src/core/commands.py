@@ -8,6 +8,7 @@ a tool whose pipe is not read blocks forever. A full volume ends the command at 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -21,6 +22,8 @@ from src.core import storage, topp_ini
 from src.core.logs import WorkflowLogger
 from src.core.process_tree import kill_tree
 from src.core.settings import PROJECT_ROOT, tool_environment
+
+log = logging.getLogger(__name__)
 
 #: How many lines of a failing tool's error output are kept in the error message.
 ERROR_TAIL_LINES = 15
@@ -37,17 +40,46 @@ class CommandFailed(RuntimeError):
         super().__init__(f"{tool} failed with exit code {exit_code}{detail}")
 
 
-def _die_with_parent_prefix() -> list[str]:
-    """Linux: run tools under ``setpriv --pdeathsig KILL`` so they die if the run's process dies.
+#: The appliance's setuid helper that runs a command as the tools' own uid (docker/run-as-tool.c).
+RUN_AS_TOOL = Path("/usr/local/libexec/openms/run-as-tool")
 
-    A run process killed with SIGKILL (a lost queue worker, an out-of-memory kill)
-    cannot stop its tools; without this they would go on writing into the workspace.
+
+def _tools_own_uid() -> bool:
+    """True where tools can run as a uid of their own (the image, unless no-new-privileges or a
+    missing CAP_SETUID rule it out): then they cannot read the app's processes or secret files."""
+    if not RUN_AS_TOOL.is_file():
+        return False
+    try:
+        checked = subprocess.run([str(RUN_AS_TOOL), "--check"], capture_output=True, text=True, timeout=10)
+    except OSError as err:
+        log.warning("tools run as the app's own uid: %s cannot be run (%s)", RUN_AS_TOOL, err)
+        return False
+    if checked.returncode != 0:
+        log.warning(
+            "tools run as the app's own uid: this container does not allow the switch to the tools' uid "
+            "(%s); see docs/security.md",
+            checked.stderr.strip() or f"exit code {checked.returncode}",
+        )
+    return checked.returncode == 0
+
+
+def _tool_prefix() -> list[str]:
+    """What every command of a run starts under, on Linux.
+
+    In the image: ``run-as-tool --``, which runs it as the tools' uid and kills it when the run's
+    process dies. Elsewhere: ``setpriv --pdeathsig KILL --`` for the latter. A run process killed
+    with SIGKILL (a lost queue worker, an out-of-memory kill) cannot stop its tools; without this
+    they would go on writing into the workspace.
     """
-    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if not sys.platform.startswith("linux"):
+        return []
+    if _tools_own_uid():
+        return [str(RUN_AS_TOOL), "--"]
+    setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
-_PREFIX = _die_with_parent_prefix()
+_PREFIX = _tool_prefix()
 
 
 class Output:

@@ -103,7 +103,10 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         "WORKER_STOP_WAIT": str(stop_wait),
         "RQ_DASHBOARD_ENABLED": "true" if values["RQ_DASHBOARD_ENABLED"] else "false",
         "SCALE_OUT": "true" if values["SCALE_OUT"] else "false",
-        "FORWARDED_ALLOW_IPS": str(values["FORWARDED_ALLOW_IPS"]),
+        # The appliance's HAProxy believes X-Forwarded-For only from these outer proxies, and the
+        # web servers believe it only from HAProxy (docker/haproxy.cfg).
+        "TRUSTED_PROXIES": " ".join(values["FORWARDED_ALLOW_IPS"]),
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
         "STREAMLIT_SERVER_COUNT": str(values["STREAMLIT_SERVER_COUNT"]),
         # The proxy refuses request bodies beyond the upload limit (plus room for the form's framing).
         "MAX_REQUEST_BYTES": str(app.limits.max_upload_bytes + 1024**2),

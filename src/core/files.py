@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import zipfile
@@ -31,6 +32,15 @@ def safe_filename(name: str) -> str:
     if not cleaned:
         raise InputError(f"{name!r} is not a usable file name.")
     return cleaned
+
+
+def _group_writable(folder: Path) -> None:
+    """Add the group's rwx to a folder of ours that lacks them (only its owner may change it)."""
+    if not hasattr(os, "geteuid"):
+        return  # Windows: no such modes
+    info = folder.stat()
+    if info.st_mode & 0o070 != 0o070 and info.st_uid == os.geteuid():
+        folder.chmod(info.st_mode | 0o070)
 
 
 class FileManager:
@@ -69,8 +79,12 @@ class FileManager:
         return files
 
     def result_dir(self, step: str) -> Path:
+        """The step's result folder, writable for the group too: in the appliance the tools run as a
+        uid of their own in the app's group (docker/run-as-tool.c), whatever umask made the folder."""
         path = self.results_root / step
         path.mkdir(parents=True, exist_ok=True)
+        for folder in (self.results_root, path):
+            _group_writable(folder)
         return path
 
     def outputs(self, inputs: Iterable[Path], step: str, suffix: str) -> list[Path]:

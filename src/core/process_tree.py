@@ -40,6 +40,10 @@ def _signal(process: psutil.Process, action: str) -> None:
         getattr(process, action)()
     except psutil.NoSuchProcess:
         log.debug("process %s already gone", process.pid)
+    except psutil.AccessDenied:
+        # A tool running as the tools' own uid: its run-as-tool parent (ours to signal) passes the
+        # signal on, and takes the tool with it when it is killed.
+        log.debug("process %s is not ours to signal; its parent stops it", process.pid)
 
 
 def is_alive(pid: int, create_time: float | None = None) -> bool:

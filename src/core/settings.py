@@ -44,14 +44,20 @@ ENV_SETTINGS_FILE = "SETTINGS_FILE"
 GB = 1024**3
 MB = 1024**2
 
-#: Deployment secrets: never logged, never handed to the tools a run starts (see tool_environment).
-SECRET_ENV_NAMES = (
-    *(s.env for s in spec.SETTINGS if s.kind in ("password", "secret")),
-    "REDIS_URL",  # it holds the Redis password in scale-out mode
-    "RQ_REDIS_URL",  # the same, for `rq info` (docker-compose.scale.yml)
-)
-#: Every variable starting with one of these is a secret too (rq-dashboard's credentials and URL).
-SECRET_ENV_PREFIXES = ("RQ_DASHBOARD_",)
+#: What the tools and scripts a run starts get of the environment: what a program needs to run
+#: (paths, locale, time zone, temporary folders, Python's own switches, the OpenMS tools'
+#: variables, and Windows' basics for local mode there), nothing else. No setting of the app
+#: reaches them, secret or not (passwords, the Redis URL, the webhook URL, the SMTP login).
+TOOL_ENV_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ",
+        "TMPDIR", "TMP", "TEMP", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING", "VIRTUAL_ENV", "OMP_NUM_THREADS",
+        "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "APPDATA", "LOCALAPPDATA",
+        "USERPROFILE", "PROGRAMDATA", "NUMBER_OF_PROCESSORS",
+    }
+)  # fmt: skip
+TOOL_ENV_PREFIXES = ("LC_", "OPENMS_", "XDG_")
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class Limits:
     workspace_quota_bytes: int  # inputs, results and logs of one workspace together
     min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
     max_runs_per_client: int  # queued-or-running runs per client address, across workspaces
+    new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
+    empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
     admin_session_seconds: int  # how long an admin sign-in lasts
     admin_max_failures: int  # wrong admin passwords per client within admin_failure_window ...
     admin_failure_window_seconds: int  # ... before further tries are refused unchecked
@@ -274,6 +282,8 @@ def _limits(got: Mapping[str, object]) -> Limits:
         workspace_quota_bytes=int(float(got["limits.workspace_quota_gb"]) * GB),
         min_free_bytes=int(float(got["limits.min_free_disk_gb"]) * GB),
         max_runs_per_client=int(got["limits.max_runs_per_client"]),
+        new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),
+        empty_workspace_seconds=int(float(got["limits.empty_workspace_minutes"]) * 60),
         admin_session_seconds=int(float(got["limits.admin_session_minutes"]) * 60),
         admin_max_failures=int(got["limits.admin_max_failures"]),
         admin_failure_window_seconds=60 * int(got["limits.admin_failure_window_minutes"]),
@@ -286,11 +296,11 @@ def check_admin_password(raw: str, source: str) -> str:
 
 
 def tool_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for the tools and scripts a run starts: the deployment's secrets removed."""
+    """The environment for the tools and scripts a run starts: only what TOOL_ENV_NAMES allows."""
     return {
         name: value
         for name, value in env.items()
-        if name not in SECRET_ENV_NAMES and not name.startswith(SECRET_ENV_PREFIXES)
+        if name.upper() in TOOL_ENV_NAMES or name.upper().startswith(TOOL_ENV_PREFIXES)
     }
 
 

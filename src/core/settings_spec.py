@@ -30,7 +30,7 @@ DASHBOARD_PORT = 9181
 class Setting:
     key: str  # dotted path in settings.json ("queue_settings.job_timeout"); "" = environment only
     env: str  # environment variable ("" = settings.json only)
-    kind: str  # bool, int, float, str, choice, path, redis_url, link, int_list, queue_names, password, secret
+    kind: str  # bool, int, float, str, choice, path, redis_url, link, int_list, queue_names, password, secret, proxy_list
     default: object
     help: str
     low: float | None = None
@@ -83,6 +83,8 @@ SETTINGS: tuple[Setting, ...] = (
     _app("limits.workspace_quota_gb", "WORKSPACE_QUOTA_GB", "float", 10, "space one workspace may take: inputs, results, logs (GB)", low=0.001, high=1024**2),
     _app("limits.min_free_disk_gb", "MIN_FREE_DISK_GB", "float", 2, "uploads and new runs are refused while the workspaces volume has less free (GB)", low=0, high=1024**2),
     _app("limits.max_runs_per_client", "MAX_RUNS_PER_CLIENT", "int", 3, "runs queued or running at once per client address, across workspaces", low=1, high=10000),
+    _app("limits.new_workspaces_per_client_per_hour", "NEW_WORKSPACES_PER_CLIENT_PER_HOUR", "int", 100, "online mode: new workspaces one client address may make per hour (a class behind one address must fit)", low=1, high=100000),
+    _app("limits.empty_workspace_minutes", "EMPTY_WORKSPACE_MINUTES", "float", 60, "online mode: a workspace nothing was ever put in is removed this long after it was made (min)", low=1, high=7 * 24 * 60),
     _app("limits.admin_session_minutes", "ADMIN_SESSION_MINUTES", "float", 30, "how long an admin sign-in lasts (min)", low=0.1, high=24 * 60),
     _app("limits.admin_max_failures", "", "int", 5, "wrong admin passwords per client address before further tries are refused unchecked", low=1, high=1000),
     _app("limits.admin_failure_window_minutes", "", "int", 10, "the time window of admin_max_failures (min)", low=1, high=24 * 60),
@@ -114,7 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
     _appliance("REDIS_PASSWORD", "secret", "", "password of the appliance's Redis: 16 or more letters, digits or `. _ ~ -`"),
     _appliance("RQ_DASHBOARD_USERNAME", "str", "", "rq-dashboard's username (required when it is enabled)"),
     _appliance("RQ_DASHBOARD_PASSWORD", "password", "", "rq-dashboard's password (required when it is enabled)"),
-    _appliance("FORWARDED_ALLOW_IPS", "str", "127.0.0.1", "behind a reverse proxy: the proxy's address(es), so visitors are told apart by X-Forwarded-For (docs/security.md)"),
+    _appliance("FORWARDED_ALLOW_IPS", "proxy_list", "", "behind a reverse proxy or ingress: its address(es) or range(s), e.g. `10.0.0.0/8`; only from them is X-Forwarded-For believed (docs/security.md); unset: from nobody"),
     Setting("", "APP_PORT", "int", 8501, "host port of the app", low=1, high=65535, where="compose"),
     Setting("", "RQ_DASHBOARD_PORT", "int", DASHBOARD_PORT, "host port of rq-dashboard", low=1, high=65535, where="compose"),
 )  # fmt: skip

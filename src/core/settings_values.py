@@ -6,6 +6,7 @@ value came from there, else the settings.json key) and says what would be accept
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 
@@ -141,6 +142,26 @@ def _int_list(setting: Setting, raw: object) -> tuple[int, ...]:
     )
 
 
+def _proxy_list(name: str, raw: object) -> tuple[str, ...]:
+    """Addresses or ranges of trusted outer proxies, comma- or space-separated; ``*`` is refused."""
+    items = [item for item in re.split(r"[,\s]+", str(raw).strip()) if item]
+    if "*" in items:
+        raise SettingsError(
+            f"{name}=* would believe an X-Forwarded-For header from anyone, so every visitor could name "
+            "any client address and get past the per-visitor limits. Set the address or range of your "
+            "reverse proxy or ingress instead, e.g. 10.0.0.0/8 (docs/security.md)."
+        )
+    networks = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise SettingsError(
+                f"{name} must list IP addresses or ranges (e.g. 10.0.0.0/8, 172.18.0.1), got {item!r}."
+            ) from None
+    return tuple(networks)
+
+
 def _queue_names(name: str, raw: object) -> dict[str, str]:
     if not isinstance(raw, Mapping) or set(raw) != set(PRIORITIES):
         raise SettingsError(f"{name} must name one queue for each of {', '.join(PRIORITIES)}.")
@@ -167,6 +188,7 @@ _PARSERS = {
     "http_url": lambda s, name, raw: _http_url(name, raw),
     "int_list": lambda s, name, raw: _int_list(s, raw),
     "queue_names": lambda s, name, raw: _queue_names(name, raw),
+    "proxy_list": lambda s, name, raw: _proxy_list(name, raw),
     "password": lambda s, name, raw: parse_password(name, raw),
     "secret": lambda s, name, raw: _secret(name, raw),
 }

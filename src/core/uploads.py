@@ -11,13 +11,15 @@ but is damaged further in is caught by the TOPP tool, whose error the Run page s
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from src.core.files import InputError, safe_filename
@@ -32,6 +34,10 @@ SPOOL_DIR = ".uploads"
 MAX_NAME_LENGTH = 200
 #: The free-disk guard is checked again after every this many bytes written.
 FREE_CHECK_BYTES = 16 * 1024**2
+#: Bytes collected before they are checked against the quota and written (under the lock).
+QUOTA_BLOCK_BYTES = 1024**2
+#: The lock file in a workspace's spool folder.
+LOCK_NAME = ".lock"
 #: Spooled uploads nobody added to the workspace are removed after this many seconds.
 SPOOL_MAX_AGE_SECONDS = 3600
 #: Tokens name spool files; they come from the browser, so only harmless characters pass.
@@ -85,8 +91,12 @@ def spool_path(workspace: Path, token: str) -> Path:
 class UploadSink:
     """Writes one upload in chunks to the workspace's spool folder, within every limit.
 
-    Used as a context manager: leaving it with an exception removes the partial file,
-    so nothing half-written remains.
+    The quota holds for every upload of a workspace together, however many arrive at once and
+    on however many web server processes: each block of bytes is checked against what the
+    workspace holds on disk at that moment (other uploads in flight included) and written under
+    an exclusive lock on the workspace's spool folder, so no two checks see the same free room.
+    Used as a context manager: leaving it with an exception removes the partial file, so nothing
+    half-written remains.
     """
 
     def __init__(
@@ -99,9 +109,10 @@ class UploadSink:
         if expected > limits.max_upload_bytes:
             raise InputError(too_large_message(self.name, limits))
         check_free_disk(root, limits, expected)
-        self.used_before = used_bytes(workspace)  # the quota is checked with every chunk against this
-        check_quota(workspace, limits, expected, self.used_before)
+        check_quota(workspace, limits, expected)
         self.size = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._handle = self.path.open("wb")
 
@@ -115,33 +126,66 @@ class UploadSink:
             self.discard()
 
     def write(self, chunk: bytes) -> None:
-        total = self.size + len(chunk)
-        if total > self.limits.max_upload_bytes:
+        if self.size + self._pending_bytes + len(chunk) > self.limits.max_upload_bytes:
             raise InputError(too_large_message(self.name, self.limits))
-        check_quota(self.workspace, self.limits, total, self.used_before)
-        if total // FREE_CHECK_BYTES != self.size // FREE_CHECK_BYTES:
-            check_free_disk(self.root, self.limits)
-        try:
-            self._handle.write(chunk)
-        except OSError as err:
-            raise _disk_error(err, self.name) from None
+        self._pending.append(chunk)
+        self._pending_bytes += len(chunk)
+        if self._pending_bytes >= QUOTA_BLOCK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the pending bytes if the workspace has room for them now (see the class's doc)."""
+        data, self._pending, self._pending_bytes = b"".join(self._pending), [], 0
+        if not data:
+            return
+        total = self.size + len(data)
+        with _spool_lock(self.workspace):
+            # What the workspace holds now, every upload's bytes so far included (this one's less its
+            # own, so the message speaks of the rest of the workspace and of this whole file).
+            others = used_bytes(self.workspace) - self.size
+            check_quota(self.workspace, self.limits, total, others)
+            if total // FREE_CHECK_BYTES != self.size // FREE_CHECK_BYTES:
+                check_free_disk(self.root, self.limits)
+            try:
+                self._handle.write(data)
+                self._handle.flush()  # on disk before the lock is released, where the next check looks
+            except OSError as err:
+                raise _disk_error(err, self.name) from None
         self.size = total
 
     def close(self) -> Path:
         if not self._handle.closed:
             try:
+                self._flush()
                 self._handle.close()
+            except InputError:
+                self.discard()
+                raise
             except OSError as err:  # the last buffered bytes did not fit
                 self.path.unlink(missing_ok=True)
                 raise _disk_error(err, self.name) from None
         return self.path
 
     def discard(self) -> None:
+        self._pending, self._pending_bytes = [], 0
         try:
             self._handle.close()
         except OSError:
             pass  # the file is being thrown away: a failed flush does not matter
         self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _spool_lock(workspace: Path) -> Iterator[None]:
+    """An exclusive lock per workspace, across processes (the web servers share the volume)."""
+    folder = workspace / SPOOL_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_NAME).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _disk_error(err: OSError, name: str) -> InputError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,24 +76,28 @@ def create(root: Path, workspace_id: str) -> Path:
     return path
 
 
-def resolve_online(root: Path, requested: str | None) -> Resolution:
-    """Give an online visitor the workspace in ?workspace=, or a fresh one with a notice why."""
+def resolve_online(
+    root: Path, requested: str | None, may_create: Callable[[], str] | None = None
+) -> Resolution:
+    """Give an online visitor the workspace in ?workspace=, or a fresh one with a notice why.
+
+    ``may_create`` is asked before a fresh workspace is made: "" lets it be made, anything else
+    is the reason why not, raised as WorkspaceError (with what was wrong with the link, if it was).
+    """
+    if requested and is_valid_online_id(requested) and workspace_path(root, requested).is_dir():
+        return Resolution(workspace_path(root, requested))
     if not requested:
-        return Resolution(create(root, new_online_id()))
-    if not is_valid_online_id(requested):
+        why = ""
+    elif not is_valid_online_id(requested):
         log.warning("refused malformed workspace id %r", requested[:80])
-        return Resolution(
-            create(root, new_online_id()),
-            "The workspace link is not valid, so a new empty workspace was created for you.",
-        )
-    path = workspace_path(root, requested)
-    if not path.is_dir():
-        return Resolution(
-            create(root, new_online_id()),
-            "That workspace does not exist (it may have been removed after a period without use), "
-            "so a new empty workspace was created for you.",
-        )
-    return Resolution(path)
+        why = "The workspace link is not valid"
+    else:
+        why = "That workspace does not exist (it may have been removed after a period without use)"
+    refused = may_create() if may_create else ""
+    if refused:
+        raise WorkspaceError(f"{why}, and no new one was made: {refused}" if why else refused)
+    notice = f"{why}, so a new empty workspace was created for you." if why else ""
+    return Resolution(create(root, new_online_id()), notice)
 
 
 def resolve_local(root: Path, requested: str | None) -> Resolution:

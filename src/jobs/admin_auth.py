@@ -1,20 +1,27 @@
-"""Signing in to the Queue admin page: the password check and its limit on wrong tries.
+"""Signing in to the Queue admin page: the password check, its limit on tries, and the way in that
+nobody can block.
 
-Each client (its address) may give ``limits.admin_max_failures`` wrong passwords within
-``limits.admin_failure_window_seconds``; after that every try is refused before the
-password is even compared, until the oldest failure leaves the window. Failures are
-kept in Redis (a sorted set per client, timestamps as scores), so every web server of
-the deployment counts the same tries. Wrong tries are logged with the client's
-address, never with what was typed.
+Each client address, and each browser session, may try ``limits.admin_max_failures``
+passwords within ``limits.admin_failure_window_seconds``. A try is counted (one ``INCR`` in
+Redis, which every web server shares) *before* the password is compared, so any number of
+simultaneous tries on any number of web servers gets at most that many passwords checked; the
+others are refused unchecked. A correct password clears its address's and session's counts.
+
+A lockout is per address, so anyone behind the administrator's NAT could keep them out. The
+operator therefore has a way in that no visitor can block: ``admin-token`` in the container
+(``python -m src.jobs.admin_auth token``) prints a one-time sign-in token, valid for
+``TOKEN_MINUTES``, that the sign-in form takes in place of the password and that no lockout
+refuses. Wrong tries are logged with the client's address, never with what was typed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import math
-import time
-import uuid
+import secrets
+import sys
 from dataclasses import dataclass
 
 from redis import Redis
@@ -24,7 +31,10 @@ from src.jobs.client_limits import client_key
 
 log = logging.getLogger(__name__)
 
-FAILURES_KEY = "openms:admin:failures:{client}"
+TRIES_KEY = "openms:admin:tries:{kind}:{key}"
+TOKEN_KEY = "openms:admin:token:{digest}"
+#: How long a sign-in token printed by ``admin-token`` is valid (min).
+TOKEN_MINUTES = 15
 
 
 @dataclass(frozen=True)
@@ -33,49 +43,100 @@ class SignIn:
     message: str = ""  # why not, for the person at the keyboard
 
 
-def _key(client: str) -> str:
-    return FAILURES_KEY.format(client=client_key(client))
+def _keys(client: str, session: str) -> tuple[str, str]:
+    session_key = hashlib.sha256(f"openms-session:{session}".encode()).hexdigest()[:20]
+    by_client = TRIES_KEY.format(kind="client", key=client_key(client))
+    return by_client, TRIES_KEY.format(kind="session", key=session_key)
 
 
-def recent_failures(connection: Redis, client: str, limits: Limits, now: float) -> tuple[int, float | None]:
-    """(wrong tries within the window, time of the oldest of them)."""
-    key = _key(client)
-    with connection.pipeline() as pipe:
-        pipe.zremrangebyscore(key, "-inf", now - limits.admin_failure_window_seconds)
-        pipe.zcard(key)
-        pipe.zrange(key, 0, 0, withscores=True)
-        _, count, oldest = pipe.execute()
-    return int(count), (oldest[0][1] if oldest else None)
+def _take_try(connection: Redis, limits: Limits, keys: tuple[str, str]) -> tuple[int, int]:
+    """Count one try for the address and the session at once; (the higher count, seconds left)."""
+    window = limits.admin_failure_window_seconds
+    with connection.pipeline() as pipe:  # MULTI/EXEC: both counts move together
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)  # the window starts at the first try
+        pipe.ttl(keys[0])
+        results = pipe.execute()
+    return max(int(results[0]), int(results[2])), max(int(results[4]), 1)
 
 
-def sign_in(connection: Redis, limits: Limits, client: str, configured: str, given: str) -> SignIn:
-    """Check ``given`` against the configured admin password, within the limit on wrong tries."""
-    now = time.time()
-    count, oldest = recent_failures(connection, client, limits, now)
-    if count >= limits.admin_max_failures:
-        wait = (oldest or now) + limits.admin_failure_window_seconds - now
-        log.warning("admin sign-in from %s refused unchecked: %d wrong tries in the window", client, count)
+def _token_matches(connection: Redis, given: str) -> bool:
+    """True (once) for a live sign-in token; the token is used up by the check."""
+    if len(given) < 20:
+        return False
+    digest = hashlib.sha256(given.strip().encode()).hexdigest()
+    return connection.getdel(TOKEN_KEY.format(digest=digest)) is not None
+
+
+def sign_in(
+    connection: Redis, limits: Limits, client: str, session: str, configured: str, given: str
+) -> SignIn:
+    """Check ``given`` (the admin password or a sign-in token) within the limit on tries."""
+    if _token_matches(connection, given):
+        log.info("admin signed in from %s with a one-time sign-in token", client)
+        return SignIn(True)
+    keys = _keys(client, session)
+    tries, seconds_left = _take_try(connection, limits, keys)
+    if tries > limits.admin_max_failures:
+        log.warning("admin sign-in from %s refused unchecked: %d tries in the window", client, tries)
         return SignIn(
             False,
-            f"Too many wrong admin passwords from your address ({count} within "
-            f"{limits.admin_failure_window_seconds // 60} minutes). This try was not checked. "
-            f"Wait {max(1, math.ceil(wait / 60))} minute(s) and try again.",
+            f"Too many admin sign-in tries from your address or this page ({limits.admin_max_failures} "
+            f"within {limits.admin_failure_window_seconds // 60} minutes). This try was not checked. "
+            f"Wait {max(1, math.ceil(seconds_left / 60))} minute(s) and try again. The operator of this "
+            "server can sign in at once with a one-time token (`admin-token` in the container).",
         )
     if configured and hmac.compare_digest(given.encode(), configured.encode()):
-        connection.delete(_key(client))
+        connection.delete(*keys)
         log.info("admin signed in from %s", client)
         return SignIn(True)
-    key = _key(client)
-    with connection.pipeline() as pipe:
-        pipe.zadd(key, {uuid.uuid4().hex: now})
-        pipe.expire(key, limits.admin_failure_window_seconds)
-        pipe.execute()
-    left = limits.admin_max_failures - count - 1
+    left = limits.admin_max_failures - tries
     log.warning(
         "wrong admin password from %s (%d of %d allowed within %d min)",
         client,
-        count + 1,
+        tries,
         limits.admin_max_failures,
         limits.admin_failure_window_seconds // 60,
     )
     return SignIn(False, f"Wrong admin password. {left} more tr{'y' if left == 1 else 'ies'} before a wait.")
+
+
+def new_token(connection: Redis) -> str:
+    """A one-time sign-in token for the operator, valid for TOKEN_MINUTES."""
+    token = secrets.token_urlsafe(24)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    connection.set(TOKEN_KEY.format(digest=digest), "1", ex=TOKEN_MINUTES * 60)
+    return token
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m src.jobs.admin_auth token``: print a sign-in token (the image's ``admin-token``)."""
+    from src.core.settings import SettingsError, load_settings
+    from src.jobs.connection import REDIS_ERRORS, get_connection, redact
+
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["token"]:
+        print("usage: python -m src.jobs.admin_auth token", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        token = new_token(get_connection(settings.queue))
+    except SettingsError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 2
+    except REDIS_ERRORS as err:
+        url = redact(settings.queue.redis_url)
+        print(f"Error: Redis at {url} cannot be reached ({err}).", file=sys.stderr)
+        return 1
+    print(token)
+    print(
+        f"One-time sign-in token for the Queue admin page, valid for {TOKEN_MINUTES} minutes: enter it "
+        "in the admin password field.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,11 +1,13 @@
-"""Removing workspaces nobody has touched for ``workspace_max_age_days``.
+"""Removing workspaces nobody has touched for ``workspace_max_age_days``, and empty ones sooner.
 
-A workspace counts as touched when any file in it changes. Each pass also removes
-uploads that were streamed to disk but never added to their workspace. A workspace with a
-queued or running job, or a live local run, is never removed; when that cannot be
-checked (Redis unreachable) nothing is removed in that pass.
-Run as ``python -m src.jobs.cleanup`` (one pass) or ``--loop`` (every
-``cleanup_interval_seconds``, as the appliance does).
+A workspace counts as touched when any file in it changes. One that nothing was ever put in
+(every visit without a link makes one) is removed once ``limits.empty_workspace_seconds`` have
+passed since it was made, so page loads cannot fill the volume. Each pass also removes uploads
+that were streamed to disk but never added to their workspace. A workspace with a queued or
+running job, or a live local run, is never removed; when that cannot be checked (Redis
+unreachable) nothing is removed in that pass.
+Run as ``python -m src.jobs.cleanup`` (one pass) or ``--loop`` (every ``cleanup_interval_seconds``,
+or more often when empty workspaces are due sooner, as the appliance does).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rq.job import Job
 from src.core.process_tree import is_alive
 from src.core.run_state import RUN_DIR, RunStateStore, read_json
 from src.core.settings import Settings, SettingsError, load_settings
-from src.core.uploads import remove_stale_spools
+from src.core.uploads import LOCK_NAME, remove_stale_spools
 from src.jobs.connection import REDIS_ERRORS, get_connection
 from src.jobs.job_states import ACTIVE_JOB_STATES
 from src.jobs.queue import JOB_FILE
@@ -62,16 +64,29 @@ def has_active_run(settings: Settings, workspace: Path) -> bool:
     return False
 
 
+def is_empty(workspace: Path) -> bool:
+    """Nothing was ever put in it: no file at all (folders and the upload lock do not count)."""
+    return not any(
+        path.is_file() and not path.is_symlink() and path.name != LOCK_NAME for path in workspace.rglob("*")
+    )
+
+
 def stale_workspaces(settings: Settings, now: float | None = None) -> list[Path]:
     now = time.time() if now is None else now
     limit = settings.workspace_max_age_days * 86400
+    empty_limit = settings.limits.empty_workspace_seconds
     root = settings.workspaces_dir
     if not root.is_dir():
         return []
     candidates = [
         p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and not p.is_symlink()
     ]
-    return sorted(p for p in candidates if now - last_touched(p) > limit)
+    stale = []
+    for workspace in candidates:
+        age = now - last_touched(workspace)
+        if age > limit or (age > empty_limit and is_empty(workspace)):
+            stale.append(workspace)
+    return sorted(stale)
 
 
 def remove_abandoned_uploads(settings: Settings) -> None:
@@ -98,16 +113,26 @@ def cleanup(settings: Settings, now: float | None = None) -> list[Path]:
         except REDIS_ERRORS as err:
             log.warning("Redis unreachable (%s); not removing anything in this pass", err)
             return removed
+        reason = _why(settings, workspace)
         try:
             shutil.rmtree(workspace)
         except OSError as err:
             log.error("could not remove workspace %s: %s (check the volume's ownership)", workspace.name, err)
             continue
-        log.info(
-            "removed workspace %s (untouched for %.1f days)", workspace.name, settings.workspace_max_age_days
-        )
+        log.info("removed workspace %s (%s)", workspace.name, reason)
         removed.append(workspace)
     return removed
+
+
+def _why(settings: Settings, workspace: Path) -> str:
+    if is_empty(workspace):
+        return f"empty for {settings.limits.empty_workspace_seconds / 60:.0f} min"
+    return f"untouched for {settings.workspace_max_age_days:.1f} days"
+
+
+def pass_interval(settings: Settings) -> float:
+    """Seconds between passes: often enough that empty workspaces go about when they are due."""
+    return max(10.0, min(settings.cleanup_interval_seconds, settings.limits.empty_workspace_seconds / 2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         cleanup(settings)
         if not args.loop:
             return 0
-        time.sleep(settings.cleanup_interval_seconds)
+        time.sleep(pass_interval(settings))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from src.core.settings import DASHBOARD_PORT, Settings, SettingsError, check_admin_password
 from src.jobs import admin, admin_auth, health, metrics
@@ -112,9 +113,15 @@ def _sign_in_area(ctx: PageContext) -> bool:
     return False
 
 
+def _session_id() -> str:
+    script_run = get_script_run_ctx()
+    return script_run.session_id if script_run is not None else ""
+
+
 def _try_sign_in(settings: Settings, client: str, password: str, given: str) -> None:
+    connection = get_connection(settings.queue)
     try:
-        result = admin_auth.sign_in(get_connection(settings.queue), settings.limits, client, password, given)
+        result = admin_auth.sign_in(connection, settings.limits, client, _session_id(), password, given)
     except REDIS_ERRORS:
         st.error("Signing in needs the job queue (Redis), which cannot be reached right now. Try again soon.")
         return

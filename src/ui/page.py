@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from src.core import new_workspaces
 from src.core import workspace as ws
 from src.core.settings import Settings, SettingsError, load_settings
 from src.core.settings_spec import by_key
@@ -37,7 +38,8 @@ def client_address() -> str:
     """The visitor's address as the web server sees it.
 
     Uvicorn replaces the peer address with the one in X-Forwarded-For when the request
-    comes from a trusted proxy (FORWARDED_ALLOW_IPS, default 127.0.0.1). A server bound to
+    comes from a trusted proxy (uvicorn's FORWARDED_ALLOW_IPS, default 127.0.0.1: in the
+    appliance only its HAProxy, which writes the header itself). A server bound to
     all IPv6 and IPv4 addresses sees IPv4 peers as ``::ffff:a.b.c.d``; that is the same
     client as ``a.b.c.d``. Loopback visitors all count as "localhost".
     """
@@ -70,13 +72,18 @@ def _resolve(settings: Settings) -> ws.Resolution:
         return ws.Resolution(Path(current))
     root = settings.workspaces_dir
     if settings.online_deployment:
-        return ws.resolve_online(root, requested)
+        return ws.resolve_online(root, requested, lambda: new_workspaces.take(settings, client_address()))
     return ws.resolve_local(root, requested)
 
 
 def select_workspace(settings: Settings) -> Path:
     """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
-    resolution = _resolve(settings)
+    try:
+        resolution = _resolve(settings)
+    except ws.WorkspaceError as err:  # no workspace for this visit (too many made from the address)
+        st.error(literal(err))
+        st.stop()
+        raise
     with st.container():  # a fixed slot, so the page's fragments keep their places
         if resolution.notice:
             st.warning(literal(resolution.notice))

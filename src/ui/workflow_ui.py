@@ -20,6 +20,7 @@ from src.core.settings import MB
 from src.core.workflow import WorkflowBase
 from src.ui import topp_widgets
 from src.ui.text import label_text, literal
+from src.web import downloads
 
 
 def _sent_name(upload) -> str:
@@ -181,13 +182,14 @@ class WorkflowUI:
         st.plotly_chart(figure, width="stretch")
 
     def download_results(self, run: RunRecord | None = None) -> None:
-        st.download_button(
-            "Download all results (zip)",
-            data=self.workflow.files.results_zip(run.results_root if run else None),
-            file_name=f"{self.workflow.id}-{run.id if run else 'results'}.zip",
-            mime="application/zip",
-            key=f"{self.key}-download",
-        )
+        """A link (valid for a few minutes) that downloads the run's results as a zip, served by the
+        web server itself (src/web/downloads.py), never as a file anyone with its URL could fetch."""
+        root = run.results_root if run else self.workflow.files.results_root
+        name = f"{self.workflow.id}-{run.id if run else 'results'}.zip"
+        url = downloads.link(self.workflow.settings, root, name)
+        st.link_button("Download all results (zip)", url, icon=":material/download:")
+        minutes = downloads.LINK_SECONDS // 60
+        st.caption(f"The link works for {minutes:d} minutes; open this page again for a new one.")
 
     # ---- run history ----------------------------------------------------------------------------
     def pick_run(

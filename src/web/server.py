@@ -21,6 +21,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from src.core.settings import SettingsError, load_settings  # noqa: E402 - needs the path above
+from src.web.downloads import Downloads  # noqa: E402
 from src.web.notify_stop import NotifyStop  # noqa: E402
 from src.web.uploads import StreamedUploads  # noqa: E402
 
@@ -33,13 +34,17 @@ logging.getLogger("src").setLevel(logging.INFO)
 
 
 def _middleware() -> list[Middleware]:
-    """Uploads streamed to disk, and the e-mails' stop link (when the settings can be read: if not,
-    every page says what is wrong with them)."""
+    """Uploads streamed to disk, results downloaded by an expiring link, and the e-mails' stop link
+    (when the settings can be read: if not, every page says what is wrong with them)."""
     try:
         settings = load_settings()
     except SettingsError:
         return [Middleware(StreamedUploads)]
-    return [Middleware(StreamedUploads), Middleware(NotifyStop, settings=settings)]
+    return [
+        Middleware(StreamedUploads),
+        Middleware(Downloads, settings=settings),
+        Middleware(NotifyStop, settings=settings),
+    ]
 
 
 app = st.App(PROJECT_ROOT / "app.py", middleware=_middleware())
