@@ -89,7 +89,7 @@ RUN set -eux; \
     chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh; \
     ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
     ln -s /app/docker/admin-token.sh /usr/local/bin/admin-token; \
-    python -c 'import src.jobs.tasks, src.jobs.worker, src.workflows'
+    python -c 'import src.jobs.worker.tasks, src.jobs.worker, src.workflows'
 
 # Online mode: every visitor gets a private workspace and every run is a queued job.
 ENV ONLINE_DEPLOYMENT=true \

@@ -11,12 +11,10 @@ set -eu
 umask 0002
 
 APP_UID=10001
-FATAL_FILE=/tmp/openms-fatal
-EXIT_FATAL=70
 
 fail() {
   echo "entrypoint: ERROR: $*" >&2
-  exit 64
+  exit "$EXIT_BAD_CONFIG"
 }
 
 note() {
@@ -24,25 +22,27 @@ note() {
 }
 
 # Every rule about a setting (ranges, true/false spellings, defaults, what needs what) is declared
-# once in src/core/settings_spec.py. The check applies them to this environment; it prints the
-# reason and exits 64 when the container cannot start, else the checked values as shell
-# assignments (ROLE, RQ_WORKER_COUNT, WORKER_STOP_WAIT, RQ_DASHBOARD_ENABLED, SCALE_OUT,
-# TRUSTED_PROXIES, FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT, MAX_REQUEST_BYTES), with the
-# true/false switches spelled as supervisord wants them.
+# once in src/core/settings/spec.py. The check applies them to this environment; it prints the
+# reason and exits with its code for a refused configuration when the container cannot start,
+# else the checked values as shell assignments (ROLE, RQ_WORKER_COUNT, WORKER_STOP_WAIT,
+# RQ_DASHBOARD_ENABLED, SCALE_OUT, TRUSTED_PROXIES, FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT,
+# MAX_REQUEST_BYTES), the true/false switches spelled as supervisord wants them, and what this
+# script shares with Python (EXIT_BAD_CONFIG, EXIT_FATAL, FATAL_FILE, WEB_PORT_BASE,
+# REDIS_URL_SHOWN: the Redis URL without its password), so that none of it is spelled here.
 check_settings() {
-  checked=$(python -m src.core.settings --check --shell) || exit 64
+  checked=$(python -m src.core.settings --check --shell) || exit $?
   eval "$checked"
   export ROLE RQ_WORKER_COUNT WORKER_STOP_WAIT RQ_DASHBOARD_ENABLED SCALE_OUT TRUSTED_PROXIES \
-    FORWARDED_ALLOW_IPS STREAMLIT_SERVER_COUNT MAX_REQUEST_BYTES
+    FORWARDED_ALLOW_IPS STREAMLIT_SERVER_COUNT MAX_REQUEST_BYTES EXIT_FATAL FATAL_FILE WEB_PORT_BASE
 }
 
-# HAProxy on port 8501 in front of the STREAMLIT_SERVER_COUNT web servers (8601, 8602, ...).
+# HAProxy on port 8501 in front of the STREAMLIT_SERVER_COUNT web servers (WEB_PORT_BASE + 1, ...).
 configure_proxy() {
   proxy_config=/tmp/openms-haproxy.cfg
   cp /app/docker/haproxy.cfg "$proxy_config"
   server=1
   while [ "$server" -le "$STREAMLIT_SERVER_COUNT" ]; do
-    printf '    server web%d 127.0.0.1:%d cookie web%d check\n' "$server" "$((8600 + server))" "$server" >> "$proxy_config"
+    printf '    server web%d 127.0.0.1:%d cookie web%d check\n' "$server" "$((WEB_PORT_BASE + server))" "$server" >> "$proxy_config"
     server=$((server + 1))
   done
   # The outer proxies whose X-Forwarded-For HAProxy believes (FORWARDED_ALLOW_IPS), one per line.
@@ -125,8 +125,8 @@ check_worker_volume_and_redis() {
 # and the Redis URL with its password. Root-only, like the password file of Redis itself.
 write_runtime_env() {
   umask 077
-  printf "ROLE='%s'\nREDIS_URL='%s'\nSTREAMLIT_SERVER_COUNT='%s'\n" "$ROLE" "$REDIS_URL" "$STREAMLIT_SERVER_COUNT" \
-    > /tmp/openms-runtime.env
+  printf "ROLE='%s'\nREDIS_URL='%s'\nSTREAMLIT_SERVER_COUNT='%s'\nWEB_PORT_BASE='%s'\n" "$ROLE" "$REDIS_URL" \
+    "$STREAMLIT_SERVER_COUNT" "$WEB_PORT_BASE" > /tmp/openms-runtime.env
   umask 0002
 }
 
@@ -143,7 +143,7 @@ check_settings
 if [ "$ROLE" = worker ]; then
   check_worker_volume_and_redis
   write_runtime_env
-  note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $(echo "$REDIS_URL" | sed 's#://[^@]*@#://***@#')."
+  note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $REDIS_URL_SHOWN."
   run_supervisord /app/docker/supervisord-worker.conf
 fi
 configure_redis

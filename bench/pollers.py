@@ -10,8 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+from src import runs
 from src.core.settings import load_settings
-from src.jobs import runs
 from src.workflows.topp_workflow import TOPPWorkflow
 
 

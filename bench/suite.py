@@ -27,10 +27,10 @@ from rq import Queue
 
 from bench import harness
 from bench.harness import NOISE, NZ_FILES, REPO, median, percentile, wait
-from src.core.logs import read_log
+from src import runs
+from src.core.run import read_log
 from src.core.settings import load_settings
-from src.jobs import queue as q
-from src.jobs import runs
+from src.jobs.client import enqueue as q
 from src.workflows.demo_data import generate_runs
 from src.workflows.topp_workflow import TOPPWorkflow
 

@@ -24,7 +24,9 @@ from pathlib import Path
 from supervisor import childutils
 
 #: Where the reason goes for entrypoint.sh (the container's exit code and last log lines).
-FATAL_FILE = Path(os.environ.get("OPENMS_FATAL_FILE", "/tmp/openms-fatal"))
+#: entrypoint.sh hands over where (src/core/settings/check.py holds the path and the exit code).
+FATAL_FILE = Path(os.environ["FATAL_FILE"])
+EXIT_FATAL = os.environ.get("EXIT_FATAL", "")
 #: After asking supervisord to stop, it is killed after this many seconds.
 STOP_SECONDS = 10
 AOF_MANIFEST = Path("/data/redis/appendonly/appendonly.aof.manifest")  # see docker/redis.conf
@@ -87,7 +89,7 @@ def main(critical: set[str]) -> None:
         if headers.get("eventname") == "PROCESS_STATE_FATAL" and group in critical:
             message = (
                 f"fatal-exit: {fields.get('processname')} ({group}) is FATAL: {reason(group)}. "
-                "Stopping the container (exit code 70)."
+                f"Stopping the container (exit code {EXIT_FATAL})."
             )
             print(message, file=sys.stderr, flush=True)
             FATAL_FILE.write_text(message + "\n", encoding="utf-8")

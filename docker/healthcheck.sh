@@ -7,7 +7,7 @@ set -eu
 if [ -r /tmp/openms-runtime.env ]; then
   # shellcheck source=/dev/null
   . /tmp/openms-runtime.env
-  export ROLE REDIS_URL STREAMLIT_SERVER_COUNT
+  export ROLE REDIS_URL STREAMLIT_SERVER_COUNT WEB_PORT_BASE
 fi
 cd /app
 # A `docker exec` health check runs as the container's user: as root it becomes the app's user
@@ -17,14 +17,14 @@ if [ "$(id -u)" = 0 ]; then
   as_app_user="setpriv --reuid=openms --regid=0 --clear-groups"
 fi
 if [ "${ROLE:-appliance}" = worker ]; then
-  exec $as_app_user python -m src.jobs.health --quiet --this-host
+  exec $as_app_user python -m src.jobs.ops.health --quiet --this-host
 fi
 # Every web server, and the proxy in front of them; slow ones count as busy, not dead.
 urls="--app-url http://127.0.0.1:8501/_stcore/health"
 server=1
 while [ "$server" -le "${STREAMLIT_SERVER_COUNT:-1}" ]; do
-  urls="$urls --app-url http://127.0.0.1:$((8600 + server))/_stcore/health"
+  urls="$urls --app-url http://127.0.0.1:$((WEB_PORT_BASE + server))/_stcore/health"
   server=$((server + 1))
 done
 # shellcheck disable=SC2086 # the arguments are split on purpose
-exec $as_app_user python -m src.jobs.health --quiet $urls
+exec $as_app_user python -m src.jobs.ops.health --quiet $urls

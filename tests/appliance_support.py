@@ -13,8 +13,8 @@ import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper image cannot be pulled here
 
-import docker  # noqa: E402 - the docker SDK comes with testcontainers (requirements-dev.txt)
-from tests.conftest import wait_for  # noqa: E402
+import docker
+from tests.conftest import wait_for
 
 IMAGE = os.environ.get("IMAGE_TAG", "openms-workflow-server:latest")
 APP_UID = 10001
@@ -51,7 +51,7 @@ RUN = """
 import json
 from pathlib import Path
 from src.core.settings import load_settings
-from src.jobs import runs
+from src import runs
 from src.workflows.topp_workflow import TOPPWorkflow
 settings = load_settings()
 workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)

@@ -6,8 +6,10 @@ import pytest
 import redis
 from rq.job import Job
 
-from src.jobs import admin, metrics, runs
+from src import runs
 from src.jobs.connection import get_connection
+from src.jobs.ops import admin, metrics
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
 
@@ -57,7 +59,7 @@ def test_a_requeued_job_runs_again_and_a_deleted_one_is_gone(online_settings, wo
     admin.requeue(online_settings, job_id)
     final = run_end(workflow, "the requeued job to end")
     assert final.state == "finished", final.error
-    assert final.job_id == job_id and workflow.table_path().is_file()
+    assert final.job_id == job_id and table_in(workflow.files.results_root).is_file()
     assert admin.failed_jobs(online_settings) == []
 
     other, other_id = failed_run(online_settings, "other")

@@ -27,7 +27,7 @@ from tests.conftest import REPO, wait_for
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper image cannot be pulled here
 
-from testcontainers.core.container import DockerContainer  # noqa: E402
+from testcontainers.core.container import DockerContainer
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -155,7 +155,7 @@ START_RUN = """
 import json
 from pathlib import Path
 from src.core.settings import load_settings
-from src.jobs import runs
+from src import runs
 from src.workflows.topp_workflow import TOPPWorkflow
 settings = load_settings()
 workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
@@ -167,7 +167,7 @@ STATUS = """
 import json
 from pathlib import Path
 from src.core.settings import load_settings
-from src.jobs import runs
+from src import runs
 from src.workflows.topp_workflow import TOPPWorkflow
 settings = load_settings()
 print(json.dumps(runs.status(TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)).__dict__))

@@ -50,7 +50,7 @@ class OtherHost:
         hits = self.hits = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's interface)
+            def do_GET(self) -> None:  # the name is the interface's
                 hits.append(self.path)
                 self.send_response(204)
                 self.end_headers()

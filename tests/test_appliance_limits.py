@@ -156,7 +156,7 @@ from pathlib import Path
 sys.path.insert(0, "/app")
 from secrets_probe import SecretsProbe
 from src.core.settings import load_settings
-from src.jobs import runs
+from src import runs
 settings = load_settings()
 workflow = SecretsProbe(Path(settings.workspaces_dir) / "probe", settings)
 print(runs.start(workflow).mode)

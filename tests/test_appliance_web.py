@@ -9,6 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from src.core.settings.check import WEB_PORT_BASE
 from tests.browser_support import (
     ScriptRuns,
     completed_shown,
@@ -61,7 +62,7 @@ def server_of(page: Page) -> str:
 def test_two_web_servers_behind_the_proxy(box, new_page, request):
     appliance = box(environment={"RQ_WORKER_COUNT": "1", "STREAMLIT_SERVER_COUNT": "2"})
     appliance.wait_healthy()
-    for port in (8601, 8602):
+    for port in (WEB_PORT_BASE + 1, WEB_PORT_BASE + 2):
         code = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/_stcore/health').status)"
         assert appliance.sh(f'python -c "{code}"', user="openms").strip() == "200"
     site = Site(f"http://{appliance.ip}:8501")

@@ -9,9 +9,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from src import runs
 from src.core.settings import load_settings
-from src.jobs import runs
 from src.workflows.demo_data import generate_large_run
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
     RUN_TIMEOUT_MS,
@@ -43,7 +44,7 @@ def test_upload_run_and_results_through_the_queue(online_app, new_page, nz_files
 
     assert seen, "no progress was shown while the run was Running"
     check_results(page, request)
-    assert workflow.table_path().is_file()
+    assert table_in(workflow.files.results_root).is_file()
 
 
 def test_a_second_workspace_waits_its_turn_with_one_worker(online_app, new_page, nz_files, settings, request):
@@ -113,7 +114,7 @@ def test_local_mode_upload_run_and_results_without_redis(local_app, new_page, nz
     start_and_watch_to_completion(page, request)
 
     check_results(page, request)
-    assert workflow.table_path().is_file()
+    assert table_in(workflow.files.results_root).is_file()
 
 
 def test_a_profile_mode_file_is_centroided_and_gives_features(online_app, new_page, settings, request):
@@ -132,4 +133,6 @@ def test_a_profile_mode_file_is_centroided_and_gives_features(online_app, new_pa
     check_results(page, request)
     workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, settings)
     assert runs.status(workflow).state == "finished"
-    assert sum(1 for _ in workflow.table_path().open()) > 1  # a header and at least one feature
+    assert (
+        sum(1 for _ in table_in(workflow.files.results_root).open()) > 1
+    )  # a header and at least one feature

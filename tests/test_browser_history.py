@@ -84,7 +84,7 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
 
         run_with_noise(page, workflow, 100, request)
         run_with_noise(page, workflow, 1000, request)
-        counts = {run.params["FeatureFinderMetabo"][NOISE]: run for run in workflow.runs()}
+        counts = {run.params["FeatureFinderMetabo"][NOISE]: run for run in workflow.kept_runs()}
         assert set(counts) == {100.0, 1000.0}
 
         expect(page.get_by_role("heading", name="Runs in this workspace")).to_be_visible()
@@ -115,7 +115,7 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
         )
 
         run_with_noise(page, workflow, 300, request)  # a third run: the cap of 2 removes the oldest
-        kept = [run.params["FeatureFinderMetabo"][NOISE] for run in workflow.runs()]
+        kept = [run.params["FeatureFinderMetabo"][NOISE] for run in workflow.kept_runs()]
         assert kept == [300.0, 1000.0]
         expect(page.locator('[role="gridcell"]', has_text="noise_threshold_int=300").first).to_be_attached()
         oldest = page.locator('[role="gridcell"]', has_text=re.compile(r"noise_threshold_int=100$"))

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from playwright.sync_api import Page, expect
 
-from src.jobs import runs
+from src import runs
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
     ADMIN_PASSWORD,

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from rq.job import Job
 
+from src import runs
 from src.core.settings import load_settings
-from src.jobs import cleanup, runs
 from src.jobs.connection import get_connection
+from src.jobs.ops import cleanup
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import REPO, put_inputs
 from tests.queue_support import free_port, online_env
@@ -78,9 +79,9 @@ def test_nothing_is_removed_while_redis_is_unreachable(settings, nz_files, redis
 
 
 def cleanup_pass(env: dict[str, str]) -> subprocess.CompletedProcess:
-    """One `python -m src.jobs.cleanup` pass with this environment on top of ours."""
+    """One `python -m src.jobs.ops.cleanup` pass with this environment on top of ours."""
     return subprocess.run(
-        [sys.executable, "-m", "src.jobs.cleanup"],
+        [sys.executable, "-m", "src.jobs.ops.cleanup"],
         env={**os.environ, "PYTHONPATH": str(REPO), **env},
         cwd=REPO,
         capture_output=True,

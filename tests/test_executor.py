@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from src.core.executor import CommandExecutor, CommandFailed, RunCancelled
-from src.core.logs import WorkflowLogger, read_log
+from src.core.errors import CommandFailed
+from src.core.execution import CommandExecutor, RunCancelled
 from src.core.params import ParameterManager
-from src.core.progress import Progress
+from src.core.run import Progress, WorkflowLogger, read_log
 from tests.conftest import processes_mentioning, wait_for
 
 
@@ -126,10 +126,10 @@ def test_tools_die_with_a_killed_run_process(tmp_path, settings):
         "import sys\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from pathlib import Path\n"
-        "from src.core.executor import CommandExecutor\n"
-        "from src.core.logs import WorkflowLogger\n"
+        "from src.core.execution.executor import CommandExecutor\n"
+        "from src.core.run.logs import WorkflowLogger\n"
         "from src.core.params import ParameterManager\n"
-        "from src.core.progress import Progress\n"
+        "from src.core.run.progress import Progress\n"
         f"logger = WorkflowLogger(Path({str(tmp_path)!r}) / 'logs')\n"
         f"params = ParameterManager(Path({str(tmp_path)!r}), Path('.'))\n"
         "executor = CommandExecutor(logger, params, Progress(), 1)\n"

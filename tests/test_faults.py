@@ -14,15 +14,16 @@ import pytest
 import redis
 from rq.job import Job
 
-from src.core import storage
-from src.core.logs import read_log
-from src.core.run_state import RunStatus
-from src.core.runner import AlreadyRunning, LocalRunner
+from src import runs
+from src.core.errors import AlreadyRunning
+from src.core.run import RunState, RunStatus, read_log
 from src.core.settings import load_settings
-from src.core.states import RunState
-from src.jobs import admin, runs
-from src.jobs import queue as q
+from src.core.workflow import LocalRunner
+from src.core.workspace import space as storage
+from src.jobs.client import enqueue as q
+from src.jobs.ops import admin
 from src.workflows.demo_data import generate_large_run, generate_runs
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.test_executor import make_executor
@@ -103,7 +104,7 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
         what="the run to end",
     )
     assert final.state is RunState.FINISHED, final.error
-    assert workflow.table_path().is_file()
+    assert table_in(workflow.files.results_root).is_file()
     assert "Retry" not in read_log(workflow.logger.log_dir, "minimal")  # it was not lost and rerun
 
 
@@ -148,7 +149,7 @@ def test_a_finished_run_whose_job_runs_again_is_not_run_again(online_settings, w
     wait_for(lambda: "it is not run again" in workers.logs(), 60, what="the worker to take it again")
     wait_for(lambda: Job.fetch(job_id, connection=connection).get_status().value == "finished", 30)
     assert read_log(workflow.logger.log_dir, "all") == logs and workflow.state.read().ended_at == ended
-    assert len(workflow.runs()) == 1
+    assert len(workflow.kept_runs()) == 1
 
 
 def wait_for_progress(workflow: TOPPWorkflow, what: str) -> None:

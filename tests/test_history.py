@@ -7,10 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from src.core.history import HISTORY_DIR
-from src.core.logs import Outcome, read_log
+from src.core.run import RunState, read_log
 from src.core.settings import load_settings
-from src.core.states import RunState
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import put_inputs
 
@@ -21,7 +20,7 @@ NOISE = "algorithm:common:noise_threshold_int"
 
 def run_with_noise(workflow: TOPPWorkflow, noise: float) -> None:
     workflow.params.set_tool_value("FeatureFinderMetabo", NOISE, noise)
-    assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
+    assert workflow.run() is RunState.FINISHED, workflow.state.read().error
 
 
 def test_two_runs_are_both_kept_with_their_parameters_and_results(settings, nz_files):
@@ -30,7 +29,7 @@ def test_two_runs_are_both_kept_with_their_parameters_and_results(settings, nz_f
     run_with_noise(workflow, 100)
     run_with_noise(workflow, 1000)
 
-    latest, first = workflow.runs()
+    latest, first = workflow.kept_runs()
     assert latest.latest and not first.latest
     assert first.params == {"FeatureFinderMetabo": {NOISE: 100.0}}
     assert latest.params == {"FeatureFinderMetabo": {NOISE: 1000.0}}
@@ -43,8 +42,10 @@ def test_two_runs_are_both_kept_with_their_parameters_and_results(settings, nz_f
     latest_count = len(pd.read_csv(latest.results_root / table, sep="\t"))
     assert first_count > latest_count > 0  # a higher noise threshold keeps fewer features
     assert read_log(first.log_dir, "minimal").rstrip().endswith("=== WORKFLOW FINISHED ===")
-    assert first.folder == workflow.dir / HISTORY_DIR / first.id
-    assert workflow.table_path() == latest.results_root / table  # the latest stays where it was
+    assert first.folder == workflow.layout.history / first.id
+    assert (
+        table_in(workflow.files.results_root) == latest.results_root / table
+    )  # the latest stays where it was
 
 
 def test_the_cap_removes_the_oldest_run_first(tmp_path, shared_cache, nz_files):
@@ -58,9 +59,9 @@ def test_the_cap_removes_the_oldest_run_first(tmp_path, shared_cache, nz_files):
     put_inputs(workflow, nz_files[:1])
     for noise in (100, 200, 300):
         run_with_noise(workflow, noise)
-    kept = workflow.runs()
+    kept = workflow.kept_runs()
     assert [run.params["FeatureFinderMetabo"][NOISE] for run in kept] == [300.0, 200.0]
-    assert len(list((workflow.dir / HISTORY_DIR).iterdir())) == 1
+    assert len(list((workflow.layout.history).iterdir())) == 1
 
 
 def test_a_workspace_from_before_run_history_still_opens_and_archives(settings, nz_files):
@@ -68,11 +69,11 @@ def test_a_workspace_from_before_run_history_still_opens_and_archives(settings, 
     put_inputs(workflow, nz_files[:1])
     run_with_noise(workflow, 100)
     (workflow.state.run_dir / "record.json").unlink()  # as a run of the previous version left it
-    (latest,) = workflow.runs()
+    (latest,) = workflow.kept_runs()
     assert latest.params is None and latest.status.state is RunState.FINISHED
 
     run_with_noise(workflow, 200)
-    latest, old = workflow.runs()
+    latest, old = workflow.kept_runs()
     assert old.params is None and old.status.state is RunState.FINISHED
     assert (old.results_root / "consensus-table" / "consensus_features.tsv").is_file()
 
@@ -81,24 +82,24 @@ def test_a_failed_run_is_kept_with_its_error(settings, nz_files, tmp_path):
     workflow = TOPPWorkflow(settings.workspaces_dir / "failed", settings)
     broken = workflow.files.input_dir("mzML-files") / "broken.mzML"
     broken.write_bytes(nz_files[0].read_bytes()[:100_000])
-    assert workflow.run() is Outcome.FAILED
+    assert workflow.run() is RunState.FAILED
     broken.unlink()
     put_inputs(workflow, nz_files[:1])
     run_with_noise(workflow, 100)
-    latest, failed = workflow.runs()
+    latest, failed = workflow.kept_runs()
     assert failed.status.state is RunState.FAILED and "FeatureFinderMetabo failed" in failed.status.error
     record = json.loads((failed.folder / "record.json").read_text())
     assert record["inputs"] == [{"name": "broken.mzML", "bytes": 100_000}]
 
 
 def test_history_counts_against_the_workspace_quota(settings, nz_files):
-    from src.core.storage import used_bytes
+    from src.core.workspace import used_bytes
 
     workflow = TOPPWorkflow(settings.workspaces_dir / "quota", settings)
     put_inputs(workflow, nz_files[:1])
     run_with_noise(workflow, 100)
     one_run = used_bytes(workflow.workspace)
     run_with_noise(workflow, 100)
-    archived = used_bytes(workflow.dir / HISTORY_DIR)
+    archived = used_bytes(workflow.layout.history)
     assert archived > 100_000  # the first run's results and logs
     assert used_bytes(workflow.workspace) >= one_run + archived * 0.9

@@ -17,10 +17,12 @@ import pytest
 import redis
 from aiosmtpd.controller import Controller
 
-from src.core import mail_quota, subscription
-from src.core.logs import Outcome, ended_with, read_log
-from src.core.runner import LocalRunner
+from src.core.errors import AddressError
+from src.core.notify import quota as mail_quota
+from src.core.notify import subscription
+from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
+from src.core.workflow import LocalRunner
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import AppServer
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
@@ -36,7 +38,7 @@ class Receiver:
         calls = self.calls = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's interface)
+            def do_POST(self) -> None:  # the name is the interface's
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 calls.append({"path": self.path, "json": json.loads(body)})
                 self.send_response(204)
@@ -55,7 +57,7 @@ class Receiver:
 
 
 class Mailbox:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's interface)
+    async def handle_DATA(self, server, session, envelope):  # the name is the interface's
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
         return "250 Message accepted for delivery"
 
@@ -128,12 +130,12 @@ def test_a_finished_and_a_failed_run_each_send_one_webhook_call_and_one_mail(
     runner = LocalRunner(done)  # a real run process, as in local mode
     runner.start()
     wait_for(lambda: not runner.is_running(), 180, interval=0.2, what="the run to end")
-    assert ended_with(done.logger.log_dir) is Outcome.FINISHED
+    assert ended_with(done.logger.log_dir) is RunState.FINISHED
 
     failed = TOPPWorkflow(settings.workspaces_dir / "failed", settings)
     (failed.files.input_dir("mzML-files") / "broken.mzML").write_bytes(nz_files[0].read_bytes()[:100_000])
     confirm(settings, failed.workspace, "other@example.org", mailbox)
-    assert failed.run() is Outcome.FAILED
+    assert failed.run() is RunState.FAILED
 
     assert [call["json"]["state"] for call in receiver.calls] == ["finished", "failed"]
     first, second = (call["json"] for call in receiver.calls)
@@ -167,7 +169,7 @@ def test_with_the_receivers_down_the_run_ends_normally_and_its_log_says_so(tmp_p
     set_noise_threshold(workflow)
     confirm(settings, workflow.workspace, "scientist@example.org", mailbox)
     mailbox.stop()  # the mail server goes away after the address was confirmed
-    assert workflow.run() is Outcome.FINISHED
+    assert workflow.run() is RunState.FINISHED
     status = workflow.state.read()
     assert status.state == "finished" and status.error == ""
     minimal = read_log(workflow.logger.log_dir, "minimal")
@@ -180,10 +182,10 @@ def test_no_notification_without_configuration_and_addresses_are_checked(setting
     workflow = TOPPWorkflow(settings.workspaces_dir / "quiet", settings)
     put_inputs(workflow, nz_files[:1])
     set_noise_threshold(workflow)
-    assert workflow.run() is Outcome.FINISHED
+    assert workflow.run() is RunState.FINISHED
     assert not re.search(r"Notification |E-mail notification", read_log(workflow.logger.log_dir, "all"))
     for bad in ("not an address", "a@b", "x@example.org\nBcc: victim@example.org", "<a@example.org>"):
-        with pytest.raises(subscription.AddressError, match="does not look like an e-mail address"):
+        with pytest.raises(AddressError, match="does not look like an e-mail address"):
             subscription.check_address(bad)
     assert subscription.check_address(" a@example.org ") == "a@example.org"
 
@@ -213,16 +215,16 @@ def test_an_address_gets_only_its_code_until_confirmed_then_no_more_mails_than_t
     assert "https://openms.example.org" in body and "ignore this e-mail" in body
     assert "pending" not in body and "workspace=" not in body  # no key to the workspace before confirming
 
-    assert workflow.run() is Outcome.FAILED  # a run that ends while the address is not confirmed
+    assert workflow.run() is RunState.FAILED  # a run that ends while the address is not confirmed
     assert len(mailbox.messages) == 1
     assert "E-mail notification" not in read_log(workflow.logger.log_dir, "all")
     code = code_in(code_mail)
-    with pytest.raises(subscription.AddressError, match="not the code that was sent .4 tries left"):
+    with pytest.raises(AddressError, match="not the code that was sent .4 tries left"):
         subscription.confirm(workflow.workspace, f"{(int(code) + 1) % 10**6:06d}")
     subscription.confirm(workflow.workspace, code)
 
     for _ in range(10):  # ten runs that end within a minute
-        assert workflow.run() is Outcome.FAILED
+        assert workflow.run() is RunState.FAILED
     assert len(mails_to(mailbox, "someone@example.org")) == 4  # the code and three runs: the limit
     minimal = read_log(workflow.logger.log_dir, "minimal")
     assert "not sent: this address already got 4 e-mails from this server within the last hour" in minimal
@@ -259,7 +261,7 @@ def test_the_stop_link_of_a_mail_stops_the_mails(receivers, tmp_path, shared_cac
     settings = notifying_settings(tmp_path, shared_cache, "", mailbox.port)
     workflow = broken_workflow(settings, "stopping", nz_files)
     confirm(settings, workflow.workspace, "scientist@example.org", mailbox)
-    assert workflow.run() is Outcome.FAILED
+    assert workflow.run() is RunState.FAILED
     wait_for(lambda: len(mailbox.messages) == 2, 10, what="the mail of the run")
     link = urlparse(mailbox.messages[1][1]["List-Unsubscribe"].strip("<>"))
     env = {
@@ -286,5 +288,5 @@ def test_the_stop_link_of_a_mail_stops_the_mails(receivers, tmp_path, shared_cac
     finally:
         server.stop()
     assert subscription.confirmed_address(workflow.workspace) == ("", "")
-    assert workflow.run() is Outcome.FAILED
+    assert workflow.run() is RunState.FAILED
     assert len(mailbox.messages) == 2  # nothing more

@@ -11,7 +11,7 @@ from rq.job import Job, JobStatus
 from streamlit.testing.v1 import AppTest
 
 from src.core import workspace as ws
-from src.jobs import queue as q
+from src.jobs.client import enqueue as q
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import FFM_NOISE, REPO, set_noise_threshold, wait_for
 

@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from src.core import topp_ini
-from src.core.params import ParameterManager
-from src.core.topp_ini import ParameterError
+from src.core.errors import ParameterError, ToolNotFoundError
+from src.core.params import ParameterManager, topp_ini
 
 FFM = "FeatureFinderMetabo"
 NOISE = "algorithm:common:noise_threshold_int"
@@ -74,7 +73,7 @@ def test_a_hand_edited_invalid_value_is_caught_before_a_run(params):
 
 
 def test_missing_tool_is_reported_with_install_advice(tmp_path):
-    with pytest.raises(topp_ini.ToolNotFoundError, match="apt-get install"):
+    with pytest.raises(ToolNotFoundError, match="apt-get install"):
         topp_ini.ini_path(tmp_path, "NoSuchOpenMSTool")
 
 

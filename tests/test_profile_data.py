@@ -12,9 +12,10 @@ import pandas as pd
 import pyopenms as oms
 import pytest
 
-from src.core import peak_mode
-from src.core.logs import Outcome, read_log
-from src.core.peak_mode import PeakMode
+from src.core.run import RunState, read_log
+from src.workflows import peak_mode
+from src.workflows.peak_mode import PeakMode
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import DATA_DIR, put_inputs, set_noise_threshold
 
@@ -88,8 +89,8 @@ def test_the_isolated_reader_says_what_each_file_is(tmp_path):
 def test_a_profile_file_is_centroided_first_and_gives_features(settings):
     workflow = TOPPWorkflow(settings.workspaces_dir / "profile", settings)
     put_inputs(workflow, [PROFILE])
-    assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
-    table = pd.read_csv(workflow.table_path(), sep="\t")
+    assert workflow.run() is RunState.FINISHED, workflow.state.read().error
+    table = pd.read_csv(table_in(workflow.files.results_root), sep="\t")
     assert len(table) > 0
     minimal = read_log(workflow.logger.log_dir, "minimal")
     assert "Running PeakPickerHiRes on 1 input(s)" in minimal and "hold profile data" in minimal
@@ -104,8 +105,8 @@ def test_centroided_files_pass_untouched_and_give_the_same_table(settings, nz_fi
     workflow = TOPPWorkflow(settings.workspaces_dir / "nz", settings)
     put_inputs(workflow, nz_files)
     set_noise_threshold(workflow)
-    assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
-    assert len(pd.read_csv(workflow.table_path(), sep="\t")) == 287
+    assert workflow.run() is RunState.FINISHED, workflow.state.read().error
+    assert len(pd.read_csv(table_in(workflow.files.results_root), sep="\t")) == 287
     assert "PeakPickerHiRes" not in read_log(workflow.logger.log_dir, "all")
     assert not (workflow.files.results_root / "centroiding").exists()
 
@@ -113,7 +114,7 @@ def test_centroided_files_pass_untouched_and_give_the_same_table(settings, nz_fi
 def test_a_run_with_an_unusable_file_fails_at_once_saying_what_it_is(settings, tmp_path, nz_files):
     workflow = TOPPWorkflow(settings.workspaces_dir / "bad", settings)
     put_inputs(workflow, [nz_files[0], ms2_only(tmp_path)])
-    assert workflow.run() is Outcome.FAILED
+    assert workflow.run() is RunState.FAILED
     error = workflow.state.read().error
     assert "ms2-only.mzML: the file holds no MS1 spectra" in error and "File Upload page" in error
     assert "Running: " not in read_log(workflow.logger.log_dir, "commands")  # no tool was started

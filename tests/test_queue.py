@@ -10,13 +10,14 @@ import redis
 from rq.job import Job
 from rq.scheduler import RQScheduler
 
-from src.core.logs import Outcome, ended_with, read_log
+from src import runs
+from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
-from src.jobs import admin, runs
-from src.jobs import queue as q
-from src.jobs.health import snapshot
-from src.jobs.status import job_status
+from src.jobs.client import enqueue as q
+from src.jobs.client import job_status
+from src.jobs.ops import admin, report
 from src.workflows.demo_data import generate_large_run, generate_runs
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
@@ -57,16 +58,17 @@ def test_queued_run_gives_the_same_table_as_a_local_run(
 
     view = runs.start(queued)
     assert view.mode == "queue" and len(view.job_id) == 32 and "queued" not in view.job_id
-    assert local.run() is Outcome.FINISHED
+    assert local.run() is RunState.FINISHED
     final = wait_state(queued, ("finished", "failed"))
     assert final.state == "finished", final.error
     assert final.worker and final.progress == 1.0
-    assert ended_with(queued.logger.log_dir) is Outcome.FINISHED
+    assert ended_with(queued.logger.log_dir) is RunState.FINISHED
     assert read_log(queued.logger.log_dir, "commands").count("Running: /usr/bin/FeatureFinderMetabo") == 3
     pd.testing.assert_frame_equal(
-        pd.read_csv(queued.table_path(), sep="\t"), pd.read_csv(local.table_path(), sep="\t")
+        pd.read_csv(table_in(queued.files.results_root), sep="\t"),
+        pd.read_csv(table_in(local.files.results_root), sep="\t"),
     )
-    assert len(pd.read_csv(queued.table_path(), sep="\t")) > 250
+    assert len(pd.read_csv(table_in(queued.files.results_root), sep="\t")) > 250
 
 
 def test_positions_and_progress_with_one_worker(online_settings, workers, redis_url, tmp_path):
@@ -110,13 +112,13 @@ def test_cancel_queued_and_stop_running_leave_nothing_behind(online_settings, wo
     started = time.monotonic()
     view = runs.stop(waiting)
     assert view.state == "cancelled" and time.monotonic() - started < 2
-    assert ended_with(waiting.logger.log_dir) is Outcome.CANCELLED
+    assert ended_with(waiting.logger.log_dir) is RunState.CANCELLED
 
     started = time.monotonic()
     view = runs.stop(running)
     assert view.state == "cancelled" and time.monotonic() - started < 2.5
     assert tool_processes(running) == []
-    wait_for(lambda: ended_with(running.logger.log_dir) is Outcome.CANCELLED, 5, what="the cancelled marker")
+    wait_for(lambda: ended_with(running.logger.log_dir) is RunState.CANCELLED, 5, what="the cancelled marker")
     assert read_log(running.logger.log_dir, "minimal").count("=== WORKFLOW CANCELLED ===") == 1
 
 
@@ -160,7 +162,7 @@ def test_a_killed_worker_does_not_leave_the_job_started(settings, workers, redis
     else:
         final = wait_state(workflow, ("failed",), 5)
         assert "worker running this job was lost" in final.error
-        assert ended_with(workflow.logger.log_dir) is Outcome.FAILED
+        assert ended_with(workflow.logger.log_dir) is RunState.FAILED
 
 
 def test_a_killed_workers_scheduler_lock_is_taken_over_at_once(online_settings, workers, redis_url):
@@ -296,7 +298,7 @@ def test_back_pressure_and_one_active_run_per_workflow(settings, redis_url):
 
 def test_health_reports_redis_workers_and_queues(online_settings, workers, redis_url):
     workers.start(online_settings, redis_url, 2)
-    state = snapshot(online_settings)
+    state = report(online_settings)
     assert state["redis"]["ok"] and state["redis"]["aof_enabled"]
     assert state["redis"]["aof_last_write_status"] == "ok"
     names = [w["name"] for w in state["workers"]]

@@ -11,11 +11,11 @@ import pytest
 import redis
 from rq.job import Job
 
-from src.core.logs import ended_with, read_log
+from src import runs
+from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
-from src.core.states import RunState
-from src.jobs import queue as q
-from src.jobs import reconcile, runs
+from src.jobs import reconcile
+from src.jobs.client import enqueue as q
 from src.workflows.demo_data import generate_large_run, generate_runs
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import processes_mentioning, wait_for

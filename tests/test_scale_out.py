@@ -24,7 +24,7 @@ from tests.test_appliance import (
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-from testcontainers.core.container import DockerContainer  # noqa: E402
+from testcontainers.core.container import DockerContainer
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -33,7 +33,7 @@ WORKSPACES = "/data/workspaces"
 
 
 @pytest.fixture
-def cluster(docker_client):  # noqa: F811 - the fixture imported from test_appliance
+def cluster(docker_client):
     """Start an appliance and worker containers on a fresh network with a shared volume."""
     suffix = uuid.uuid4().hex[:8]
     network = docker_client.networks.create(f"openms-test-{suffix}")

@@ -8,8 +8,11 @@ import re
 
 import pytest
 
-from src.core import deployment, settings_docs, settings_spec
-from src.core.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings, tool_environment
+from src.core.errors import SettingsError
+from src.core.settings import DEFAULT_SETTINGS_FILE, load_settings, tool_environment
+from src.core.settings import check as deployment
+from src.core.settings import docs as settings_docs
+from src.core.settings import spec as settings_spec
 from tests.conftest import REPO
 
 

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from src.core import storage, uploads
-from src.core.files import InputError, safe_filename
+from src.core.errors import InputError, StorageRefused
 from src.core.settings import load_settings
-from src.core.uploads import UploadSink, check_mzml, store_chunks
+from src.core.workspace import space as storage
+from src.core.workspace import uploads
+from src.core.workspace.uploads import UploadSink, check_mzml, safe_filename, store_chunks
 
 MZML_HEAD = b'<?xml version="1.0" encoding="utf-8"?>\n<indexedmzML xmlns="http://psi.hupo.org/ms/mzml">'
 MB = 1024**2
@@ -78,11 +79,11 @@ def test_the_workspace_quota_counts_inputs_and_results(workspace):
     (workspace / "results").mkdir()
     (workspace / "results" / "old.tsv").write_bytes(b"r" * (6 * MB))
     quota = {"WORKSPACE_QUOTA_GB": str(8 / 1024)}  # 8 MB
-    with pytest.raises(storage.StorageRefused, match=r"holds 6\.0 MB of its 8\.0 MB quota.*File Upload page"):
+    with pytest.raises(StorageRefused, match=r"holds 6\.0 MB of its 8\.0 MB quota.*File Upload page"):
         store(workspace, "run.mzML", MZML_HEAD + b" " * (3 * MB), **quota)
     assert not list(workspace.rglob("*.part"))
     assert store(workspace, "small.mzML", MZML_HEAD + b" " * MB, **quota).is_file()
-    with pytest.raises(storage.StorageRefused, match="over its 8.0 MB quota, so no new run can start"):
+    with pytest.raises(StorageRefused, match="over its 8.0 MB quota, so no new run can start"):
         (workspace / "results" / "more.tsv").write_bytes(b"r" * (2 * MB))
         storage.check_can_start(workspace, workspace.parent, limits(workspace.parent, **quota))
 
@@ -90,9 +91,9 @@ def test_the_workspace_quota_counts_inputs_and_results(workspace):
 def test_the_free_disk_guard_refuses_uploads_and_starts_and_says_whom_to_ask(workspace):
     free_gb = storage.free_bytes(workspace) / 1024**3
     guard = {"MIN_FREE_DISK_GB": f"{free_gb + 1:.3f}"}  # one GB more than this disk has
-    with pytest.raises(storage.StorageRefused, match="almost full.*tell the administrator"):
+    with pytest.raises(StorageRefused, match="almost full.*tell the administrator"):
         store(workspace, "run.mzML", MZML_HEAD, **guard)
-    with pytest.raises(storage.StorageRefused, match="almost full"):
+    with pytest.raises(StorageRefused, match="almost full"):
         storage.check_can_start(workspace, workspace.parent, limits(workspace.parent, **guard))
     assert not list(workspace.rglob("*.part"))
 
@@ -139,7 +140,7 @@ def test_a_disk_that_fills_up_during_an_upload_gives_a_message_and_leaves_nothin
     no_guard = limits(tiny_volume, MIN_FREE_DISK_GB="0")  # the guard off: the disk really fills
     data = MZML_HEAD + b" " * (6 * MB)
     chunks = [data[i : i + MB] for i in range(0, len(data), MB)]
-    with pytest.raises(storage.StorageRefused, match="disk ran full while the file was being stored"):
+    with pytest.raises(StorageRefused, match="disk ran full while the file was being stored"):
         store_chunks(workspace, workspace / "in", "big.mzML", chunks, no_guard, tiny_volume)
     assert not list(workspace.rglob("*.part")) and not (workspace / "in").exists()
     assert storage.free_bytes(tiny_volume) > 3 * MB  # the partial file was removed
@@ -169,7 +170,7 @@ def test_uploads_arriving_at_once_never_store_more_than_the_quota_together(works
             folder, root = workspace / "in", workspace.parent
             store_chunks(workspace, folder, f"run{n}.mzML", chunks, settings_limits, root)
             outcomes.append("stored")
-        except storage.StorageRefused as err:
+        except StorageRefused as err:
             outcomes.append(str(err))
 
     threads = [threading.Thread(target=upload, args=(n,)) for n in range(8)]

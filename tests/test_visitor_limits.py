@@ -12,10 +12,11 @@ import sys
 import pytest
 import redis
 
-from src.core.logs import read_log
+from src import runs
+from src.core.run import read_log
 from src.core.settings import load_settings
-from src.jobs import admin_auth, runs
-from src.jobs import queue as q
+from src.jobs.client import enqueue as q
+from src.jobs.ops import admin_auth
 from src.workflows.demo_data import generate_large_run, generate_runs
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import REPO, wait_for
@@ -104,7 +105,7 @@ def test_wrong_admin_passwords_are_limited_per_client_and_never_logged(online_se
     connection = redis.Redis.from_url(redis_url)
     limits = online_settings.limits
     password = "the-right-password"
-    caplog.set_level(logging.INFO, logger="src.jobs.admin_auth")
+    caplog.set_level(logging.INFO, logger="src.jobs.ops.admin_auth")
 
     def sign_in(client: str, session: str, given: str) -> admin_auth.SignIn:
         return admin_auth.sign_in(connection, limits, client, session, password, given)
@@ -140,7 +141,7 @@ def test_a_successful_sign_in_clears_the_clients_wrong_tries(online_settings, re
 PRESS_SIGN_IN = """
 import sys, threading, redis
 from src.core.settings import load_settings
-from src.jobs import admin_auth
+from src.jobs.ops import admin_auth
 settings = load_settings()
 connection = redis.Redis.from_url(settings.queue.redis_url)
 barrier, results = threading.Barrier(15), []
@@ -177,7 +178,7 @@ def test_simultaneous_tries_on_two_web_servers_check_at_most_the_limit_and_a_tok
     connection = redis.Redis.from_url(redis_url)
     refused = admin_auth.sign_in(connection, limits, "192.0.2.9", "admin", "pw-123456", "pw-123456")
     assert not refused.ok and "admin-token" in refused.message  # the address is locked, the admin too
-    command = [sys.executable, "-m", "src.jobs.admin_auth", "token"]
+    command = [sys.executable, "-m", "src.jobs.ops.admin_auth", "token"]
     printed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     token = printed.stdout.strip()
     assert printed.returncode == 0 and len(token) >= 30

@@ -6,8 +6,9 @@ import pandas as pd
 import pyopenms as oms
 import pytest
 
-from src.core.logs import Outcome, ended_with, read_log
-from src.core.runner import LocalRunner
+from src.core.run import RunState, ended_with, read_log
+from src.core.workflow import LocalRunner
+from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 
@@ -20,7 +21,7 @@ def feature_count(path) -> int:
     return features.size()
 
 
-def run_locally(workflow: TOPPWorkflow, timeout: float = 180) -> Outcome:
+def run_locally(workflow: TOPPWorkflow, timeout: float = 180) -> RunState:
     runner = LocalRunner(workflow)
     runner.start()
     assert runner.is_running() or workflow.state.read().is_final
@@ -34,7 +35,7 @@ def test_real_nz_files_in_a_local_process(settings, nz_files):
     set_noise_threshold(workflow)
     assert workflow.preflight() == []
 
-    assert run_locally(workflow) is Outcome.FINISHED
+    assert run_locally(workflow) is RunState.FINISHED
     status = workflow.state.read()
     assert status.state == "finished" and status.progress == 1.0 and status.error == ""
 
@@ -43,7 +44,7 @@ def test_real_nz_files_in_a_local_process(settings, nz_files):
     counts = [feature_count(p) for p in feature_files]
     assert all(count > 120 for count in counts), counts
 
-    table = pd.read_csv(workflow.table_path(), sep="\t")
+    table = pd.read_csv(table_in(workflow.files.results_root), sep="\t")
     assert len(table) > 250
     assert {"rt", "mz", "n_samples"} <= set(table.columns)
     assert (table["n_samples"] == 3).sum() > 30
@@ -61,8 +62,8 @@ def test_a_single_file_run_skips_linking_and_still_gives_a_table(settings, nz_fi
     workflow = TOPPWorkflow(settings.workspaces_dir / "single", settings)
     put_inputs(workflow, nz_files[:1])
     set_noise_threshold(workflow)
-    assert workflow.run() is Outcome.FINISHED, workflow.state.read().error
-    table = pd.read_csv(workflow.table_path(), sep="\t")
+    assert workflow.run() is RunState.FINISHED, workflow.state.read().error
+    table = pd.read_csv(table_in(workflow.files.results_root), sep="\t")
     assert len(table) > 120 and set(table["n_samples"]) == {1}
     commands = read_log(workflow.logger.log_dir, "commands")
     assert "FeatureLinkerUnlabeledKD" not in commands and "Running: /usr/bin/FileConverter" in commands
@@ -74,8 +75,8 @@ def test_generated_demo_data_runs_through(settings):
     demo_files = workflow.load_example()
     assert len(demo_files) >= 3
     set_noise_threshold(workflow)
-    assert workflow.run() is Outcome.FINISHED  # in-process this time: the same engine
-    table = pd.read_csv(workflow.table_path(), sep="\t")
+    assert workflow.run() is RunState.FINISHED  # in-process this time: the same engine
+    table = pd.read_csv(table_in(workflow.files.results_root), sep="\t")
     assert len(table) >= 20
     assert (table["n_samples"] == len(demo_files)).sum() >= 10
 
@@ -97,7 +98,7 @@ def test_stop_during_feature_detection_cancels_and_leaves_no_tool_running(settin
     )
     runner.stop()
     assert not runner.is_running()
-    assert ended_with(workflow.logger.log_dir) is Outcome.CANCELLED
+    assert ended_with(workflow.logger.log_dir) is RunState.CANCELLED
     assert workflow.state.read().state == "cancelled"
     assert processes_mentioning(marker) == []
     assert "stopped by the user" in read_log(workflow.logger.log_dir, "minimal")
@@ -111,7 +112,7 @@ def test_corrupt_or_empty_mzml_fails_with_the_tools_error(settings, nz_files, co
     workflow = TOPPWorkflow(settings.workspaces_dir / "bad", settings)
     bad = workflow.files.input_dir("mzML-files") / "bad.mzML"
     bad.write_bytes(nz_files[0].read_bytes()[:100_000] if content == "truncated" else content)
-    assert run_locally(workflow) is Outcome.FAILED
+    assert run_locally(workflow) is RunState.FAILED
     minimal = read_log(workflow.logger.log_dir, "minimal")
     assert "FeatureFinderMetabo failed with exit code" in minimal
     assert expected_error in minimal
@@ -122,7 +123,7 @@ def test_corrupt_or_empty_mzml_fails_with_the_tools_error(settings, nz_files, co
 def test_a_run_without_inputs_fails_with_advice(settings):
     workflow = TOPPWorkflow(settings.workspaces_dir / "empty", settings)
     assert any("no mzML files" in problem for problem in workflow.preflight())
-    assert workflow.run() is Outcome.FAILED
+    assert workflow.run() is RunState.FAILED
     assert "Upload files on the File Upload page" in workflow.state.read().error
 
 
@@ -140,7 +141,7 @@ def test_the_run_process_does_not_re_run_the_parents_main_script(settings, tmp_p
         f"open({str(counter)!r}, 'a').write('x')\n"
         "if __name__ == '__main__':\n"
         f"    sys.path.insert(0, {str(REPO)!r})\n"
-        "    from src.core.runner import LocalRunner\n"
+        "    from src.core.workflow.local_runner import LocalRunner\n"
         "    from src.core.settings import load_settings\n"
         "    from src.workflows.topp_workflow import TOPPWorkflow\n"
         f"    settings = load_settings(env={{'WORKSPACES_DIR': {str(settings.workspaces_dir)!r}}})\n"
@@ -178,4 +179,4 @@ def test_a_killed_run_process_takes_its_tools_along_and_is_reported(settings):
     wait_for(lambda: not runner.is_running(), 5, what="the runner to notice")
     status = workflow.state.read()
     assert status.state == "failed" and "stopped unexpectedly" in status.error
-    assert ended_with(workflow.logger.log_dir) is Outcome.FAILED
+    assert ended_with(workflow.logger.log_dir) is RunState.FAILED

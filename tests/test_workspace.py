@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from src.core import new_workspaces
 from src.core import workspace as ws
+from src.core.errors import WorkspaceError
 from src.core.settings import load_settings
+from src.core.workspace import creation as new_workspaces
 
 
 def test_online_visitor_without_id_gets_a_fresh_random_workspace(tmp_path):
@@ -57,7 +58,7 @@ def test_local_names(tmp_path):
 
 @pytest.mark.parametrize("name", ["", ".hidden", "a..b", "a/b", "x" * 65, "semi;colon"])
 def test_invalid_local_names_are_refused(name):
-    with pytest.raises(ws.WorkspaceError):
+    with pytest.raises(WorkspaceError):
         ws.validate_local_name(name)
 
 
@@ -71,9 +72,9 @@ def test_new_workspaces_per_client_are_bounded_and_a_link_still_opens(tmp_path):
         return ws.resolve_online(tmp_path, link, lambda: new_workspaces.take(settings, client))
 
     made = [visit("198.51.100.1") for _ in range(3)]
-    with pytest.raises(ws.WorkspaceError, match="3 new workspaces were made from your address"):
+    with pytest.raises(WorkspaceError, match="3 new workspaces were made from your address"):
         visit("198.51.100.1")
-    with pytest.raises(ws.WorkspaceError, match="link is not valid, and no new one was made"):
+    with pytest.raises(WorkspaceError, match="link is not valid, and no new one was made"):
         visit("198.51.100.1", "forged")
     assert visit("198.51.100.1", made[0].id).path == made[0].path  # an existing link is not counted
     assert visit("198.51.100.2").path.is_dir()

@@ -11,7 +11,7 @@ import threading
 
 import redis
 
-from src.core.settings import QueueSettings
+from src.core.settings import QueueSettings, redact
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,3 @@ def reachable(queue: QueueSettings) -> tuple[bool, str]:
         log.warning("Redis at %s is not usable: %s", redact(queue.redis_url), err)
         return False, f"the job queue (Redis at {redact(queue.redis_url)}) is not reachable: {err}"
     return True, ""
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"

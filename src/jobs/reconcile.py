@@ -5,7 +5,7 @@ work-horse or worker died could not write anything. The end is written by whoeve
 causes or first learns of it, never by a status read (a read that writes fails on a
 full disk and races with other web servers):
 
-* ``cancel`` (``src/jobs/queue.py``) for a job it cancelled or stopped;
+* ``cancel`` (``src/jobs/client/enqueue.py``) for a job it cancelled or stopped;
 * the worker's RQ callbacks: stopped jobs, and lost jobs found by a maintenance pass;
 * the worker whose work-horse was killed (out of memory, ``kill -9``);
 * as a safety net, every worker's maintenance pass, for jobs that failed, were stopped or
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from redis import Redis
 from rq.job import Job
 
-from src.core.logs import MINIMAL
-from src.core.run_state import RUN_DIR, RunStateStore
+from src.core.run import MINIMAL, RunState
 from src.core.settings import Settings
-from src.core.states import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs.job_states import run_state_of
+from src.jobs.job_model import recorded_status, run_state_of, workflow_of
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +81,8 @@ def lost_run(workflow: WorkflowBase, job: Job) -> None:
 
 def _not_ended(job: Job) -> bool:
     """True if the job's workspace still shows the run as queued or running."""
-    workspace, workflow_id = job.meta.get("workspace"), job.meta.get("workflow")
-    if not workspace or not workflow_id:
-        return False
-    return not RunStateStore(Path(workspace) / workflow_id / RUN_DIR).read().is_final
+    recorded = recorded_status(job)
+    return recorded is not None and not recorded.is_final
 
 
 def _recent_ids(connection: Redis, key: str, since: float) -> list[str]:
@@ -98,8 +93,6 @@ def recent_endings(settings: Settings, connection: Redis, queues: dict, now: flo
     """The maintenance pass's safety net: end the runs of jobs that failed, were stopped or were
     cancelled (e.g. from rq-dashboard) in the last minutes; return how many it ended. Cheap: a
     range read per registry and a status file per recent ending."""
-    from src.jobs.queue import workflow_of
-
     now = time.time() if now is None else now
     ended = 0
     for queue in queues.values():

@@ -6,7 +6,7 @@ runs, the depth chart). Job ids, workspaces, worker jobs and error texts, which
 name other visitors' work, appear only after signing in with the admin password
 (ADMIN_PASSWORD, or ``admin_password`` in Streamlit secrets). A sign-in lasts
 ``limits.admin_session_seconds`` and wrong passwords are limited per client
-(``src/jobs/admin_auth.py``).
+(``src/jobs/ops/admin_auth.py``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from src.core.settings import DASHBOARD_PORT, Settings, SettingsError, check_admin_password
-from src.jobs import admin, admin_auth, health, metrics
+from src.core.errors import SettingsError
+from src.core.run import duration_text, moment_text
+from src.core.settings import DASHBOARD_PORT, Settings, check_admin_password
 from src.jobs.connection import REDIS_ERRORS, get_connection
-from src.jobs.runs import queue_wanted
+from src.jobs.ops import admin, admin_auth, health, metrics
+from src.runs import queue_wanted
 from src.ui.page import PageContext
 from src.ui.text import literal
 
@@ -180,7 +182,7 @@ def _redis(state: health.RedisHealth) -> None:
     columns[1].metric("Memory", literal(state.used_memory_human))
     aof = "on" if state.aof_enabled else "off"
     columns[2].metric("AOF", aof, help=f"last write: {literal(state.aof_last_write_status or 'n/a')}")
-    columns[3].metric("Uptime", literal(_duration(state.uptime_seconds)))
+    columns[3].metric("Uptime", literal(duration_text(state.uptime_seconds)))
     columns[4].metric("Clients", f"{state.connected_clients:d}")
     if not state.aof_enabled:
         st.warning("Redis runs without its append-only file: queued jobs would be lost on a crash.")
@@ -197,7 +199,7 @@ def _workers(settings) -> None:
             "name": [w.name for w in found],
             "state": [w.state for w in found],
             "current job": [w.current_job or "-" for w in found],
-            "since": [_when(w.since) for w in found],
+            "since": [moment_text(w.since) for w in found],
             "finished jobs": [w.successful_jobs for w in found],
             "failed jobs": [w.failed_jobs for w in found],
         }
@@ -246,7 +248,7 @@ def _failed_jobs(settings) -> None:
             "job": [f.job_id for f in failed],
             "workspace": [f.workspace for f in failed],
             "priority": [f.priority for f in failed],
-            "failed at": [_when(f.failed_at) for f in failed],
+            "failed at": [moment_text(f.failed_at) for f in failed],
             "error": [f.error for f in failed],
         }
     )
@@ -273,15 +275,3 @@ def _apply(settings, action: str, job_id: str) -> None:
         st.error(literal(err))
     except REDIS_ERRORS as err:
         st.error(f"Redis cannot be reached ({literal(err)}); nothing was changed. Try again in a moment.")
-
-
-def _when(timestamp: float | None) -> str:
-    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S") if timestamp else "-"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"

@@ -11,11 +11,11 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from src.core import new_workspaces
 from src.core import workspace as ws
-from src.core.settings import Settings, SettingsError, load_settings
-from src.core.settings_spec import by_key
+from src.core.errors import SettingsError, WorkspaceError
+from src.core.settings import Settings, by_key, load_settings
 from src.core.workflow import WorkflowBase
+from src.core.workspace import creation as new_workspaces
 from src.ui import run_watch, sidebar
 from src.ui.text import literal
 from src.web import sessions
@@ -80,7 +80,7 @@ def select_workspace(settings: Settings) -> Path:
     """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
     try:
         resolution = _resolve(settings)
-    except ws.WorkspaceError as err:  # no workspace for this visit (too many made from the address)
+    except WorkspaceError as err:  # no workspace for this visit (too many made from the address)
         st.error(literal(err))
         st.stop()
         raise
@@ -98,7 +98,7 @@ def page_setup(run_page: bool = False) -> PageContext:
     settings = _settings()
     workspace = select_workspace(settings)
     script_run = get_script_run_ctx()
-    if script_run is not None:  # uploads from this session go to this workspace (src/web/uploads.py)
+    if script_run is not None:  # uploads from this session go to this workspace (src/web/upload_stream.py)
         sessions.register(script_run.session_id, workspace, settings)
     workflow = DEFAULT_WORKFLOW(workspace, settings)
     sidebar.render(settings, workspace)

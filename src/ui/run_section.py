@@ -7,7 +7,7 @@ triggers one full rerun. What varies above it sits in a fixed container, so the
 fragment keeps its place on the page (a shifted place crashes the browser's page).
 A poll costs one Redis round trip of its own (``runs.status(..., shared=True)``) and
 reads the log only when it changed (``logs.tail``). Everything it shows comes from
-``src.jobs.runs``, which hides whether the run is a queued job or a local process.
+``src.runs``, which hides whether the run is a queued job or a local process.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from src.core import history, subscription
-from src.core.logs import tail
+from src import runs
+from src.core.errors import AddressError, UserError
+from src.core.notify import subscription
+from src.core.run import RunState, duration_text, history, tail
 from src.core.settings import LOG_LEVELS
-from src.core.states import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs import runs
-from src.jobs.runs import RunView
+from src.runs import RunView
 from src.ui import run_watch
 from src.ui.page import PageContext
 from src.ui.text import literal
@@ -58,7 +58,7 @@ def show(ctx: PageContext) -> None:
 
 def _notify_me(ctx: PageContext) -> None:
     """The visitor's e-mail address for this workspace's runs, if the operator set up mail: used only
-    once confirmed with the code mailed to it (``src/core/subscription.py``)."""
+    once confirmed with the code mailed to it (``src/core/notify/subscription.py``)."""
     if not ctx.settings.notify.email_enabled:
         return
     workspace = ctx.workflow.workspace
@@ -88,7 +88,7 @@ def _ask_for_code(settings, workspace, current: subscription.Subscription) -> su
         return current
     try:
         current = subscription.ask(settings, workspace, address)
-    except subscription.AddressError as err:
+    except AddressError as err:
         st.error(literal(err))
     except OSError as err:
         st.error(f"The address could not be saved ({literal(err.strerror)}). Try again in a moment.")
@@ -108,7 +108,7 @@ def _enter_code(workspace) -> None:
         return
     try:
         subscription.confirm(workspace, code)
-    except subscription.AddressError as err:
+    except AddressError as err:
         st.error(literal(err))
     except OSError as err:
         st.error(f"The code could not be checked ({literal(err.strerror)}). Try again in a moment.")
@@ -118,7 +118,7 @@ def _enter_code(workspace) -> None:
 
 def _past_runs(workflow: WorkflowBase) -> None:
     """Every kept run of this workspace: when, how it ended, how long, what differed."""
-    kept = [run for run in workflow.runs() if run.status.is_final]
+    kept = [run for run in workflow.kept_runs() if run.status.is_final]
     if not kept:
         return
     st.subheader("Runs in this workspace")
@@ -126,7 +126,7 @@ def _past_runs(workflow: WorkflowBase) -> None:
         {
             "when": run.started,
             "outcome": run.status.state.label,
-            "duration": history.duration_text(run.status),
+            "duration": duration_text(run.status.took),
             **workflow.describe_run(run),
             "parameters (not default)": history.changed_parameters(run.params),
         }
@@ -152,7 +152,7 @@ def _controls(ctx: PageContext, view: RunView) -> None:
 def _start(workflow: WorkflowBase, client: str) -> None:
     try:
         started = runs.start(workflow, client)
-    except runs.RunRefused as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.session_state[NOTICE_KEY] = started.notice
@@ -163,7 +163,7 @@ def _stop(workflow: WorkflowBase) -> None:
     try:
         with st.spinner("Stopping…"):
             runs.stop(workflow)
-    except runs.RunRefused as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.rerun()
@@ -211,9 +211,10 @@ def render_status(view: RunView) -> None:
         st.markdown(f"### {literal(label)}")
         st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=literal(view.step or "Starting"))
         if view.eta_seconds is not None:
-            st.caption(f"About {literal(_duration(view.eta_seconds))} left (estimated from recent runs).")
+            st.caption(f"About {literal(duration_text(view.eta_seconds))} left (estimated from recent runs).")
     elif view.state is RunState.FINISHED:
-        st.success(f"**{literal(label)}** in {literal(_run_time(view))}. See the Results page.")
+        took = duration_text(view.took) if view.took is not None else "a moment"
+        st.success(f"**{literal(label)}** in {literal(took)}. See the Results page.")
         st.page_link("content/results.py", label="Go to Results", icon=":material/bar_chart:")
     elif view.state is RunState.FAILED:
         st.error(f"**{literal(label)}**: {literal(view.error)}")
@@ -230,7 +231,7 @@ def _queued(view: RunView, label: str) -> None:
     else:
         st.markdown("Your workflow is waiting to be retried.")
     if view.eta_seconds is not None:
-        st.caption(f"Estimated to be done in about {literal(_duration(view.eta_seconds))}.")
+        st.caption(f"Estimated to be done in about {literal(duration_text(view.eta_seconds))}.")
     else:
         st.caption("A time estimate appears once this server has finished a run.")
 
@@ -245,16 +246,6 @@ def _times(view: RunView) -> None:
         parts.append(f"job {view.job_id}")
     if parts:
         st.caption(literal(" · ".join(parts)))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def _run_time(view: RunView) -> str:
-    if view.started_at and view.ended_at:
-        return f"{view.ended_at - view.started_at:.1f} s"
-    return "a moment"
 
 
 def _log_tail(workflow: WorkflowBase, level: str) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src.core.states import RunState
+from src import runs
+from src.core.run import RunState
 from src.core.workflow import WorkflowBase
-from src.jobs import runs
 
 POLL_SECONDS = 3.0
 ENDINGS = {

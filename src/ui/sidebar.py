@@ -8,10 +8,11 @@ import psutil
 import streamlit as st
 
 from src.core import workspace as ws
+from src.core.errors import WorkspaceError
 from src.core.settings import Settings
-from src.jobs import metrics
 from src.jobs.connection import REDIS_ERRORS
-from src.jobs.runs import queue_wanted
+from src.jobs.ops import metrics
+from src.runs import queue_wanted
 from src.ui.text import literal
 
 _NEW = "➕ New workspace…"
@@ -77,7 +78,7 @@ def _create_local(settings: Settings) -> None:
         return
     try:
         path = ws.create(settings.workspaces_dir, ws.validate_local_name(name))
-    except ws.WorkspaceError as err:
+    except WorkspaceError as err:
         st.error(literal(err))
         return
     _switch_to(path)

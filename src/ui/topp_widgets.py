@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src.core.params import ParameterManager
-from src.core.topp_ini import ParameterError, ToolNotFoundError, ToppParam
+from src.core.errors import ParameterError, ToolNotFoundError
+from src.core.params import ParameterManager, ToppParam
 from src.ui.text import label_text, literal
 
 

@@ -13,11 +13,12 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from src.core import storage, uploads
-from src.core.files import InputError
-from src.core.history import RunRecord
+from src.core.errors import InputError, StorageRefused
+from src.core.run import RunRecord
 from src.core.settings import MB
 from src.core.workflow import WorkflowBase
+from src.core.workspace import space as storage
+from src.core.workspace import uploads
 from src.ui import topp_widgets
 from src.ui.text import label_text, literal
 from src.web import downloads
@@ -25,7 +26,7 @@ from src.web import downloads
 
 def _sent_name(upload) -> str:
     """The name the browser gave an upload (the web server keeps it in the ticket, and hands
-    Streamlit a safe one of its own: ``src/web/uploads.py``)."""
+    Streamlit a safe one of its own: ``src/web/upload_stream.py``)."""
     upload.seek(0)
     found = uploads.read_ticket(upload.read(len(uploads.TICKET_PREFIX) + 4096))
     upload.seek(0)
@@ -52,7 +53,7 @@ class WorkflowUI:
                     max_upload_size=max(1, self.workflow.settings.limits.max_upload_bytes // MB),
                     disabled=bool(room_problem),
                 )
-            except StreamlitAPIException:  # a name Streamlit refuses, sent past src/web/uploads.py
+            except StreamlitAPIException:  # a name Streamlit refuses, sent past src/web/upload_stream.py
                 chosen = None
                 st.error(
                     "An upload was refused: its file name is not an .mzML name Streamlit accepts. "
@@ -82,7 +83,7 @@ class WorkflowUI:
         try:
             storage.check_free_disk(self.workflow.settings.workspaces_dir, limits)
             storage.check_quota(workspace, limits, 1, used)
-        except storage.StorageRefused as err:
+        except StorageRefused as err:
             st.error(literal(err))
             return str(err)
         return ""

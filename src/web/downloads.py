@@ -19,9 +19,9 @@ from pathlib import Path
 
 import anyio
 
-from src.core.files import FileManager
-from src.core.run_state import read_json, write_json
+from src.core.jsonfile import read_json, write_json
 from src.core.settings import Settings
+from src.core.workflow import FileManager
 
 log = logging.getLogger(__name__)
 

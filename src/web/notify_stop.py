@@ -3,7 +3,7 @@
 ``GET`` shows a small page with one button (mail scanners open links, and opening must not
 stop anything); pressing it, or a mail program's one-click ``POST`` (RFC 8058, announced in the
 mail's ``List-Unsubscribe`` headers), forgets the workspace's address when the link's token is
-the one kept for it (``src/core/subscription.py``). The page names no workspace or address.
+the one kept for it (``src/core/notify/subscription.py``). The page names no workspace or address.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from src.core import subscription
 from src.core import workspace as ws
+from src.core.errors import WorkspaceError
+from src.core.notify import subscription
 from src.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _workspace(settings: Settings, workspace_id: str) -> Path | None:
     else:
         try:
             valid = bool(ws.validate_local_name(workspace_id))
-        except ws.WorkspaceError:
+        except WorkspaceError:
             valid = False
     path = settings.workspaces_dir / workspace_id
     return path if valid and path.is_dir() else None

@@ -2,7 +2,7 @@
 
 Run it with ``streamlit run src/web/server.py`` (the appliance and scripts/run-local.sh
 do): Streamlit finds ``app`` below and serves app.py through it, exactly as
-``streamlit run app.py`` would, plus the :class:`~src.web.uploads.StreamedUploads`
+``streamlit run app.py`` would, plus the :class:`~src.web.upload_stream.StreamedUploads`
 middleware in front of Streamlit's own routes.
 """
 
@@ -20,10 +20,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from src.core.settings import SettingsError, load_settings  # noqa: E402 - needs the path above
+from src.core.errors import SettingsError  # noqa: E402 - needs the path above
+from src.core.settings import load_settings  # noqa: E402
 from src.web.downloads import Downloads  # noqa: E402
 from src.web.notify_stop import NotifyStop  # noqa: E402
-from src.web.uploads import StreamedUploads  # noqa: E402
+from src.web.upload_stream import StreamedUploads  # noqa: E402
 
 # The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
 # which the appliance forwards to the container's output.

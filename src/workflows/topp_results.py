@@ -6,7 +6,6 @@ Streamlit import of its own.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,9 +13,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from src.core import history
-from src.core.history import RunRecord
-from src.workflows.topp_workflow import TABLE_NAME, TABLE_STEP
+from src.core.run import RunRecord, duration_text, history
+from src.workflows.topp_paths import feature_count, table_in
 
 INTENSITY_PREFIX = "intensity_"
 
@@ -55,23 +53,10 @@ def intensity_figure(table: pd.DataFrame) -> go.Figure:
     )
 
 
-def table_of(run: RunRecord) -> Path:
-    return run.results_root / TABLE_STEP / TABLE_NAME
-
-
-def feature_count(run: RunRecord) -> int | None:
-    """Consensus features of a run (rows of its table), None if it has no table."""
-    path = table_of(run)
-    if not path.is_file():
-        return None
-    with path.open() as handle:
-        return max(0, sum(1 for _ in handle) - 1)
-
-
 def describe(run: RunRecord) -> str:
     """How a run is named in the pickers: when, how it ended, how long, what differed."""
-    count = feature_count(run)
-    parts = [run.started, run.status.state.label, history.duration_text(run.status)]
+    count = feature_count(run.results_root)
+    parts = [run.started, run.status.state.label, duration_text(run.status.took)]
     if count is not None:
         parts.append(f"{count} features")
     parts.append(history.changed_parameters(run.params))
@@ -98,14 +83,14 @@ def comparison_figure(first: pd.DataFrame, second: pd.DataFrame, names: tuple[st
 
 
 def show(ui: Any, workflow: Any) -> None:
-    runs = [run for run in workflow.runs() if table_of(run).is_file()]
+    runs = [run for run in workflow.kept_runs() if table_in(run.results_root).is_file()]
     if not runs:
         ui.info(
             "No results yet. Start the workflow on the Run page; results appear here when it has finished."
         )
         return
     run = ui.pick_run("Run", runs, describe, key="results-run") or runs[0]
-    table = load_table(table_of(run))
+    table = load_table(table_in(run.results_root))
     ui.metric_row(
         {
             "Consensus features": len(table),
@@ -129,7 +114,7 @@ def _compare(ui: Any, run: RunRecord, table: pd.DataFrame, others: list[RunRecor
     other = ui.pick_run("Compare with", [None, *others], describe, key="results-compare")
     if other is None:
         return
-    other_table = load_table(table_of(other))
+    other_table = load_table(table_in(other.results_root))
     ui.metric_row(
         {
             f"Features, run of {run.started}": len(table),

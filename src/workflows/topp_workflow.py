@@ -14,15 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from src.core import peak_mode
-from src.core.files import InputError
-from src.core.history import RunRecord
-from src.core.logs import MINIMAL
+from src.core.errors import InputError
+from src.core.run import MINIMAL, RunRecord
 from src.core.workflow import WorkflowBase
+from src.workflows import peak_mode
+from src.workflows.topp_paths import MZML_KEY, TABLE_NAME, TABLE_STEP, feature_count
 
-MZML_KEY = "mzML-files"
 CONSENSUS_SCRIPT = Path(__file__).with_name("consensus_table.py")
-TABLE_STEP, TABLE_NAME = "consensus-table", "consensus_features.tsv"
 
 
 class TOPPWorkflow(WorkflowBase):
@@ -50,9 +48,7 @@ class TOPPWorkflow(WorkflowBase):
         return notes
 
     def describe_run(self, run: RunRecord) -> dict[str, object]:
-        from src.workflows.topp_results import feature_count
-
-        count = feature_count(run)
+        count = feature_count(run.results_root)
         return {"features": "—" if count is None else count}
 
     def execution(self) -> None:
@@ -105,9 +101,6 @@ class TOPPWorkflow(WorkflowBase):
         topp_results.show(ui, self)
 
     # ---- helpers used by the pages and tests ---------------------------------------------------
-    def table_path(self) -> Path:
-        return self.files.results_root / TABLE_STEP / TABLE_NAME
-
     def load_example(self) -> list[Path]:
         """Write the project's generated demo runs into the mzML input folder."""
         from src.workflows.demo_data import generate_runs

@@ -1,0 +1,68 @@
+"""The errors a person using the app can cause, under one base.
+
+A :class:`UserError`'s message is written for the person at the keyboard and says what to do
+("Upload the complete file again", "Fix it on the Configure page"). Pages catch ``UserError``
+once and show its text; a run that fails with one shows its text as the run's error. Anything
+else that reaches a page or ends a run is a bug, and is reported as one.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the person using the app can fix or avoid; the message says how."""
+
+
+class InputError(UserError, ValueError):
+    """An input file is missing or unusable."""
+
+
+class StorageRefused(InputError):
+    """An upload or a run is refused: the workspace's quota or the volume's free-disk guard."""
+
+
+#: What a run that filled the workspaces volume says.
+DISK_FULL_MESSAGE = (
+    "There is no space left on the workspaces volume, so the run was stopped. Remove files you no "
+    "longer need (File Upload page) or tell the administrator of this server, then start it again."
+)
+
+
+class DiskFull(UserError):
+    """The workspaces volume ran full while a run was writing."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"{DISK_FULL_MESSAGE} {detail}".strip())
+
+
+class ParameterError(UserError, ValueError):
+    """A parameter value is outside what the tool accepts; the message says what is allowed."""
+
+
+class ToolNotFoundError(UserError):
+    """A TOPP tool the workflow needs is not installed."""
+
+
+class CommandFailed(UserError):
+    """A tool or script of a run exited with an error; the message names it and quotes its error."""
+
+    def __init__(self, tool: str, exit_code: int, error_text: str) -> None:
+        self.tool, self.exit_code, self.error_text = tool, exit_code, error_text.strip()
+        detail = f":\n{self.error_text}" if self.error_text else " (it printed no error message)."
+        super().__init__(f"{tool} failed with exit code {exit_code}{detail}")
+
+
+class SettingsError(UserError, ValueError):
+    """A setting has a value the app cannot work with; the message says which and how to fix it."""
+
+
+class WorkspaceError(UserError, ValueError):
+    """A workspace id or name is not acceptable, or no new workspace may be made now."""
+
+
+class AddressError(UserError, ValueError):
+    """An e-mail address, code or stop request the app refuses."""
+
+
+class AlreadyRunning(UserError):
+    """A second run of the same workflow in the same workspace was refused."""

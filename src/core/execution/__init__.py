@@ -1,0 +1,17 @@
+"""Running a run's commands: TOPP tools and scripts as processes (``commands``), several at once
+(``executor``), each stopped with its whole process tree (``process_tree``).
+"""
+
+from src.core.execution import commands
+from src.core.execution.executor import CommandExecutor, RunCancelled
+from src.core.execution.process_tree import die_with_parent, forks_die_with_parent, is_alive, kill_tree
+
+__all__ = [
+    "CommandExecutor",
+    "RunCancelled",
+    "commands",
+    "die_with_parent",
+    "forks_die_with_parent",
+    "is_alive",
+    "kill_tree",
+]

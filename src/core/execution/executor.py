@@ -1,0 +1,200 @@
+"""Runs the commands of a workflow: TOPP tools, Python scripts, several at once.
+
+Every command's output goes to the run's logs (``src/core/execution/commands.py``); a failing
+command raises :class:`CommandFailed` naming the tool, its exit code and the tool's own
+error text, and stops its parallel siblings at once; a workspaces volume that runs full
+stops the run with :class:`~src.core.workspace.DiskFull`; :meth:`CommandExecutor.cancel`
+kills every running command with its whole process tree, after which the run unwinds
+with :class:`RunCancelled`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from src.core.errors import CommandFailed, DiskFull, ParameterError
+from src.core.execution import commands
+from src.core.execution.process_tree import kill_tree
+from src.core.params import ParameterManager, topp_ini
+from src.core.run import COMMANDS, MINIMAL, Progress, WorkflowLogger
+
+__all__ = ["CommandExecutor", "CommandFailed", "RunCancelled"]
+
+log = logging.getLogger(__name__)
+
+
+class RunCancelled(RuntimeError):
+    """The run was stopped by the user (or a command was not started because a sibling failed)."""
+
+
+class CommandExecutor:
+    def __init__(
+        self, logger: WorkflowLogger, params: ParameterManager, progress: Progress, max_threads: int
+    ) -> None:
+        self.logger, self.params, self.progress = logger, params, progress
+        self.max_threads = max(1, max_threads)
+        self._cancelled = threading.Event()
+        self._sibling_failed = threading.Event()  # within run_multiple: start nothing more
+        self._running: set[int] = set()
+        self._lock = threading.Lock()
+
+    # ---- cancellation ---------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop the run: no new command starts, running ones die with all their children."""
+        self._cancelled.set()
+        self._kill_running()
+
+    def reset(self) -> None:
+        """Ready for another run after a cancelled or failed one."""
+        self._cancelled.clear()
+        self._sibling_failed.clear()
+
+    def _kill_running(self) -> None:
+        with self._lock:
+            pids = list(self._running)
+        for pid in pids:
+            kill_tree(pid)
+
+    def check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise RunCancelled("The workflow was stopped by the user.")
+        if self._sibling_failed.is_set():
+            raise RunCancelled("Not started: a command running beside it failed.")
+
+    # ---- single commands ------------------------------------------------------------------------
+    def run_command(self, command: Sequence[str], step: str | None = None, name: str | None = None) -> None:
+        """Run one command to completion, logging it; raise CommandFailed or RunCancelled."""
+        self.check_cancelled()
+        command = [str(part) for part in command]
+        tool = name or Path(command[0]).name
+        self.progress.starting(step or tool)
+        self.logger.log(f"Running: {shlex.join(command)}", COMMANDS)
+        started = time.monotonic()
+        finished = self._execute(command)
+        elapsed = time.monotonic() - started
+        self.check_cancelled()
+        label = step or tool
+        if finished.disk_full:
+            self.logger.log(f"{label} was stopped: the workspaces volume is full", COMMANDS)
+            raise DiskFull()
+        if finished.exit_code != 0:
+            failure = CommandFailed(tool, finished.exit_code, finished.output.error_text())
+            self.logger.log(f"{label} failed after {elapsed:.2f} s", COMMANDS)
+            self.logger.log(str(failure), MINIMAL)
+            raise failure
+        self.logger.log(f"{label} finished in {elapsed:.2f} s", COMMANDS)
+        self.progress.command_done()
+
+    def _execute(self, command: list[str]) -> commands.Finished:
+        process = commands.spawn(command)
+        with self._lock:
+            self._running.add(process.pid)
+        try:
+            return commands.wait_for(process, self.logger)
+        finally:
+            with self._lock:
+                self._running.discard(process.pid)
+
+    # ---- several commands -----------------------------------------------------------------------
+    def run_multiple(self, commands: Sequence[Sequence[str]], steps: Sequence[str] | None = None) -> None:
+        """Run commands in parallel, at most ``max_threads`` at a time.
+
+        The first command to fail stops the others at once (those running are killed, those
+        waiting do not start) and its own error is the one raised.
+        """
+        if len(commands) <= 1 or self.max_threads == 1:
+            for index, command in enumerate(commands):
+                self.run_command(command, steps[index] if steps else None)
+            return
+        first: list[BaseException] = []
+
+        def run_one(index: int) -> None:
+            try:
+                self.run_command(commands[index], steps[index] if steps else None)
+            except BaseException as err:
+                with self._lock:
+                    is_first = not first and not self._sibling_failed.is_set()
+                    if is_first:
+                        first.append(err)
+                        self._sibling_failed.set()
+                if is_first:
+                    self._kill_running()
+                raise
+
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.max_threads, len(commands))) as pool:
+                futures = [pool.submit(run_one, index) for index in range(len(commands))]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                for future in futures:
+                    future.cancel()  # those not started yet
+        finally:
+            self._sibling_failed.clear()
+        if first:
+            raise first[0]
+
+    # ---- TOPP tools and Python scripts ----------------------------------------------------------
+    def run_topp(
+        self, tool: str, file_options: dict[str, Sequence], custom_params: dict | None = None
+    ) -> None:
+        """Run a TOPP tool once per input (n-th input -> n-th output) with the saved parameters.
+
+        Each value in ``file_options`` is a list: with n entries the tool runs n times, entry i going to
+        run i; with one entry that entry goes to every run. An entry that is itself a list is
+        passed as several values of one option, e.g. ``{"in": [[a, b, c]], "out": [merged]}``
+        collects all inputs into one call.
+        """
+        executable = topp_ini.require_tool(tool)
+        runs = max(len(values) for values in file_options.values())
+        for key, values in file_options.items():
+            if len(values) not in (1, runs):
+                raise ValueError(f"run_topp({tool}): '{key}' has {len(values)} entries, expected 1 or {runs}")
+        options = self._tool_options(tool, custom_params or {})
+        threads = max(1, self.max_threads // runs)
+        commands = [
+            self._topp_command(executable, file_options, index, options, threads) for index in range(runs)
+        ]
+        self.logger.log(f"Running {tool} on {runs} input(s)", MINIMAL)
+        steps = [f"{tool} ({index + 1}/{runs})" for index in range(runs)]
+        self.run_multiple(commands, steps)
+
+    def _tool_options(self, tool: str, custom: dict) -> list[str]:
+        known = self.params.tool_params(tool)
+        values = {**self.params.tool_values(tool), **custom}
+        options: list[str] = []
+        for name, value in values.items():
+            param = known.get(name)
+            if param is None:
+                raise ParameterError(f"{tool} has no parameter '{name}'.")
+            options += [f"-{name}", *topp_ini.command_line_value(param, topp_ini.coerce(param, value))]
+        return options
+
+    @staticmethod
+    def _topp_command(
+        executable: str, file_options: dict, index: int, options: list[str], threads: int
+    ) -> list[str]:
+        command = [executable]
+        for key, values in file_options.items():
+            entry = values[index] if len(values) > 1 else values[0]
+            command += [
+                f"-{key}",
+                *([str(v) for v in entry] if isinstance(entry, (list, tuple)) else [str(entry)]),
+            ]
+        return command + options + ["-threads", str(threads), "-no_progress"]
+
+    def run_python(self, script: Path, file_options: dict[str, object], step: str | None = None) -> None:
+        """Run a Python script with this interpreter as ``script --key value ...``."""
+        command = [sys.executable, str(script)]
+        for key, value in file_options.items():
+            command += [
+                f"--{key}",
+                *([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]),
+            ]
+        self.logger.log(f"Running {Path(script).name}", MINIMAL)
+        self.run_command(command, step or Path(script).stem, name=Path(script).name)

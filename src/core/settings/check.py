@@ -1,0 +1,137 @@
+"""The appliance's start-up check: ``python -m src.core.settings --check [--shell]``.
+
+entrypoint.sh calls it before anything starts. It checks the app's settings and the
+container's own variables (``where="appliance"`` in the declaration) with the same
+rules as the app, plus the rules between them (the dashboard needs credentials,
+scale-out needs a Redis password, a worker-only container needs a remote Redis). It
+prints notes and the error to stderr; with ``--shell`` it prints the checked values as
+shell assignments for the entrypoint to ``eval`` (true/false switches spelled as
+supervisord wants them). Exit code 64 on any error, as the entrypoint's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+
+from src.core.errors import SettingsError
+from src.core.settings import spec
+from src.core.settings.model import load_settings
+from src.core.settings.spec import DASHBOARD_PORT
+from src.core.settings.values import parse, redact
+
+#: What the container's shell scripts share with Python; the --shell output hands them over, so
+#: entrypoint.sh and healthcheck.sh spell none of them.
+EXIT_BAD_CONFIG = 64  # a refused configuration (EX_USAGE)
+EXIT_FATAL = 70  # a critical program went FATAL (EX_SOFTWARE), docker/fatal_listener.py says which
+FATAL_FILE = "/tmp/openms-fatal"  # where the listener writes why
+WEB_PORT_BASE = 8600  # web server N listens on WEB_PORT_BASE + N, behind HAProxy on 8501
+
+
+def _get(env: Mapping[str, str], name: str, notes: list[str]) -> object:
+    setting = spec.by_env(name)
+    raw = env.get(name, "")
+    if raw.strip() == "":
+        if setting.announce_default:
+            notes.append(f"{name} is not set; starting the default of {setting.default} workers.")
+        return parse(setting, setting.default, name)
+    return parse(setting, raw, name)
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
+
+
+def _cpu_notes(workers: int, servers: int) -> list[str]:
+    cpus, notes = _cpus(), []
+    if cpus and workers > cpus:
+        notes.append(
+            f"WARNING: RQ_WORKER_COUNT={workers} is more than the {cpus} CPUs this container may use; runs "
+            f"will compete for CPU and finish later than with {cpus} workers (see BENCHMARKS.md)."
+        )
+    if cpus and servers > cpus:
+        notes.append(
+            f"WARNING: STREAMLIT_SERVER_COUNT={servers} is more than the {cpus} CPUs this container may "
+            "use; more web servers than CPUs only add memory and context switches (see BENCHMARKS.md)."
+        )
+    return notes
+
+
+def _appliance_rules(env: Mapping[str, str], values: dict, notes: list[str]) -> None:
+    if values["RQ_DASHBOARD_ENABLED"]:
+        if not values["RQ_DASHBOARD_USERNAME"] or not values["RQ_DASHBOARD_PASSWORD"]:
+            raise SettingsError(
+                "RQ_DASHBOARD_ENABLED=true needs RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD; the "
+                "dashboard is never served without credentials."
+            )
+        notes.append(
+            f"rq-dashboard enabled on port {DASHBOARD_PORT} for user '{values['RQ_DASHBOARD_USERNAME']}'."
+        )
+    if values["SCALE_OUT"] and not values["REDIS_PASSWORD"]:
+        raise SettingsError(
+            "SCALE_OUT=true makes Redis reachable from other containers; set REDIS_PASSWORD (16+ "
+            "characters) so that only your workers can use it. Redis is not exposed without one."
+        )
+
+
+def _worker_rules(env: Mapping[str, str]) -> None:
+    url = env.get("REDIS_URL", "")
+    if "'" in url:
+        raise SettingsError("REDIS_URL must not contain a single quote.")
+    host = url.partition("://")[2].rpartition("@")[2]
+    if not url or host.startswith(("127.0.0.1", "localhost")):
+        raise SettingsError(
+            "ROLE=worker needs REDIS_URL pointing at the appliance's Redis, e.g. "
+            "redis://:PASSWORD@app:6379/0 (this container runs no Redis of its own)."
+        )
+
+
+def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """(checked values for the shell, notes) for this environment; SettingsError if it cannot start."""
+    notes: list[str] = []
+    role = _get(env, "ROLE", notes)
+    workers = _get(env, "RQ_WORKER_COUNT", notes)
+    stop_wait = _get(env, "WORKER_STOP_WAIT", notes)
+    app = load_settings(env=env)  # the app's own settings, as the app will read them
+    names = [s.env for s in spec.SETTINGS if s.where == "appliance"] + ["RQ_DASHBOARD_ENABLED"]
+    values = {name: _get(env, name, notes) for name in names}
+    if role == "worker":
+        _worker_rules(env)
+    else:
+        _appliance_rules(env, values, notes)
+    notes += _cpu_notes(int(workers), int(values["STREAMLIT_SERVER_COUNT"]))
+    exports = {
+        "ROLE": str(role),
+        "RQ_WORKER_COUNT": str(workers),
+        "WORKER_STOP_WAIT": str(stop_wait),
+        "RQ_DASHBOARD_ENABLED": "true" if values["RQ_DASHBOARD_ENABLED"] else "false",
+        "SCALE_OUT": "true" if values["SCALE_OUT"] else "false",
+        # The appliance's HAProxy believes X-Forwarded-For only from these outer proxies, and the
+        # web servers believe it only from HAProxy (docker/haproxy.cfg).
+        "TRUSTED_PROXIES": " ".join(values["FORWARDED_ALLOW_IPS"]),
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
+        "STREAMLIT_SERVER_COUNT": str(values["STREAMLIT_SERVER_COUNT"]),
+        # The proxy refuses request bodies beyond the upload limit (plus room for the form's framing).
+        "MAX_REQUEST_BYTES": str(app.limits.max_upload_bytes + 1024**2),
+        "EXIT_BAD_CONFIG": str(EXIT_BAD_CONFIG),
+        "EXIT_FATAL": str(EXIT_FATAL),
+        "FATAL_FILE": FATAL_FILE,
+        "WEB_PORT_BASE": str(WEB_PORT_BASE),
+        "REDIS_URL_SHOWN": redact(env.get("REDIS_URL", "")),
+    }
+    return exports, [n for n in dict.fromkeys(notes) if n]
+
+
+def main(argv: list[str]) -> int:
+    try:
+        exports, notes = check(os.environ)
+    except SettingsError as err:
+        print(f"entrypoint: ERROR: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    for note in notes:
+        print(f"entrypoint: {note}", file=sys.stderr)
+    if "--shell" in argv:
+        print("\n".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()))
+    return 0

@@ -1,0 +1,300 @@
+"""The one place where settings are read, from the declaration in ``settings/spec.py``.
+
+Values come from ``settings.json`` (next to ``app.py``; generated from the declaration's
+defaults) and can be overridden by environment variables, which is how the container
+configures the app. Every value is checked on loading, so a nonsense value stops the
+app with a message that names the setting instead of failing somewhere deep inside a run.
+
+The command line (``python -m src.core.settings``) is ``__main__.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from src.core.errors import SettingsError
+from src.core.settings import spec
+from src.core.settings.spec import PRIORITIES, Setting
+from src.core.settings.values import parse, parse_password
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_SETTINGS_FILE = PROJECT_ROOT / "settings.json"
+#: Read another settings file instead of settings.json.
+ENV_SETTINGS_FILE = "SETTINGS_FILE"
+
+GB = 1024**3
+MB = 1024**2
+
+#: What the tools and scripts a run starts get of the environment: what a program needs to run
+#: (paths, locale, time zone, temporary folders, Python's own switches, the OpenMS tools'
+#: variables, and Windows' basics for local mode there), nothing else. No setting of the app
+#: reaches them, secret or not (passwords, the Redis URL, the webhook URL, the SMTP login).
+TOOL_ENV_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LANGUAGE", "TZ",
+        "TMPDIR", "TMP", "TEMP", "PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING", "VIRTUAL_ENV", "OMP_NUM_THREADS",
+        "SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "APPDATA", "LOCALAPPDATA",
+        "USERPROFILE", "PROGRAMDATA", "NUMBER_OF_PROCESSORS",
+    }
+)  # fmt: skip
+TOOL_ENV_PREFIXES = ("LC_", "OPENMS_", "XDG_")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How online mode uses Redis and RQ; see the settings reference in the README."""
+
+    enabled: bool
+    redis_url: str
+    queue_names: dict[str, str]  # priority -> RQ queue name
+    job_timeout: int  # seconds a run may take before RQ kills it
+    result_ttl: int  # seconds a finished job stays in Redis
+    failure_ttl: int  # seconds a failed job stays in Redis
+    retries: int  # extra attempts for a job whose worker was lost
+    retry_intervals: tuple[int, ...]  # seconds to wait before each retry (needs the worker's scheduler)
+    max_queued: int  # Start is refused when this many jobs are waiting
+    connect_timeout: float
+    socket_timeout: float
+    job_monitoring_interval: int  # seconds between a busy worker's heartbeats
+    heartbeat_grace: int  # seconds a missed heartbeat is tolerated before a job counts as abandoned
+    maintenance_interval: int  # seconds between a worker's registry clean-ups (finds abandoned jobs)
+    worker_ttl: int  # seconds an idle worker's registration lives between its heartbeats
+
+    @property
+    def ordered_queue_names(self) -> list[str]:
+        return [self.queue_names[p] for p in PRIORITIES]
+
+    @property
+    def lost_worker_bound(self) -> int:
+        """Upper bound (s) until a job whose worker died is retried or failed.
+
+        The job's last heartbeat expires after ``job_monitoring_interval + heartbeat_grace``; an
+        idle worker then notices at its next maintenance pass, which waits for its blocking
+        dequeue to time out (``worker_ttl - 15``) and for the maintenance interval.
+        """
+        dequeue_wait = max(1, self.worker_ttl - 15)
+        return (
+            self.job_monitoring_interval + self.heartbeat_grace + max(dequeue_wait, self.maintenance_interval)
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one anonymous visitor may consume; see docs/security.md."""
+
+    max_upload_bytes: int  # largest single upload
+    workspace_quota_bytes: int  # inputs, results and logs of one workspace together
+    min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
+    max_runs_per_client: int  # queued-or-running runs per client address, across workspaces
+    new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
+    empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
+    admin_session_seconds: int  # how long an admin sign-in lasts
+    admin_max_failures: int  # wrong admin passwords per client within admin_failure_window ...
+    admin_failure_window_seconds: int  # ... before further tries are refused unchecked
+
+
+@dataclass(frozen=True)
+class Notify:
+    """Where the end of a run is announced; see docs/notifications.md. Empty: off."""
+
+    webhook_url: str
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_user: str
+    smtp_password: str
+    smtp_from: str
+    mails_per_address_per_hour: int  # e-mails to one address, from all workspaces
+    mails_per_workspace_per_hour: int  # e-mails one workspace may cause
+    confirm_minutes: int  # how long an address's confirmation code is valid
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.smtp_host and self.smtp_from)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, validated application settings."""
+
+    app_name: str
+    online_deployment: bool
+    workspaces_dir: Path
+    max_threads_local: int
+    max_threads_online: int
+    log_level: str
+    resource_refresh_seconds: float
+    workspace_max_age_days: float  # online mode: workspaces untouched this long are removed
+    cleanup_interval_seconds: int  # how often the appliance looks for such workspaces
+    queue: QueueSettings
+    admin_password: str  # unlocks the admin page's requeue/delete actions; "" = not from the environment
+    dashboard_enabled: bool  # rq-dashboard runs beside the app (the appliance's RQ_DASHBOARD_ENABLED)
+    dashboard_url: str  # where to link to it; "" = DASHBOARD_PORT on the host the visitor used
+    limits: Limits
+    runs_kept: int  # runs kept per workspace (history), the latest included
+    public_url: str  # the app's address for links in notifications; "" = unknown
+    notify: Notify
+    source: Path
+
+    @property
+    def max_threads(self) -> int:
+        """Threads a single run may use in the current mode."""
+        return self.max_threads_online if self.online_deployment else self.max_threads_local
+
+    @property
+    def mode(self) -> str:
+        return "online" if self.online_deployment else "local"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(
+            f"Settings file {path} does not exist. Restore settings.json or point "
+            f"{ENV_SETTINGS_FILE} at a valid file."
+        ) from None
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"Settings file {path} is not valid JSON: {err}.") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"Settings file {path} must hold a JSON object.")
+    return data
+
+
+def _flatten(data: Mapping, path: Path, prefix: str = "") -> dict[str, object]:
+    """settings.json's values by dotted key; an unknown key (a typo) is refused."""
+    keys = {s.key for s in spec.SETTINGS if s.key}
+    found: dict[str, object] = {}
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        if name.startswith("_"):
+            continue  # comments
+        if key in keys:
+            found[key] = value
+        elif isinstance(value, Mapping) and any(k.startswith(f"{key}.") for k in keys):
+            found.update(_flatten(value, path, f"{key}."))
+        else:
+            raise SettingsError(
+                f"{path} has an unknown setting {key!r}; see the settings table in README.md."
+            )
+    return found
+
+
+def _value(setting: Setting, data: Mapping[str, object], env: Mapping[str, str]) -> object:
+    """Environment beats settings.json beats the declared default; empty env values are ignored."""
+    raw = env.get(setting.env) if setting.env else None
+    if raw is not None and raw.strip() != "":
+        return parse(setting, raw, setting.env)
+    if setting.key in data:
+        return parse(setting, data[setting.key], setting.env or setting.key)
+    return parse(setting, setting.default, setting.name)
+
+
+def values(data: Mapping[str, object], env: Mapping[str, str]) -> dict[str, object]:
+    """Every app setting's checked value, by name (key, else environment variable)."""
+    return {s.name: _value(s, data, env) for s in spec.SETTINGS if s.where == "app"}
+
+
+def _check_passwords(env: Mapping[str, str]) -> None:
+    """The deployment's other passwords (Redis, rq-dashboard) are checked here too, so the app never
+    runs beside an example password, whoever starts it."""
+    for setting in spec.SETTINGS:
+        if setting.where == "appliance" and setting.kind in ("password", "secret") and env.get(setting.env):
+            parse(setting, env[setting.env], setting.env)
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings.json and apply environment overrides; raise SettingsError on bad values."""
+    env = os.environ if env is None else env
+    if path is None:
+        path = Path(env.get(ENV_SETTINGS_FILE) or DEFAULT_SETTINGS_FILE)
+    path = Path(path).resolve()
+    got = values(_flatten(_read_json(path), path), env)
+    _check_passwords(env)
+    workspaces = Path(str(got["workspaces_dir"]))
+    return Settings(
+        app_name=str(got["app_name"]),
+        online_deployment=bool(got["online_deployment"]),
+        workspaces_dir=workspaces if workspaces.is_absolute() else path.parent / workspaces,
+        max_threads_local=int(got["max_threads.local"]),
+        max_threads_online=int(got["max_threads.online"]),
+        log_level=str(got["log_level"]),
+        resource_refresh_seconds=float(got["resource_refresh_seconds"]),
+        workspace_max_age_days=float(got["workspace_max_age_days"]),
+        cleanup_interval_seconds=int(got["cleanup_interval_seconds"]),
+        queue=_queue(got),
+        admin_password=str(got["ADMIN_PASSWORD"]),
+        dashboard_enabled=bool(got["RQ_DASHBOARD_ENABLED"]),
+        dashboard_url=str(got["RQ_DASHBOARD_URL"]),
+        limits=_limits(got),
+        runs_kept=int(got["runs_kept"]),
+        public_url=str(got["public_url"]),
+        notify=_notify(got),
+        source=path,
+    )
+
+
+def _notify(got: Mapping[str, object]) -> Notify:
+    fields = [name for name in Notify.__dataclass_fields__ if name != "smtp_password"]
+    notify = Notify(
+        smtp_password=str(got["SMTP_PASSWORD"]), **{name: got[f"notify.{name}"] for name in fields}
+    )
+    if notify.smtp_host and not notify.smtp_from:
+        raise SettingsError("SMTP_HOST is set but SMTP_FROM is not: set the sender address of the e-mails.")
+    if notify.smtp_host and not str(got["public_url"]).startswith(("http://", "https://")):
+        raise SettingsError(
+            "SMTP_HOST is set but PUBLIC_URL is not a full http(s) address: every e-mail links back "
+            "to this server (the workspace, and how to stop the e-mails). Set PUBLIC_URL to the "
+            "address visitors use, e.g. https://openms.example.org."
+        )
+    return notify
+
+
+def _queue(got: Mapping[str, object]) -> QueueSettings:
+    fields = QueueSettings.__dataclass_fields__
+    picked = {name: got[f"queue_settings.{name}"] for name in fields if f"queue_settings.{name}" in got}
+    return QueueSettings(queue_names=got["queue_settings.queues"], **picked)
+
+
+def _limits(got: Mapping[str, object]) -> Limits:
+    return Limits(
+        max_upload_bytes=int(got["limits.max_upload_mb"]) * MB,
+        workspace_quota_bytes=int(float(got["limits.workspace_quota_gb"]) * GB),
+        min_free_bytes=int(float(got["limits.min_free_disk_gb"]) * GB),
+        max_runs_per_client=int(got["limits.max_runs_per_client"]),
+        new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),
+        empty_workspace_seconds=int(float(got["limits.empty_workspace_minutes"]) * 60),
+        admin_session_seconds=int(float(got["limits.admin_session_minutes"]) * 60),
+        admin_max_failures=int(got["limits.admin_max_failures"]),
+        admin_failure_window_seconds=60 * int(got["limits.admin_failure_window_minutes"]),
+    )
+
+
+def check_admin_password(raw: str, source: str) -> str:
+    """An admin password (e.g. from Streamlit secrets) is unset, or long enough and not an example."""
+    return parse_password(source, raw)
+
+
+def tool_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the tools and scripts a run starts: only what TOOL_ENV_NAMES allows."""
+    return {
+        name: value
+        for name, value in env.items()
+        if name.upper() in TOOL_ENV_NAMES or name.upper().startswith(TOOL_ENV_PREFIXES)
+    }
+
+
+def load_for_command() -> Settings:
+    """The settings for a command-line program: on a value the app cannot work with, print why
+    and exit with code 2 (the usage-error code of the app's commands)."""
+    try:
+        return load_settings()
+    except SettingsError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,86 @@
+"""A workflow's inputs and results in its folder (the layout: ``src/core/layout.py``)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from src.core.errors import InputError
+from src.core.layout import WorkflowLayout
+
+
+def _group_writable(folder: Path) -> None:
+    """Add the group's rwx to a folder of ours that lacks them (only its owner may change it)."""
+    if not hasattr(os, "geteuid"):
+        return  # Windows: no such modes
+    info = folder.stat()
+    if info.st_mode & 0o070 != 0o070 and info.st_uid == os.geteuid():
+        folder.chmod(info.st_mode | 0o070)
+
+
+class FileManager:
+    def __init__(self, workflow_dir: Path) -> None:
+        self.workflow_dir = workflow_dir
+        layout = WorkflowLayout(workflow_dir)
+        self.input_root, self.results_root = layout.inputs, layout.results
+
+    def input_dir(self, key: str) -> Path:
+        path = self.input_root / key
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def inputs(self, key: str, suffix: str | None = None) -> list[Path]:
+        """Input files of one kind, sorted by name."""
+        folder = self.input_root / key
+        if not folder.is_dir():
+            return []
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if suffix:
+            files = [p for p in files if p.name.lower().endswith(suffix.lower())]
+        return files
+
+    def all_inputs(self) -> list[Path]:
+        """Every input file, of every kind."""
+        if not self.input_root.is_dir():
+            return []
+        return sorted(p for p in self.input_root.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+    def require_inputs(self, key: str, suffix: str | None = None, label: str = "input files") -> list[Path]:
+        files = self.inputs(key, suffix)
+        if not files:
+            raise InputError(
+                f"No {label} found. Upload files on the File Upload page or load the example data."
+            )
+        return files
+
+    def result_dir(self, step: str) -> Path:
+        """The step's result folder, writable for the group too: in the appliance the tools run as a
+        uid of their own in the app's group (docker/run-as-tool.c), whatever umask made the folder."""
+        path = self.results_root / step
+        path.mkdir(parents=True, exist_ok=True)
+        for folder in (self.results_root, path):
+            _group_writable(folder)
+        return path
+
+    def outputs(self, inputs: Iterable[Path], step: str, suffix: str) -> list[Path]:
+        """One output path per input, same stem, in the step's result folder."""
+        folder = self.result_dir(step)
+        return [folder / f"{Path(p).stem}{suffix}" for p in inputs]
+
+    def clear_results(self) -> None:
+        shutil.rmtree(self.results_root, ignore_errors=True)
+
+    def results_zip(self, root: Path | None = None) -> bytes:
+        """All result files (of the latest run, or under ``root``) as one zip archive."""
+        root = root or self.results_root
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            if root.is_dir():
+                for path in sorted(root.rglob("*")):
+                    if path.is_file():
+                        archive.write(path, path.relative_to(root).as_posix())
+        return buffer.getvalue()

@@ -1,0 +1,110 @@
+"""The queue as all viewers of one web server see it, read at most once a second for all of them.
+
+Every open Run page polls its run's status every second, and every page's sidebar shows the
+queue's load. The parts that are the same for everyone (who waits in which order, how many
+workers live and are busy, how many runs are running, recent run times) are read here in two
+pipelined round trips and shared by all sessions of the process until they are older than
+``max_age``; a viewer then needs one more round trip for its own job only.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from redis import Redis
+from rq import worker_registration
+
+from src.core.settings import PRIORITIES, Settings
+from src.jobs.client import durations
+from src.jobs.client import enqueue as q
+from src.jobs.connection import get_connection
+
+#: How old a shared reading may be before the next viewer that asks reads the queue again.
+MAX_AGE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # priority -> job ids, next first
+    scheduled: int = 0  # retries waiting for their interval
+    running: int = 0
+    workers_total: int = 0
+    workers_busy: int = 0
+    typical_seconds: float | None = None  # median of recent successful runs
+    taken_at: float = 0.0
+
+    @property
+    def waiting_total(self) -> int:
+        return sum(len(ids) for ids in self.waiting.values()) + self.scheduled
+
+    def position(self, job_id: str, priority: str) -> int | None:
+        """1-based place among waiting jobs, counting higher priorities first; None if not waiting."""
+        ids = self.waiting.get(priority, [])
+        if job_id not in ids:
+            return None
+        ahead = sum(len(self.waiting[p]) for p in PRIORITIES[: PRIORITIES.index(priority)])
+        return ahead + ids.index(job_id) + 1
+
+
+def read(settings: Settings, connection: Redis | None = None) -> Snapshot:
+    """One fresh reading of the queue (two pipelined round trips)."""
+    connection = connection or get_connection(settings.queue)
+    queues = q.queues(settings, connection)
+    with connection.pipeline(transaction=False) as pipe:
+        for p in PRIORITIES:
+            pipe.lrange(queues[p].key, 0, -1)
+        for queue in queues.values():
+            pipe.zcard(queue.scheduled_job_registry.key)
+            pipe.zcard(queue.started_job_registry.key)
+        pipe.smembers(worker_registration.WORKERS_BY_QUEUE_KEY % queues["normal"].name)
+        pipe.lrange(durations.DURATIONS_KEY, 0, -1)
+        replies = pipe.execute()
+    lists, counts = replies[: len(PRIORITIES)], replies[len(PRIORITIES) : -2]
+    worker_keys, recent = replies[-2], replies[-1]
+    with connection.pipeline(transaction=False) as pipe:
+        for key in worker_keys:
+            pipe.hget(key, "state")
+        states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+    live = [s for s in states if s is not None]  # a dead worker's key has expired
+    return Snapshot(
+        waiting={p: [i.decode() for i in ids] for p, ids in zip(PRIORITIES, lists, strict=True)},
+        scheduled=sum(counts[0::2]),
+        running=sum(counts[1::2]),
+        workers_total=len(live),
+        workers_busy=sum(1 for s in live if s == "busy"),
+        typical_seconds=durations.median_duration(recent),
+        taken_at=time.time(),
+    )
+
+
+class Board:
+    """A shared, at most ``max_age``-old reading; whoever finds it stale reads it again."""
+
+    def __init__(self, settings: Settings, max_age: float = MAX_AGE_SECONDS) -> None:
+        self.settings, self.max_age = settings, max_age
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def snapshot(self, newer_than: float = 0.0) -> Snapshot:
+        """The shared reading; read again if it is older than ``max_age`` or than ``newer_than``
+        (e.g. a job enqueued after it was taken, which it cannot show yet)."""
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or time.time() - snap.taken_at > self.max_age or snap.taken_at < newer_than:
+                self._snapshot = read(self.settings)
+            return self._snapshot
+
+
+_boards: dict[str, Board] = {}
+_boards_lock = threading.Lock()
+
+
+def shared(settings: Settings) -> Board:
+    """This process's shared reading for the settings' Redis."""
+    with _boards_lock:
+        board = _boards.get(settings.queue.redis_url)
+        if board is None:
+            board = _boards[settings.queue.redis_url] = Board(settings)
+        return board

@@ -1,0 +1,50 @@
+"""What a job of this app is: the run it stands for (its meta and arguments) and what RQ's states
+mean for that run. The one place where RQ's job and the app's run meet."""
+
+from __future__ import annotations
+
+from rq.job import Job, JobStatus
+
+from src.core.layout import WorkflowLayout
+from src.core.run import RunState, RunStateStore, RunStatus
+from src.core.settings import Settings, load_settings
+from src.core.workflow import WorkflowBase, build_workflow
+
+#: What each RQ state means for the run.
+RUN_STATE_OF = {
+    JobStatus.CREATED: RunState.QUEUED,
+    JobStatus.QUEUED: RunState.QUEUED,
+    JobStatus.SCHEDULED: RunState.QUEUED,  # a retry waiting for its interval
+    JobStatus.DEFERRED: RunState.QUEUED,
+    JobStatus.STARTED: RunState.RUNNING,
+    JobStatus.FINISHED: RunState.FINISHED,
+    JobStatus.FAILED: RunState.FAILED,
+    JobStatus.STOPPED: RunState.CANCELLED,  # stopped while running
+    JobStatus.CANCELED: RunState.CANCELLED,  # cancelled while waiting
+}
+#: RQ states in which a job still holds its workflow's single active slot.
+ACTIVE_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run.is_active)
+#: RQ states in which a job waits for a worker.
+WAITING_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run is RunState.QUEUED)
+
+#: A job's meta: the workspace (its folder) and the workflow (its id) of the run.
+META_WORKSPACE, META_WORKFLOW = "workspace", "workflow"
+
+
+def run_state_of(status: JobStatus) -> RunState:
+    return RUN_STATE_OF[status]
+
+
+def workflow_of(job: Job, settings: Settings | None = None) -> WorkflowBase:
+    """The workflow a job runs, built from the job's plain-data arguments."""
+    ref, workspace = job.args
+    return build_workflow(ref, workspace, settings or load_settings())
+
+
+def recorded_status(job: Job) -> RunStatus | None:
+    """What the job's workspace says of its run, read from the folder the job's meta names
+    (None for a job whose meta names none); no workflow object is built for it."""
+    workspace, workflow_id = job.meta.get(META_WORKSPACE), job.meta.get(META_WORKFLOW)
+    if not workspace or not workflow_id:
+        return None
+    return RunStateStore(WorkflowLayout.of(workspace, workflow_id).run).read()

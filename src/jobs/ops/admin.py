@@ -1,0 +1,126 @@
+"""The administrator's actions on the queue: failed jobs (list with their errors, requeue,
+delete) and moving a waiting job to another priority.
+
+The admin page lets only a signed-in administrator call the actions here.
+A requeue is refused when the job's workspace has moved on (started another run
+since), because the old job would overwrite that run's results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis import Redis
+from rq import Queue
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from src.core.run import RunStatus
+from src.core.settings import PRIORITIES, Settings
+from src.core.workflow import WorkflowBase
+from src.jobs.client import enqueue as q
+from src.jobs.client import failure_message
+from src.jobs.connection import get_connection
+from src.jobs.job_model import META_WORKSPACE, recorded_status, workflow_of
+
+
+class AdminError(q.QueueError):
+    """An admin action cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    job_id: str
+    workspace: str  # the workspace's id (its folder name)
+    priority: str
+    failed_at: float | None
+    error: str
+
+
+def _error_of(job: Job, settings: Settings) -> str:
+    """The same error text the job's own Run page shows."""
+    return failure_message(job, settings, recorded_status(job) or RunStatus())
+
+
+def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = None) -> list[FailedJob]:
+    """The most recently failed jobs of all priorities, newest first."""
+    connection = connection or get_connection(settings.queue)
+    found = []
+    for priority, queue in q.queues(settings, connection).items():
+        registry = queue.failed_job_registry
+        for job in Job.fetch_many(registry.get_job_ids(cleanup=False), connection=connection):
+            if job is None:
+                continue  # expired between listing and fetching
+            found.append(
+                FailedJob(
+                    job_id=job.id,
+                    workspace=Path(job.meta.get(META_WORKSPACE, "?")).name,
+                    priority=priority,
+                    failed_at=job.ended_at.timestamp() if job.ended_at else None,
+                    error=_error_of(job, settings),
+                )
+            )
+    found.sort(key=lambda f: f.failed_at or 0, reverse=True)
+    return found[:limit]
+
+
+def _failed_job(settings: Settings, job_id: str, connection: Redis) -> tuple[Job, str]:
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except (NoSuchJobError, ValueError):
+        raise AdminError(f"There is no job '{job_id}'; it may have expired. Reload the page.") from None
+    for priority, queue in q.queues(settings, connection).items():
+        if job_id in queue.failed_job_registry:
+            return job, priority
+    raise AdminError(f"Job '{job_id}' is not among the failed jobs (any more). Reload the page.")
+
+
+def requeue(settings: Settings, job_id: str) -> None:
+    """Put a failed job back at the end of its queue, with fresh logs in its workspace."""
+    connection = get_connection(settings.queue)
+    job, priority = _failed_job(settings, job_id, connection)
+    workflow: WorkflowBase = workflow_of(job, settings)
+    if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
+        raise AdminError(
+            f"Workspace {workflow.workspace.name} has started another run since this job failed; "
+            "requeueing the old job would overwrite it. Delete the old job instead."
+        )
+    # Fresh logs and a queued status first: once requeued, a worker may start it at once.
+    q.mark_queued(workflow, job.id, priority)
+    q.queues(settings, connection)[priority].failed_job_registry.requeue(job.id)
+
+
+def delete(settings: Settings, job_id: str) -> None:
+    """Remove a failed job from Redis. Its workspace, logs and results stay."""
+    connection = get_connection(settings.queue)
+    job, _ = _failed_job(settings, job_id, connection)
+    job.delete()
+
+
+def move(settings: Settings, job_id: str, priority: str) -> None:
+    """Move a waiting job to another priority queue (it goes to the back of that queue).
+
+    The job is pushed to its new queue only if taking it out of its old one succeeded
+    (LREM removed it): a worker that dequeued it meanwhile makes the move fail instead of
+    the job running twice.
+    """
+    if priority not in PRIORITIES:
+        raise AdminError(f"Unknown priority '{priority}'; use one of {', '.join(PRIORITIES)}.")
+    connection = get_connection(settings.queue)
+    try:
+        job = Job.fetch(job_id, connection=connection)
+    except (NoSuchJobError, ValueError):
+        raise AdminError(f"There is no job '{job_id}'.") from None
+    target = q.queues(settings, connection)[priority]
+    lock = connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=q.ENQUEUE_WAIT_SECONDS)
+    if not lock.acquire():
+        raise AdminError("The queue is busy with starts right now; nothing was moved. Try again in a moment.")
+    try:
+        if job.get_status() != JobStatus.QUEUED:
+            raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
+        if not Queue(job.origin, connection=connection).remove(job):
+            raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
+        target.enqueue_job(job)
+    finally:
+        lock.release()

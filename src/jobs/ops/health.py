@@ -1,0 +1,194 @@
+"""Health of the queue system: Redis, workers and queue statistics.
+
+Used by the UI sidebar, the admin page and the container health check
+(``python -m src.jobs.ops.health``, exit 0 only if Redis answers and a worker lives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import socket
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+
+from rq import Worker
+
+from src.core.settings import PRIORITIES, Settings, load_for_command, redact
+from src.jobs.client import enqueue as q
+from src.jobs.connection import REDIS_ERRORS, get_connection
+
+
+@dataclass
+class RedisHealth:
+    ok: bool
+    error: str = ""
+    version: str = ""
+    used_memory_bytes: int = 0
+    used_memory_human: str = ""
+    aof_enabled: bool = False
+    aof_last_rewrite_status: str = ""
+    aof_last_write_status: str = ""
+    uptime_seconds: int = 0
+    connected_clients: int = 0
+
+
+@dataclass
+class WorkerInfo:
+    name: str
+    state: str  # idle, busy, suspended, started
+    current_job: str = ""
+    since: float | None = None  # when the current job (or the worker) started
+    successful_jobs: int = 0
+    failed_jobs: int = 0
+
+
+@dataclass
+class QueueStats:
+    queued: dict[str, int] = field(default_factory=dict)  # per priority
+    scheduled: int = 0
+    started: int = 0
+    finished: int = 0
+    failed: int = 0
+    canceled: int = 0
+
+    @property
+    def total_queued(self) -> int:
+        return sum(self.queued.values()) + self.scheduled
+
+
+def redis_health(settings: Settings) -> RedisHealth:
+    try:
+        connection = get_connection(settings.queue)
+        connection.ping()
+        info = connection.info()
+    except REDIS_ERRORS as err:
+        return RedisHealth(ok=False, error=f"Redis at {redact(settings.queue.redis_url)}: {err}")
+    return RedisHealth(
+        ok=True,
+        version=str(info.get("redis_version", "")),
+        used_memory_bytes=int(info.get("used_memory", 0)),
+        used_memory_human=str(info.get("used_memory_human", "")),
+        aof_enabled=bool(info.get("aof_enabled")),
+        aof_last_rewrite_status=str(info.get("aof_last_bgrewrite_status", "")),
+        aof_last_write_status=str(info.get("aof_last_write_status", "")),
+        uptime_seconds=int(info.get("uptime_in_seconds", 0)),
+        connected_clients=int(info.get("connected_clients", 0)),
+    )
+
+
+def _timestamp(value: dt.datetime | None) -> float | None:
+    return value.timestamp() if value else None
+
+
+def workers(settings: Settings) -> list[WorkerInfo]:
+    connection = get_connection(settings.queue)
+    found = []
+    for worker in Worker.all(queue=q.queues(settings, connection)["normal"]):
+        job_id = worker.get_current_job_id() or ""
+        found.append(
+            WorkerInfo(
+                name=worker.name,
+                state=worker.get_state(),
+                current_job=job_id,
+                since=_job_started(worker) if job_id else _timestamp(worker.birth_date),
+                successful_jobs=worker.successful_job_count,
+                failed_jobs=worker.failed_job_count,
+            )
+        )
+    return sorted(found, key=lambda w: w.name)
+
+
+def _job_started(worker: Worker) -> float | None:
+    job = worker.get_current_job()
+    return _timestamp(job.started_at) if job else None
+
+
+def queue_stats(settings: Settings) -> QueueStats:
+    stats = QueueStats()
+    for priority, queue in q.queues(settings).items():
+        # get_job_count(cleanup=False): looking must not run RQ's clean-up (and with it a lost
+        # job's callbacks) in whatever process or user happens to look.
+        stats.queued[priority] = queue.count
+        stats.scheduled += queue.scheduled_job_registry.get_job_count(cleanup=False)
+        stats.started += queue.started_job_registry.get_job_count(cleanup=False)
+        stats.finished += queue.finished_job_registry.get_job_count(cleanup=False)
+        stats.failed += queue.failed_job_registry.get_job_count(cleanup=False)
+        stats.canceled += queue.canceled_job_registry.get_job_count(cleanup=False)
+    return stats
+
+
+def report(settings: Settings) -> dict:
+    """Everything at once, as plain data (for the health check and the admin page)."""
+    redis_state = redis_health(settings)
+    if not redis_state.ok:
+        return {"redis": asdict(redis_state), "workers": [], "queues": None}
+    stats = queue_stats(settings)
+    return {
+        "redis": asdict(redis_state),
+        "workers": [asdict(w) for w in workers(settings)],
+        "queues": {**asdict(stats), "total_queued": stats.total_queued, "priorities": list(PRIORITIES)},
+    }
+
+
+def web_state(url: str, timeout: float = 5.0) -> str:
+    """ "ok" (answers 200), "busy" (takes the connection but is slow or not ready yet) or "dead"
+    (refuses it: no process listens). A loaded web server is busy, and busy is healthy: an
+    orchestrator must not restart the web tier exactly when the most visitors use it."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return "ok" if response.status == 200 else "busy"
+    except urllib.error.HTTPError:
+        return "busy"  # it answered, just not with 200 (e.g. still starting)
+    except TimeoutError:
+        return "busy"
+    except OSError as err:
+        reason = getattr(err, "reason", err)
+        return "busy" if isinstance(reason, TimeoutError) else "dead"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Health check: exit 0 only if Redis answers, a worker lives and (if given) the app answers."""
+    parser = argparse.ArgumentParser(description="Health of Redis, the RQ workers and the web app.")
+    parser.add_argument(
+        "--app-url",
+        action="append",
+        default=[],
+        help="also require a web server here (repeatable, e.g. each Streamlit's /_stcore/health): "
+        "a refused connection is unhealthy, a slow answer only busy",
+    )
+    parser.add_argument("--quiet", action="store_true", help="print only problems")
+    parser.add_argument(
+        "--this-host", action="store_true", help="require a worker running on this host (worker containers)"
+    )
+    args = parser.parse_args(argv)
+    settings = load_for_command()
+    state = report(settings)
+    problems = [] if state["redis"]["ok"] else [state["redis"]["error"]]
+    if state["redis"]["ok"] and not state["workers"]:
+        problems.append("no RQ worker is registered")
+    here = socket.gethostname() + "-"  # worker names start with their host's name
+    if (
+        state["redis"]["ok"]
+        and args.this_host
+        and not any(w["name"].startswith(here) for w in state["workers"])
+    ):
+        problems.append(f"no RQ worker of this host ({socket.gethostname()}) is registered")
+    for url in args.app_url:
+        web = web_state(url, timeout=8.0)
+        if web == "dead":
+            problems.append(f"no web server answers at {url}")
+        elif web == "busy":
+            print(f"busy (healthy): the web server at {url} is slow to answer", file=sys.stderr)
+    if not args.quiet:
+        print(json.dumps(state, indent=2, default=str))
+    for problem in problems:
+        print(f"unhealthy: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

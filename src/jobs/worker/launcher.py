@@ -1,0 +1,235 @@
+"""Starting an RQ worker for this app: ``python -m src.jobs.worker``.
+
+Why a launcher instead of a bare ``rq worker`` command line:
+
+* the queues, their order, the Redis URL and every interval come from the one
+  settings module, so the app and the workers cannot disagree;
+* pyOpenMS and the workflow modules are imported here, once, in the worker's
+  parent process; every job runs in a fork of it and starts without that cost;
+* each worker gets a unique name (host, pid, random suffix): a fixed name clashes
+  with the stale registration of a crashed predecessor for minutes;
+* the scheduler is started only when retries wait between attempts;
+* a lost worker is noticed after ``job_monitoring_interval + heartbeat_grace``
+  seconds instead of RQ's fixed extra minute (see ``QueueSettings.lost_worker_bound``).
+
+Jobs use RQ's default (pickle) serializer: rq-dashboard's workers page fails
+while a worker runs a JSON-serialized job, and our job arguments are plain strings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+
+import redis
+from rq import Queue, Worker
+from rq.job import Job
+
+from src.core.execution import forks_die_with_parent
+from src.core.settings import QueueSettings, Settings, load_for_command, redact
+from src.jobs import reconcile
+from src.jobs.connection import REDIS_ERRORS
+from src.jobs.job_model import workflow_of
+from src.jobs.ops import metrics
+from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
+
+log = logging.getLogger("src.jobs.worker")
+
+#: How long a starting worker waits for Redis (it may still be loading its AOF file).
+REDIS_WAIT_SECONDS = 60
+
+
+class OpenMSWorker(Worker):
+    """RQ's forking worker with a configurable heartbeat grace period.
+
+    Before it tries to start a scheduler (at start and in each maintenance pass) it
+    releases the locks of a scheduler that died with its worker on this host, so a
+    lost job's retry is not held up until those locks expire.
+    """
+
+    heartbeat_grace = 10
+    openms_settings: Settings  # set by build_worker; used to record queue-depth samples
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        release_dead_scheduler_locks(self.connection, self.queue_names())
+        super()._start_scheduler(*args, **kwargs)
+
+    def run_maintenance_tasks(self) -> None:
+        if self.scheduler is not None:
+            release_dead_scheduler_locks(self.connection, self.queue_names())
+        super().run_maintenance_tasks()  # finds lost jobs; their failure callback ends their runs
+        self._end_runs_of_recent_endings()
+        self._record_depth_sample()
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
+        """The job's process died (out of memory, kill -9) while this worker lives: the run could
+        not say so, so the worker writes its end (or that it will be retried)."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            reconcile.lost_run(workflow_of(job, self.openms_settings), job)
+        except OSError as err:  # e.g. a full disk; the maintenance pass tries again
+            log.error("could not record the end of job %s in its workspace: %s", job.id, err)
+
+    def _end_runs_of_recent_endings(self) -> None:
+        """Safety net: a failed or stopped job whose run still says running gets its end written."""
+        try:
+            queues = {q.name: q for q in self.queues}
+            reconcile.recent_endings(self.openms_settings, self.connection, queues)
+        except (*REDIS_ERRORS, OSError) as err:
+            log.warning("could not bring ended runs in line: %s", err)
+
+    def maintain_heartbeats(self, *args, **kwargs) -> None:
+        """A heartbeat that meets a Redis restart is skipped, not fatal: the job's heartbeat lives
+        ``job_monitoring_interval + heartbeat_grace`` seconds, longer than a restart takes, and
+        the next beat renews it. (RQ would let the error end the worker and with it the run.)"""
+        try:
+            super().maintain_heartbeats(*args, **kwargs)
+        except REDIS_ERRORS as err:
+            log.warning("heartbeat skipped, Redis did not answer: %s", err)
+            return
+        self._record_depth_sample()
+
+    def _record_depth_sample(self) -> None:
+        """The admin page's queue-depth history is optional: a failed sample never stops the worker."""
+        try:
+            metrics.record_sample(self.openms_settings, self.connection)
+        except REDIS_ERRORS as err:
+            log.warning("queue depth sample not recorded: %s", err)
+
+    # A job's end is written to Redis by its work-horse, and RQ gives up at the first connection
+    # error: a Redis restart at the moment a run ends left the job started for ever (the horse
+    # exits non-zero, the worker quits on reading its status) and the finished run was then retried
+    # as lost. These three wait for Redis instead, as long as a restart takes.
+    def handle_execution_ended(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(
+            lambda: parent.handle_execution_ended(*args, **kwargs), "the end of a job"
+        )
+
+    def handle_job_success(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(lambda: parent.handle_job_success(*args, **kwargs), "a job's success")
+
+    def handle_job_failure(self, *args, **kwargs):
+        parent = super()
+        return through_redis_restarts(lambda: parent.handle_job_failure(*args, **kwargs), "a job's failure")
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        if job.timeout and job.timeout > 0:
+            interval = min(job.timeout - working_time, interval)
+        return int(interval) + self.heartbeat_grace
+
+
+def through_redis_restarts(action, what: str, wait_seconds: float = REDIS_WAIT_SECONDS):
+    """``action()``, tried again every second while Redis cannot be reached, for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return action()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("recording %s waits for Redis: %s", what, err)
+            time.sleep(1)
+
+
+#: Imported once in the worker's parent process, so that every forked job starts without the cost.
+PRELOADED = ("pyopenms", "src.jobs.worker.tasks", "src.workflows")
+
+
+def preload() -> None:
+    """Import the heavy modules once in the parent, so forked jobs start fast."""
+    for name in PRELOADED:
+        importlib.import_module(name)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def connect(queue: QueueSettings, wait_seconds: float = REDIS_WAIT_SECONDS) -> redis.Redis:
+    """A connection for the worker (no socket timeout: RQ blocks on BLMOVE/BLPOP), once Redis answers."""
+    connection = redis.Redis.from_url(queue.redis_url, socket_connect_timeout=queue.connect_timeout)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            connection.ping()
+            return connection
+        except redis.exceptions.AuthenticationError as err:  # a ConnectionError subclass: check it first
+            raise SystemExit(
+                f"Redis at {redact(queue.redis_url)} refused the worker's credentials: {err}"
+            ) from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
+            if time.monotonic() >= deadline:
+                message = (
+                    f"Redis at {redact(queue.redis_url)} did not answer within {wait_seconds:.0f} s: {err}"
+                )
+                raise SystemExit(message) from None
+            log.info("waiting for Redis at %s: %s", redact(queue.redis_url), err)
+            time.sleep(1)
+
+
+def register_queues(queues: list[Queue]) -> None:
+    """Make the queues known to Redis before their first job, so `rq info` lists them from the start."""
+    connection = queues[0].connection
+    connection.sadd(Queue.redis_queues_keys, *(q.key for q in queues))
+
+
+def build_worker(settings: Settings, connection: redis.Redis) -> OpenMSWorker:
+    queue = settings.queue
+    queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
+    register_queues(queues)
+    worker = OpenMSWorker(
+        queues,
+        connection=connection,
+        name=worker_name(),
+        worker_ttl=queue.worker_ttl,
+        job_monitoring_interval=queue.job_monitoring_interval,
+        maintenance_interval=queue.maintenance_interval,
+    )
+    worker.heartbeat_grace = queue.heartbeat_grace
+    worker.openms_settings = settings
+    return worker
+
+
+def children_die_with_worker() -> None:
+    """Every process this worker forks (each job's work-horse, RQ's scheduler) dies with it.
+
+    Without this a worker killed with SIGKILL leaves its scheduler and a running job
+    behind as orphans: the job would go on while the queue retries it elsewhere.
+    """
+    forks_die_with_parent()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="An RQ worker for the OpenMS workflow queues.")
+    parser.add_argument(
+        "--check", action="store_true", help="only check that Redis answers and accepts our credentials"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    settings = load_for_command()
+    if args.check:
+        connect(settings.queue)  # exits with the reason if Redis cannot be used
+        print(f"Redis at {redact(settings.queue.redis_url)} answers.")
+        return 0
+    preload()
+    children_die_with_worker()
+    connection = connect(settings.queue)
+    worker = build_worker(settings, connection)
+    log.info("worker %s listening on %s (high to low priority)", worker.name, ", ".join(worker.queue_names()))
+    worker.work(with_scheduler=bool(settings.queue.retry_intervals), logging_level="INFO")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Job functions run by RQ workers. They take plain data only and never import Streamlit.
+
+``run_workflow`` builds the workflow with its normal constructor and runs it
+through the same ``WorkflowBase.run()`` as local mode, so logs and results are
+identical; progress also goes to the job's meta for the queue status.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from rq import get_current_job
+from rq.job import Job
+
+from src.core.execution import die_with_parent
+from src.core.run import RunState
+from src.core.settings import load_settings
+from src.core.workflow import build_workflow
+from src.jobs import reconcile
+from src.jobs.client import record_duration, recorded_job_id
+from src.jobs.connection import REDIS_ERRORS
+from src.jobs.job_model import workflow_of
+
+log = logging.getLogger(__name__)
+
+
+class WorkflowFailed(RuntimeError):
+    """Raised so that RQ records a failed run as a failed job, with the workflow's error."""
+
+
+class _JobProgress:
+    """Mirrors workflow progress into job.meta (written only when it changes).
+
+    The meta is for the Run page only: a write that meets a Redis blip is logged and
+    made up by the next one (the latest progress is always what gets written), and
+    never fails the run. The run's own outcome decides its state.
+    """
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.last: tuple[float | None, str] | None = None
+        self.behind = False
+
+    def __call__(self, fraction: float | None, step: str) -> None:
+        if (fraction, step) == self.last and not self.behind:
+            return
+        self.last = (fraction, step)
+        self.job.meta.update(progress=fraction, step=step)
+        self.behind = not save_meta(self.job)
+
+
+def save_meta(job: Job) -> bool:
+    """Write the job's meta; False (and a log line) if Redis cannot take it right now."""
+    try:
+        job.save_meta()
+        return True
+    except REDIS_ERRORS as err:
+        log.warning("progress of job %s not saved (Redis: %s); the next update catches up", job.id, err)
+        return False
+
+
+def _check_workspace(workspace: str, root: Path) -> Path:
+    path = Path(workspace).resolve()
+    if path.parent != root.resolve():
+        raise ValueError(f"workspace {workspace} is not inside the workspaces directory {root}")
+    return path
+
+
+def run_workflow(ref: str, workspace: str) -> dict:
+    """Run one workflow in one workspace; raise WorkflowFailed if the run fails."""
+    die_with_parent()
+    job = get_current_job()
+    settings = load_settings()
+    workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    note = _retry_note(job, settings.queue.retries)
+    if job is not None and _finished_before(workflow, job):
+        log.warning("job %s had finished before its end could be recorded; it is not run again", job.id)
+        return {"outcome": RunState.FINISHED.value, "seconds": 0.0}
+    if job is not None:
+        workflow.progress.subscribe(_JobProgress(job))
+        # RQ forgets a job's worker once it ends; keep it for the status and the admin. The step
+        # moves on from "Queued" at once, so a running job never shows a queued step.
+        job.meta.update(worker=job.worker_name or "", step="Starting", progress=0.0)
+        save_meta(job)
+        note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
+    started = time.monotonic()
+    outcome = workflow.run(note=note)
+    duration = time.monotonic() - started
+    if outcome is RunState.FAILED:
+        if job is not None:
+            job.retries_left = 0  # a run that failed on its own would fail again: no retry
+        raise WorkflowFailed(workflow.last_error or "The workflow failed.")
+    if job is not None and outcome is RunState.FINISHED:
+        try:
+            record_duration(job.connection, duration)
+        except REDIS_ERRORS as err:  # only the estimates miss one sample
+            log.warning("run time of job %s not recorded (Redis: %s)", job.id, err)
+    return {"outcome": outcome.value, "seconds": round(duration, 3)}
+
+
+def _finished_before(workflow, job: Job) -> bool:
+    """True if this job's run already finished: an attempt whose end Redis did not take (it was
+    restarting at that moment) and that RQ therefore retries as lost. Its results stay as they are.
+
+    The workspace marks its run queued when the job is enqueued (``queue.mark_queued``) and records
+    the job's id, so a finished run under this job's id can only be this job's own."""
+    return recorded_job_id(workflow) == job.id and workflow.state.read().state is RunState.FINISHED
+
+
+def _retry_note(job: Job | None, configured: int) -> str:
+    if job is None or job.retries_left is None or job.retries_left >= configured:
+        return ""
+    return (
+        f"Retry {configured - job.retries_left} of {configured}: the worker of the previous attempt was lost."
+    )
+
+
+def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ failure callback. Only a lost worker needs action: the run itself could not say so."""
+    if exc_type is None or exc_type.__name__ != "AbandonedJobError":
+        return
+    reconcile.lost_run(workflow_of(job), job)
+
+
+def on_job_stopped(job: Job, connection) -> None:
+    """RQ stopped callback (runs in the worker after the horse was killed): end the logs as cancelled."""
+    workflow = workflow_of(job)
+    if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
+        workflow.finish(RunState.CANCELLED)

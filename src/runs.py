@@ -1,0 +1,191 @@
+"""Start, watch and stop a workflow run, through the queue or locally: the app's only entry point.
+
+Online mode with the queue enabled and Redis reachable enqueues an RQ job;
+otherwise the run is a local process, and the caller gets a notice saying why.
+Status always comes back in one shape (:class:`RunView`) with a
+:class:`~src.core.run.state.RunState`. Reading a status never writes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields, replace
+
+from src.core.errors import AlreadyRunning, StorageRefused, UserError
+from src.core.run import RunState, RunStatus
+from src.core.settings import Settings, redact
+from src.core.workflow import LocalRunner, WorkflowBase
+from src.core.workspace import space as storage
+from src.jobs.client import enqueue as q
+from src.jobs.client import job_status, queue_reading
+from src.jobs.client import limits as client_limits
+from src.jobs.connection import REDIS_ERRORS, reachable
+
+log = logging.getLogger(__name__)
+
+#: Online mode's local fallback runs (Redis down), counted per client in this process.
+_local_runs = client_limits.LocalRuns()
+
+
+class RunRefused(UserError):
+    """A run cannot start; the message says why and what to do."""
+
+
+@dataclass
+class RunView:
+    mode: str = ""  # "queue" or "local"; empty before the first run
+    state: RunState = RunState.NEW
+    progress: float | None = None
+    step: str = ""
+    position: int | None = None
+    queue_length: int = 0
+    eta_seconds: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str = ""
+    error: str = ""
+    job_id: str = ""
+    notice: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state.is_active
+
+    @property
+    def took(self) -> float | None:
+        """How long the run took, once it has ended (None before)."""
+        return self.ended_at - self.started_at if self.started_at and self.ended_at else None
+
+
+def queue_wanted(settings: Settings) -> bool:
+    return settings.online_deployment and settings.queue.enabled
+
+
+def start(workflow: WorkflowBase, client: str = "") -> RunView:
+    """Start a run; raises RunRefused (nothing started) with a message for the user.
+
+    ``client`` is the visitor's address (see ``client_limits``); in online mode it may have
+    only so many runs waiting or running at once.
+    """
+    _check_startable(workflow)
+    try:
+        return _start(workflow, client)
+    except OSError as err:  # the run's files could not be written (a full disk, a broken volume)
+        log.error("could not start a run in %s: %s", workflow.workspace.name, err)
+        if storage.is_disk_full(err):
+            raise RunRefused(storage.disk_low_message(0, workflow.settings.limits)) from None
+        raise RunRefused(f"The run could not be started ({err.strerror}). Try again in a moment.") from None
+
+
+def _start(workflow: WorkflowBase, client: str) -> RunView:
+    notice = ""
+    if queue_wanted(workflow.settings):
+        usable, why = reachable(workflow.settings.queue)
+        if usable:
+            try:
+                return RunView(mode="queue", state=RunState.QUEUED, job_id=q.enqueue(workflow, client=client))
+            except q.StartRefused as err:
+                raise RunRefused(str(err)) from None
+            except REDIS_ERRORS as err:
+                why = f"the job queue failed while queueing the run: {err}"
+        notice = (
+            f"The run started directly on the web server because {why}. It will work, only without a queue."
+        )
+        log.warning("falling back to a local run for %s: %s", workflow.workspace.name, why)
+    return _start_local(workflow, client, notice)
+
+
+def _check_startable(workflow: WorkflowBase) -> None:
+    problems = workflow.preflight()
+    if problems:
+        raise RunRefused(" ".join(problems))
+    try:
+        storage.check_can_start(
+            workflow.workspace, workflow.settings.workspaces_dir, workflow.settings.limits
+        )
+    except StorageRefused as err:
+        raise RunRefused(str(err)) from None
+    if status(workflow).active:
+        raise RunRefused(
+            "This workflow is already queued or running in this workspace. "
+            "Wait for it to finish or stop it first."
+        )
+
+
+def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
+    limit = workflow.settings.limits.max_runs_per_client
+    counted = workflow.settings.online_deployment and client
+    if counted and (active := _local_runs.active(client)) >= limit:
+        raise RunRefused(client_limits.limit_message(active, limit))
+    q.forget_job(workflow)
+    try:
+        LocalRunner(workflow).start()
+    except AlreadyRunning as err:  # started from another tab a moment ago
+        raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
+    if counted:
+        _local_runs.add(client, workflow)
+    return RunView(mode="local", state=RunState.RUNNING, notice=notice)
+
+
+def _same_fields(source: object) -> dict:
+    """What a run's status on disk or its job's status says, under RunView's own field names."""
+    return {f.name: getattr(source, f.name) for f in fields(RunView) if hasattr(source, f.name)}
+
+
+def _from_disk(status: RunStatus, mode: str, notice: str = "") -> RunView:
+    return RunView(mode=mode, notice=notice, **_same_fields(status))
+
+
+def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
+    """The latest run's status (a queued job's if there is one, else the local run's).
+
+    ``shared``: the queue-wide part comes from this web server's reading of at most a second
+    ago (``queue_reading``), so a page that polls costs one Redis round trip of its own.
+    """
+    job_id = q.recorded_job_id(workflow)
+    if not job_id:
+        seen = LocalRunner(workflow).seen_status()
+        return _from_disk(seen, "local" if seen.state else "")
+    try:
+        snapshot = queue_reading.shared(workflow.settings).snapshot() if shared else None
+        queued = job_status(workflow, job_id, snapshot)
+    except q.JobAccessError:
+        return _from_disk(
+            workflow.state.read(),
+            "queue",
+            "This run's job is no longer in the queue (finished jobs expire); its logs and results "
+            "remain. Press 'Start Workflow' to run it again.",
+        )
+    except REDIS_ERRORS as err:
+        url = redact(workflow.settings.queue.redis_url)
+        return _from_disk(
+            workflow.state.read(),
+            "queue",
+            f"The job queue ({url}) cannot be reached right now "
+            f"({err}). Your job is kept there; this page updates when the queue is back.",
+        )
+    disk = workflow.state.read()
+    # A run that ended says best how: its job may look otherwise if Redis was away as it ended.
+    trust_disk = disk.is_final and queued.state.is_final
+    return replace(
+        RunView(mode="queue", **_same_fields(queued)),
+        state=disk.state if trust_disk else queued.state,
+        started_at=queued.started_at or disk.started_at,
+        error=disk.error if trust_disk else queued.error,
+    )
+
+
+def stop(workflow: WorkflowBase) -> RunView:
+    """Cancel a waiting job, stop a running one, or stop the local process."""
+    job_id = q.recorded_job_id(workflow)
+    if job_id:
+        try:
+            q.cancel(workflow, job_id)
+        except REDIS_ERRORS as err:
+            raise RunRefused(
+                f"The job queue cannot be reached ({err}), so the job could not be stopped. "
+                "Try again in a moment."
+            ) from None
+    else:
+        LocalRunner(workflow).stop()
+    return status(workflow)
