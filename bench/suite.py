@@ -63,13 +63,15 @@ class Bench:
         self.figures: dict = {}
 
     # ---- helpers ----------------------------------------------------------------------------
-    def workflow(self, settings, files: list[Path]) -> TOPPWorkflow:
+    def workflow(self, settings, files: list[Path], noise: bool = True) -> TOPPWorkflow:
+        """A workspace with these inputs; ``noise``: the noise threshold the QC runs need (else
+        FeatureFinderMetabo's defaults)."""
         self.count += 1
         workflow = TOPPWorkflow(settings.workspaces_dir / f"bench-{self.count}", settings)
         folder = workflow.files.input_dir("mzML-files")
         for path in files:
             shutil.copy(path, folder / path.name)
-        for key, value in NOISE.items():
+        for key, value in NOISE.items() if noise else ():
             workflow.params.set_tool_value("FeatureFinderMetabo", key, value)
         return workflow
 
@@ -413,7 +415,7 @@ def versions() -> dict:
 
 
 def render_newest() -> None:
-    """Rewrite BENCHMARKS.md from the newest suite record (and bench/NOTES.md, bench/VIEWERS.md)."""
+    """Rewrite BENCHMARKS.md from the newest suite record (and bench/NOTES.md, VIEWERS.md, SPREADING.md)."""
     newest = max(RESULTS.glob("suite-*.json"), default=None)
     if newest is None:
         raise SystemExit("no suite-*.json in bench/results yet: run the suite first")
@@ -439,11 +441,27 @@ def write_markdown(record: dict) -> None:
         f"| {r['measure']} | {r['figure']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |"
         for r in record["rows"]
     ]
-    for extra in ("NOTES.md", "VIEWERS.md"):
+    for extra in ("NOTES.md", "VIEWERS.md", "SPREADING.md"):
         section = REPO / "bench" / extra
         if section.exists():
             lines += ["", section.read_text().strip()]
     (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
+
+
+def save_record(kind: str, when: dt.datetime, bench: Bench) -> tuple[dict, Path]:
+    """A run's rows and figures with the machine and versions, as bench/results/<kind>-<time>.json."""
+    record = {
+        "when": when.isoformat(timespec="seconds"),
+        "quick": bench.quick,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": versions(),
+        "rows": bench.rows,
+        "figures": bench.figures,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{kind}-{when:%Y-%m-%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record, out
 
 
 def main() -> int:
@@ -480,17 +498,7 @@ def main() -> int:
     finally:
         bench.close()
 
-    record = {
-        "when": when.isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "versions": versions(),
-        "rows": bench.rows,
-        "figures": bench.figures,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"suite-{when:%Y-%m-%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    record, out = save_record("suite", when, bench)
     write_markdown(record)
     print(f"recorded in {out.relative_to(REPO)}; summary in BENCHMARKS.md")
     return 0

@@ -53,7 +53,7 @@ class Appliance:
         variables = {
             "RQ_WORKER_COUNT": workers,
             "STREAMLIT_SERVER_COUNT": servers,
-            "MAX_RUNS_PER_CLIENT": 1000,  # every session comes from this one host
+            "RUNNING_RUNS_PER_CLIENT": 1000,  # every session comes from this one host
         }
         env = [arg for name, value in variables.items() for arg in ("-e", f"{name}={value}")]
         self.name = f"bench-viewers-{os.getpid()}"

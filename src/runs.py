@@ -46,6 +46,7 @@ class RunView:
     error: str = ""
     job_id: str = ""
     notice: str = ""
+    share: int = 0  # a held run: how many runs its network may have started at once
 
     @property
     def active(self) -> bool:
@@ -113,10 +114,10 @@ def _check_startable(workflow: WorkflowBase) -> None:
 
 
 def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
-    limit = workflow.settings.limits.max_runs_per_client
+    limit = workflow.settings.limits.running_runs_per_client
     counted = workflow.settings.online_deployment and client
     if counted and (active := _local_runs.active(client)) >= limit:
-        raise RunRefused(client_limits.limit_message(active, limit))
+        raise RunRefused(client_limits.local_limit_message(active, limit))
     q.forget_job(workflow)
     try:
         LocalRunner(workflow).start()

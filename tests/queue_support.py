@@ -141,6 +141,7 @@ class WorkerPool:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own, as under supervisord
             )
             self.processes.append(process)
             started.append(process)

@@ -39,7 +39,7 @@ def watch_console(page: Page) -> list[str]:
 
 
 def test_eight_sessions_waiting_at_once_all_see_their_run_end(box, new_page, request):
-    appliance = box(environment={"RQ_WORKER_COUNT": "1", "MAX_RUNS_PER_CLIENT": "20"})
+    appliance = box(environment={"RQ_WORKER_COUNT": "1", "RUNNING_RUNS_PER_CLIENT": "20"})
     appliance.wait_healthy()
     site = Site(f"http://{appliance.ip}:8501")
     pages, consoles = [], []

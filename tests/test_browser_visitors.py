@@ -192,10 +192,8 @@ def test_a_1gb_upload_is_streamed_to_disk_without_growing_the_server(
     shot(page, "upload-1gb", request)
 
 
-def test_a_fourth_run_from_one_client_is_refused_and_another_client_can_start(
-    start_server, new_page, request
-):
-    server = start_server()  # no worker: every run stays queued
+def test_a_fourth_run_from_one_client_is_held_and_another_client_queues(start_server, new_page, request):
+    server = start_server()  # no worker: every run stays waiting
 
     def start_run(client: str) -> Page:
         return start_example_run(new_page(client=client), server)
@@ -203,10 +201,11 @@ def test_a_fourth_run_from_one_client_is_refused_and_another_client_can_start(
     for _ in range(3):
         expect(state_shown(start_run("203.0.113.5"), "Queued")).to_be_visible()
     fourth = start_run("203.0.113.5")
-    expect(
-        fourth.get_by_text(re.compile(r"You already have 3 runs queued or running.*limit is 3"))
-    ).to_be_visible()
-    shot(fourth, "fourth-run-refused", request)
+    expect(state_shown(fourth, "Waiting")).to_be_visible()
+    expect(fourth.get_by_text(re.compile(r"Held: starts by itself when one of the 3 runs"))).to_be_visible()
+    expect(fourth.get_by_text("#1 of 1 held runs from your network.")).to_be_visible()
+    expect(fourth.get_by_role("button", name="Cancel")).to_be_visible()
+    shot(fourth, "fourth-run-held", request)
     expect(state_shown(start_run("203.0.113.6"), "Queued")).to_be_visible()
 
 

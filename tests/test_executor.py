@@ -68,7 +68,7 @@ def test_a_failing_topp_tool_is_named_with_its_exit_code_and_error(tmp_path, set
     assert failure.tool == "FeatureFinderMetabo" and failure.exit_code != 0
     assert "File empty" in failure.error_text
     minimal = read_log(executor.logger.log_dir, "minimal")
-    assert "FeatureFinderMetabo failed with exit code" in minimal and "File empty" in minimal
+    assert "FeatureFinderMetabo failed on empty.mzML with exit code" in minimal and "File empty" in minimal
 
 
 def test_a_missing_program_fails_clearly(tmp_path, settings):

@@ -22,10 +22,11 @@ from src.core.workflow import LocalRunner
 from src.core.workspace import space as storage
 from src.jobs.client import enqueue as q
 from src.jobs.ops import admin
+from src.jobs.scheduler import Scheduler
 from src.workflows.demo_data import generate_large_run, generate_runs
 from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
-from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
+from tests.conftest import REPO, processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.test_executor import make_executor
 
 pytestmark = pytest.mark.slow
@@ -92,10 +93,16 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
     wait_for(
         lambda: runs.status(workflow).state is RunState.RUNNING, 60, interval=0.2, what="the run to start"
     )
-    for _ in range(3):  # progress goes to Redis at every step of the run: steps meet the gap
+    for _ in range(3):  # progress and pieces go through Redis at every step: the steps meet the gap
         wait_for_progress(workflow, "the run to move on with Redis up")
+        met = workers.logs().count("waits for Redis")
         redis_server.stop()
-        wait_for_progress(workflow, "the run to move on while Redis is down")
+        wait_for(  # the run (its progress, its pieces) met the gap and rides it out
+            lambda met=met: workers.logs().count("waits for Redis") > met,
+            120,
+            interval=0.1,
+            what="the run to meet the gap",
+        )
         redis_server.start()
     final = wait_for(
         lambda: (view := runs.status(workflow)).state.is_final and view,
@@ -227,6 +234,7 @@ def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_u
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     job_id = runs.start(workflow).job_id
     connection = redis.Redis.from_url(redis_url)
+    assert Scheduler(online_settings, connection).release(1) == 1  # its turn came: it is on RQ's queue
     normal = q.queues(online_settings, connection)["normal"]
     assert connection.lrem(normal.key, 1, job_id) == 1  # what a worker's dequeue does, just before the move
     with pytest.raises(admin.AdminError, match="taken by a worker a moment ago"):
@@ -235,3 +243,38 @@ def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_u
         job_id.encode() not in connection.lrange(queue.key, 0, -1)
         for queue in q.queues(online_settings, connection).values()
     )
+
+
+HORSE_KILL = """
+import subprocess, sys, redis
+from rq import Queue
+from src.jobs.worker.launcher import OpenMSWorker
+connection = redis.Redis.from_url(sys.argv[1])
+worker = OpenMSWorker([Queue("openms-normal", connection=connection)], connection=connection)
+same_group = subprocess.Popen(["sleep", "60"])  # like a horse just forked: still in our group
+worker._horse_pid = same_group.pid
+worker.kill_horse()
+assert same_group.wait(5) == -9, "the horse lives"
+worker._horse_pid = 0  # its horse had ended when the stop came
+worker.kill_horse()
+own_group = subprocess.Popen(["sleep", "60"], start_new_session=True)
+worker._horse_pid = own_group.pid
+worker.kill_horse()  # a horse with a group of its own: RQ's kill, as always
+assert own_group.wait(5) == -9, "the horse with its own group lives"
+print("the worker lives")
+"""
+
+
+def test_a_stop_that_meets_a_horse_without_its_own_group_kills_only_the_horse(redis_url):
+    """RQ's stop kills the horse's process group; in the instant after the fork the horse is still
+    in its worker's group, and that kill took the worker with it (under pytest, everything pytest
+    started). The worker runs in a session of its own here, as under supervisord."""
+    done = subprocess.run(
+        [sys.executable, "-c", HORSE_KILL, redis_url],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,
+    )
+    assert done.returncode == 0 and "the worker lives" in done.stdout, (done.returncode, done.stderr)

@@ -3,6 +3,7 @@ network, sharing Redis (with a password) and a workspace volume."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -11,7 +12,7 @@ import uuid
 import pytest
 
 from tests.appliance_support import IMAGE
-from tests.conftest import REPO, wait_for
+from tests.conftest import DATA_DIR, REPO, wait_for
 from tests.test_appliance import (
     LARGE,
     NOISE,
@@ -103,6 +104,14 @@ def test_runs_spread_over_worker_containers_and_survive_a_killed_one(cluster, nz
     tables = app.sh(f"ls {WORKSPACES}/spread-*/topp-workflow/results/consensus-table/consensus_features.tsv")
     assert len(tables.split()) == 6
 
+    # One six-file study: its pieces ran in every container, the appliance's worker included.
+    put_files(app, f"{WORKSPACES}/study/topp-workflow/input-files/mzML-files", STUDY)
+    start_run(app, "study", NOISE)
+    study = wait_for(lambda: (s := run_status(app, "study"))["state"] in ("finished", "failed") and s, 240, 1)
+    assert study["state"] == "finished", study["error"]
+    piece_hosts = set(json.loads(app.python(PIECE_HOSTS.format(ws="study")).strip().splitlines()[-1]))
+    assert piece_hosts == {hostname(app), *hosts}, piece_hosts
+
     # A worker container dies mid-run: its job is retried or failed within the bound; others go on.
     app.sh("supervisorctl stop 'worker:*'")  # only the worker containers take jobs from here on
     start_run(app, "victim", LARGE)
@@ -123,6 +132,23 @@ def test_runs_spread_over_worker_containers_and_survive_a_killed_one(cluster, nz
     start_run(app, "after", NOISE)
     after = wait_for(lambda: (s := run_status(app, "after"))["state"] in ("finished", "failed") and s, 240, 1)
     assert after["state"] == "finished", after["error"]
+
+
+STUDY = [DATA_DIR / f"NZ_20200227_0{n}.mzML" for n in (25, 27, 29)] + sorted(
+    (DATA_DIR / "study").glob("*.mzML")
+)[:3]
+#: The hosts whose workers ran the pieces of the run in workspace {ws}.
+PIECE_HOSTS = """
+import json, redis
+from rq.job import Job
+from src.core.settings import load_settings
+from src.jobs import pieces
+settings = load_settings()
+connection = redis.Redis.from_url(settings.queue.redis_url)
+run = json.load(open("/data/workspaces/{ws}/topp-workflow/run/job.json"))["job_id"]
+jobs = [j for j in Job.fetch_many(pieces.of_run(connection, run), connection=connection) if j]
+print(json.dumps(sorted({{j.worker_name.rsplit("-", 2)[0] for j in jobs}})))
+"""
 
 
 def rq_info_workers_with_password(app: Appliance) -> int:

@@ -121,7 +121,7 @@ def test_visitor_limits_have_safe_defaults_and_environment_overrides():
     assert limits.max_upload_bytes == 2048 * 1024**2
     assert limits.workspace_quota_bytes == 10 * 1024**3
     assert limits.min_free_bytes == 2 * 1024**3
-    assert limits.max_runs_per_client == 3
+    assert (limits.running_runs_per_client, limits.held_runs_per_client) == (3, 50)
     assert limits.admin_session_seconds == 30 * 60
     assert (limits.admin_max_failures, limits.admin_failure_window_seconds) == (5, 600)
     changed = load_settings(
@@ -129,12 +129,16 @@ def test_visitor_limits_have_safe_defaults_and_environment_overrides():
             "MAX_UPLOAD_MB": "5",
             "WORKSPACE_QUOTA_GB": "0.5",
             "MIN_FREE_DISK_GB": "0",
-            "MAX_RUNS_PER_CLIENT": "1",
+            "RUNNING_RUNS_PER_CLIENT": "1",
             "ADMIN_SESSION_MINUTES": "2",
         }
     ).limits
     assert changed.max_upload_bytes == 5 * 1024**2 and changed.workspace_quota_bytes == 1024**3 // 2
-    assert (changed.min_free_bytes, changed.max_runs_per_client, changed.admin_session_seconds) == (0, 1, 120)
+    assert (changed.min_free_bytes, changed.running_runs_per_client, changed.admin_session_seconds) == (
+        0,
+        1,
+        120,
+    )
 
 
 @pytest.mark.parametrize(
@@ -144,11 +148,20 @@ def test_visitor_limits_have_safe_defaults_and_environment_overrides():
         ("MAX_UPLOAD_MB", "0", "MAX_UPLOAD_MB must be from 1 to"),
         ("WORKSPACE_QUOTA_GB", "-1", "WORKSPACE_QUOTA_GB must be between"),
         ("MIN_FREE_DISK_GB", "two", "MIN_FREE_DISK_GB must be a number"),
-        ("MAX_RUNS_PER_CLIENT", "0", "MAX_RUNS_PER_CLIENT must be from 1 to"),
+        ("RUNNING_RUNS_PER_CLIENT", "0", "RUNNING_RUNS_PER_CLIENT must be from 1 to"),
+        ("HELD_RUNS_PER_CLIENT", "-1", "HELD_RUNS_PER_CLIENT must be from 0 to"),
+        ("THREADS_PER_PIECE", "many", "THREADS_PER_PIECE must be a whole number"),
+        ("QUEUE_SPREAD", "perhaps", "QUEUE_SPREAD"),
+        (
+            "MAX_RUNS_PER_CLIENT",
+            "2",
+            "MAX_RUNS_PER_CLIENT is set: .* is now 'limits.running_runs_per_client'",
+        ),
         ("ADMIN_SESSION_MINUTES", "0", "ADMIN_SESSION_MINUTES must be between 0.1"),
     ],
 )
 def test_nonsense_limits_are_refused_with_their_name(name, value, fragment):
+    """(A setting of an earlier version, still set, is refused with its new name, not ignored.)"""
     with pytest.raises(SettingsError, match=fragment):
         load_settings(env={name: value})
 
@@ -199,7 +212,7 @@ def test_everything_generated_from_the_declaration_is_current():
 def test_one_default_changed_in_the_declaration_shows_everywhere(monkeypatch, tmp_path):
     changed = tuple(
         dataclasses.replace(s, default=5)
-        if s.key == "limits.max_runs_per_client"
+        if s.key == "limits.running_runs_per_client"
         else dataclasses.replace(s, default=3)
         if s.env == "RQ_WORKER_COUNT"
         else s
@@ -208,11 +221,13 @@ def test_one_default_changed_in_the_declaration_shows_everywhere(monkeypatch, tm
     monkeypatch.setattr(settings_spec, "SETTINGS", changed)
     generated = tmp_path / "settings.json"
     generated.write_text(settings_docs.settings_json())
-    assert load_settings(path=generated, env={}).limits.max_runs_per_client == 5
+    assert load_settings(path=generated, env={}).limits.running_runs_per_client == 5
     exports, notes = deployment.check({"SETTINGS_FILE": str(generated)})
     assert exports["RQ_WORKER_COUNT"] == "3"
     assert "RQ_WORKER_COUNT is not set; starting the default of 3 workers." in notes
-    assert "| `limits.max_runs_per_client` | `MAX_RUNS_PER_CLIENT` | 5 |" in settings_docs.table(("app",))
+    assert "| `limits.running_runs_per_client` | `RUNNING_RUNS_PER_CLIENT` | 5 |" in settings_docs.table(
+        ("app",)
+    )
     assert "| `RQ_WORKER_COUNT` | 3 |" in settings_docs.table(("appliance",))
     assert "# RQ_WORKER_COUNT=3" in settings_docs.env_example()
 
@@ -271,3 +286,12 @@ def test_the_web_servers_believe_only_haproxy_and_haproxy_only_the_listed_proxie
     assert exports["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # what uvicorn reads: the appliance's HAProxy
     default, _ = deployment.check({})
     assert default["TRUSTED_PROXIES"] == "" and default["FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+
+
+def test_a_renamed_setting_in_settings_json_names_its_new_name(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"limits": {"max_runs_per_client": 2}}))
+    with pytest.raises(
+        SettingsError, match="now 'limits.running_runs_per_client'.*held and start by themselves"
+    ):
+        load_settings(path=path, env={})

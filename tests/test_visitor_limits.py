@@ -64,27 +64,35 @@ def test_a_job_with_an_old_style_id_still_shows_its_status(online_settings, work
     assert final.state == "finished" and final.job_id == old_id, final.error
 
 
-def test_a_fourth_run_from_one_client_is_refused_and_another_client_may_start(online_settings, redis_url):
+def test_runs_over_a_clients_share_are_held_and_only_the_held_limit_refuses(settings, redis_url):
+    limited = load_settings(env=online_env(settings, redis_url, HELD_RUNS_PER_CLIENT="2"))
     first = "203.0.113.10"
-    started = [runs.start(small_workflow(online_settings, f"mine{i}"), client=first) for i in range(3)]
-    assert all(view.state == "queued" for view in started)  # no worker: all three wait
-    fourth = small_workflow(online_settings, "mine3")
-    with pytest.raises(
-        runs.RunRefused, match="You already have 3 runs queued or running.*limit is 3 per visitor"
-    ):
-        runs.start(fourth, client=first)
-    assert q.recorded_job_id(fourth) is None and fourth.state.read().state == ""
+    mine = [small_workflow(limited, f"mine{i}") for i in range(6)]
+    for workflow in mine[:5]:
+        runs.start(workflow, client=first)
+    states = [runs.status(w).state for w in mine[:5]]
+    assert states == ["queued"] * 3 + ["held"] * 2, states  # no worker: three wait their turn, two are held
+    held = runs.status(mine[4])
+    assert (held.position, held.queue_length, held.share) == (2, 2, 3)
+    with pytest.raises(runs.RunRefused, match="You already have 2 runs waiting.*no more than 2 may wait"):
+        runs.start(mine[5], client=first)
+    assert q.recorded_job_id(mine[5]) is None and mine[5].state.read().state == ""
 
-    assert runs.start(small_workflow(online_settings, "theirs"), client="203.0.113.99").state == "queued"
-    assert runs.start(small_workflow(online_settings, "script")).state == "queued"  # no client: not counted
+    assert runs.start(small_workflow(limited, "theirs"), client="203.0.113.99").state == "queued"
+    assert runs.start(small_workflow(limited, "script")).state == "queued"  # no client: a client of its own
+    assert runs.status(small_workflow(limited, "theirs")).state == "queued"
 
-    runs.stop(TOPPWorkflow(online_settings.workspaces_dir / "mine0", online_settings))
-    assert runs.start(fourth, client=first).state == "queued"  # one ended, so one more may start
+    runs.stop(mine[0])  # one of the three ended: the first held run takes its place
+    assert [runs.status(w).state for w in mine[1:5]] == ["queued", "queued", "queued", "held"]
+    assert runs.start(mine[5], client=first).state == "queued"  # one fewer held, so one more may wait
+    assert runs.status(mine[5]).state == "held"
 
 
 def test_local_fallback_runs_count_per_client_too(settings):
     down = load_settings(
-        env=online_env(settings, "redis://127.0.0.1:1/0", MAX_RUNS_PER_CLIENT="1", QUEUE_RETRY_INTERVALS="")
+        env=online_env(
+            settings, "redis://127.0.0.1:1/0", RUNNING_RUNS_PER_CLIENT="1", QUEUE_RETRY_INTERVALS=""
+        )
     )
     first = TOPPWorkflow(down.workspaces_dir / "a", down)
     generate_large_run(first.files.input_dir("mzML-files"))
@@ -92,7 +100,7 @@ def test_local_fallback_runs_count_per_client_too(settings):
     try:
         view = runs.start(first, client="192.0.2.50")
         assert view.mode == "local" and "started directly on the web server" in view.notice
-        with pytest.raises(runs.RunRefused, match="limit is 1 per visitor"):
+        with pytest.raises(runs.RunRefused, match="no more than 1 may run at once for your network"):
             runs.start(second, client="192.0.2.50")
         other = runs.start(second, client="192.0.2.51")
         assert other.mode == "local"

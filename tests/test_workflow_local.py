@@ -114,7 +114,7 @@ def test_corrupt_or_empty_mzml_fails_with_the_tools_error(settings, nz_files, co
     bad.write_bytes(nz_files[0].read_bytes()[:100_000] if content == "truncated" else content)
     assert run_locally(workflow) is RunState.FAILED
     minimal = read_log(workflow.logger.log_dir, "minimal")
-    assert "FeatureFinderMetabo failed with exit code" in minimal
+    assert "FeatureFinderMetabo failed on bad.mzML with exit code" in minimal
     assert expected_error in minimal
     status = workflow.state.read()
     assert status.state == "failed" and expected_error in status.error

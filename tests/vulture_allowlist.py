@@ -6,3 +6,6 @@ used_memory_bytes, aof_last_rewrite_status, canceled  # fields of `python -m src
 get_heartbeat_ttl  # RQ's Worker calls it
 setExperimentalSettings, setExpectedSize, consumeChromatogram, consumeSpectrum  # pyOpenMS's consumer
 spectra, chromatograms, chromatogram  # the consumer interface's parameters
+run_piece  # the job function of a piece: RQ imports it by the path in src/jobs/pieces.PIECE_TASK
+_result  # an RQ Job attribute: what Job._handle_success records as the piece's return value
+dequeue_job_and_maintain_ttl  # RQ's Worker calls it before every wait for work

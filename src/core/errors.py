@@ -46,10 +46,12 @@ class ToolNotFoundError(UserError):
 class CommandFailed(UserError):
     """A tool or script of a run exited with an error; the message names it and quotes its error."""
 
-    def __init__(self, tool: str, exit_code: int, error_text: str) -> None:
+    def __init__(self, tool: str, exit_code: int, error_text: str, subject: str = "") -> None:
         self.tool, self.exit_code, self.error_text = tool, exit_code, error_text.strip()
+        self.subject = subject
+        on = f" on {subject}" if subject else ""
         detail = f":\n{self.error_text}" if self.error_text else " (it printed no error message)."
-        super().__init__(f"{tool} failed with exit code {exit_code}{detail}")
+        super().__init__(f"{tool} failed{on} with exit code {exit_code}{detail}")
 
 
 class SettingsError(UserError, ValueError):

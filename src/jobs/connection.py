@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
@@ -24,6 +27,27 @@ REDIS_ERRORS = (
     redis.exceptions.TimeoutError,
     redis.exceptions.ResponseError,
 )
+
+
+#: How long work in progress waits for Redis to come back (a restart loads its AOF first).
+REDIS_RESTART_SECONDS = 60
+
+T = TypeVar("T")
+
+
+def through_redis_restarts(
+    action: Callable[[], T], what: str, wait_seconds: float = REDIS_RESTART_SECONDS
+) -> T:
+    """``action()``, tried again every second while Redis cannot be reached, for up to ``wait_seconds``."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return action()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("%s waits for Redis: %s", what, err)
+            time.sleep(1)
 
 
 def get_connection(queue: QueueSettings) -> redis.Redis:

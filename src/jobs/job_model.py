@@ -29,6 +29,13 @@ WAITING_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run is Ru
 
 #: A job's meta: the workspace (its folder) and the workflow (its id) of the run.
 META_WORKSPACE, META_WORKFLOW = "workspace", "workflow"
+#: A piece's meta: the id of its run's own job (``src/jobs/pieces.py``).
+META_RUN = "run"
+
+
+def is_piece(job: Job) -> bool:
+    """A piece of a run's step, not a run's own job: its end is not the run's end."""
+    return bool(job.meta.get(META_RUN))
 
 
 def run_state_of(status: JobStatus) -> RunState:
@@ -37,7 +44,7 @@ def run_state_of(status: JobStatus) -> RunState:
 
 def workflow_of(job: Job, settings: Settings | None = None) -> WorkflowBase:
     """The workflow a job runs, built from the job's plain-data arguments."""
-    ref, workspace = job.args
+    ref, workspace = job.args[:2]  # a piece's arguments go on with what it runs
     return build_workflow(ref, workspace, settings or load_settings())
 
 

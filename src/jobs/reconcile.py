@@ -25,7 +25,9 @@ from rq.job import Job
 from src.core.run import MINIMAL, RunState
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
-from src.jobs.job_model import recorded_status, run_state_of, workflow_of
+from src.jobs import pieces
+from src.jobs.job_model import is_piece, recorded_status, run_state_of, workflow_of
+from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ def write_end(workflow: WorkflowBase, job: Job) -> bool:
         error = worker_lost_message(workflow.settings)
         workflow.logger.log(error, MINIMAL)
     workflow.finish(state, error)
+    pieces.end_run(workflow.settings, job.connection, job.id)
     return True
 
 
@@ -77,6 +80,7 @@ def lost_run(workflow: WorkflowBase, job: Job) -> None:
         message = worker_lost_message(workflow.settings)
         workflow.logger.log(message, MINIMAL)
         workflow.finish(RunState.FAILED, message)
+        pieces.end_run(workflow.settings, job.connection, job.id)
 
 
 def _not_ended(job: Job) -> bool:
@@ -95,15 +99,16 @@ def recent_endings(settings: Settings, connection: Redis, queues: dict, now: flo
     range read per registry and a status file per recent ending."""
     now = time.time() if now is None else now
     ended = 0
-    for queue in queues.values():
+    waiting_their_turn = Scheduler(settings, connection).waiting_queue  # cancelled before released
+    for queue in [*queues.values(), waiting_their_turn]:
         # Failed jobs are scored by when they expire, cancelled ones by when they were cancelled.
         ids = _recent_ids(
             connection, queue.failed_job_registry.key, now + settings.queue.failure_ttl - RECENT_SECONDS
         )
         ids += _recent_ids(connection, queue.canceled_job_registry.key, now - RECENT_SECONDS)
         for job in Job.fetch_many(ids, connection=connection):
-            if job is None or not run_state_of(job.get_status(refresh=False)).is_final:
-                continue
+            if job is None or is_piece(job) or not run_state_of(job.get_status(refresh=False)).is_final:
+                continue  # a piece's end is its run's own job's business
             if _not_ended(job) and write_end(workflow_of(job, settings), job):
                 log.warning("job %s had ended without its run saying so; its logs now end too", job.id)
                 ended += 1

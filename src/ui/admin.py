@@ -65,6 +65,7 @@ def show(ctx: PageContext) -> None:
                 _redis(state)
                 _workers(settings)
                 _queue(settings)
+                _run_order(settings)
         except REDIS_ERRORS as err:
             st.error(
                 f"Redis stopped answering while this page was read ({literal(err)}). It refreshes by itself."
@@ -215,7 +216,44 @@ def _queue(settings) -> None:
     columns[1].metric("Running", f"{stats.started:d}")
     columns[2].metric("Finished (kept)", f"{stats.finished:d}")
     columns[3].metric("Failed (kept)", f"{stats.failed:d}")
-    st.caption("Waiting per priority: " + literal(", ".join(f"{p} {n}" for p, n in stats.queued.items())))
+    per_priority = ", ".join(f"{p} {n}" for p, n in stats.queued.items())
+    st.caption(
+        literal(f"On the workers' queues per priority: {per_priority}; waiting their turn: {stats.in_order}")
+    )
+
+
+def _listed(read, what: str, none_text: str) -> list:
+    """What ``read()`` lists, or [] with a message: Redis unreachable, or nothing to list."""
+    try:
+        items = read()
+    except REDIS_ERRORS as err:
+        st.error(f"The {what} cannot be listed while Redis is unreachable ({literal(err)}).")
+        return []
+    if not items:
+        st.info(none_text)
+    return items
+
+
+def _run_order(settings) -> None:
+    st.subheader("Runs in the scheduler's order")
+    ordered = _listed(lambda: admin.run_order(settings), "runs", "No run is waiting or running.")
+    if not ordered:
+        return
+    table = pd.DataFrame(
+        {
+            "job": [r.job_id for r in ordered],
+            "workspace": [r.workspace for r in ordered],
+            "priority": [r.priority for r in ordered],
+            "client": [r.client for r in ordered],
+            "state": [r.state for r in ordered],
+            "pieces": [r.pieces or "-" for r in ordered],
+        }
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        f"A client (one address, shown by a hash) has at most {settings.limits.running_runs_per_client:d} "
+        "runs started at once; its further runs are held and start by themselves when one ends."
+    )
 
 
 def configured_password(settings) -> str:
@@ -235,13 +273,10 @@ def configured_password(settings) -> str:
 
 def _failed_jobs(settings) -> None:
     st.subheader("Failed jobs")
-    try:
-        failed = admin.failed_jobs(settings)
-    except REDIS_ERRORS as err:
-        st.error(f"The failed jobs cannot be listed while Redis is unreachable ({literal(err)}).")
-        return
+    failed = _listed(
+        lambda: admin.failed_jobs(settings), "failed jobs", "No failed jobs are kept in the queue."
+    )
     if not failed:
-        st.info("No failed jobs are kept in the queue.")
         return
     table = pd.DataFrame(
         {

@@ -141,7 +141,7 @@ def _past_runs(workflow: WorkflowBase) -> None:
 
 def _controls(ctx: PageContext, view: RunView) -> None:
     if view.active:
-        label = "Cancel" if view.state is RunState.QUEUED else "Stop Workflow"
+        label = "Cancel" if view.state in (RunState.QUEUED, RunState.HELD) else "Stop Workflow"
         if st.button(literal(label), type="primary", key="stop"):
             _stop(ctx.workflow)
         return
@@ -207,6 +207,8 @@ def render_status(view: RunView) -> None:
     label = view.state.label
     if view.state is RunState.QUEUED:
         _queued(view, label)
+    elif view.state is RunState.HELD:
+        _held(view, label)
     elif view.state is RunState.RUNNING:
         st.markdown(f"### {literal(label)}")
         st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=literal(view.step or "Starting"))
@@ -234,6 +236,17 @@ def _queued(view: RunView, label: str) -> None:
         st.caption(f"Estimated to be done in about {literal(duration_text(view.eta_seconds))}.")
     else:
         st.caption("A time estimate appears once this server has finished a run.")
+
+
+def _held(view: RunView, label: str) -> None:
+    st.markdown(f"### {literal(label)}")
+    runs_word = "run" if view.share == 1 else "runs"
+    st.markdown(
+        f"Held: starts by itself when one of the {view.share:d} {runs_word} from your network ends "
+        "(that many may run at once for one network). There is no need to press Start again."
+    )
+    if view.position:
+        st.caption(f"#{view.position:d} of {view.queue_length:d} held runs from your network.")
 
 
 def _times(view: RunView) -> None:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Protocol
 
 from src.core.errors import CommandFailed, DiskFull, ParameterError
 from src.core.execution import commands
@@ -25,13 +26,24 @@ from src.core.execution.process_tree import kill_tree
 from src.core.params import ParameterManager, topp_ini
 from src.core.run import COMMANDS, MINIMAL, Progress, WorkflowLogger
 
-__all__ = ["CommandExecutor", "CommandFailed", "RunCancelled"]
+__all__ = ["CommandExecutor", "CommandFailed", "RunCancelled", "Spreader"]
 
 log = logging.getLogger(__name__)
 
 
 class RunCancelled(RuntimeError):
     """The run was stopped by the user (or a command was not started because a sibling failed)."""
+
+
+class Spreader(Protocol):
+    """Runs a step's commands as pieces on every free worker (online mode: ``src/jobs/worker``).
+
+    ``run_step`` returns when every piece ended well and raises like ``run_multiple`` otherwise;
+    the pieces it runs in this process go through ``executor.run_command``."""
+
+    def run_step(
+        self, executor: CommandExecutor, commands: list[list[str]], labels: list[str], subjects: list[str]
+    ) -> None: ...
 
 
 class CommandExecutor:
@@ -44,6 +56,10 @@ class CommandExecutor:
         self._sibling_failed = threading.Event()  # within run_multiple: start nothing more
         self._running: set[int] = set()
         self._lock = threading.Lock()
+        #: Online mode: a step over several files is spread over the workers by this, each piece
+        #: with ``piece_threads`` threads. Local mode leaves it unset (threads, as always).
+        self.spreader: Spreader | None = None
+        self.piece_threads = 1
 
     # ---- cancellation ---------------------------------------------------------------------------
     def cancel(self) -> None:
@@ -55,6 +71,12 @@ class CommandExecutor:
         """Ready for another run after a cancelled or failed one."""
         self._cancelled.clear()
         self._sibling_failed.clear()
+
+    def stop_own_commands(self) -> None:
+        """A command elsewhere failed: this executor's running commands die and none starts, until
+        the step that called this ends (``run_multiple`` clears it)."""
+        self._sibling_failed.set()
+        self._kill_running()
 
     def _kill_running(self) -> None:
         with self._lock:
@@ -69,12 +91,22 @@ class CommandExecutor:
             raise RunCancelled("Not started: a command running beside it failed.")
 
     # ---- single commands ------------------------------------------------------------------------
-    def run_command(self, command: Sequence[str], step: str | None = None, name: str | None = None) -> None:
-        """Run one command to completion, logging it; raise CommandFailed or RunCancelled."""
+    def run_command(
+        self,
+        command: Sequence[str],
+        step: str | None = None,
+        name: str | None = None,
+        subject: str = "",
+        progress_step: str | None = None,
+    ) -> None:
+        """Run one command to completion, logging it; raise CommandFailed or RunCancelled.
+
+        ``subject`` (e.g. the input file's name) is named in the error if the command fails;
+        ``progress_step`` is what the run's progress shows meanwhile (the step, by default)."""
         self.check_cancelled()
         command = [str(part) for part in command]
         tool = name or Path(command[0]).name
-        self.progress.starting(step or tool)
+        self.progress.starting(progress_step or step or tool)
         self.logger.log(f"Running: {shlex.join(command)}", COMMANDS)
         started = time.monotonic()
         finished = self._execute(command)
@@ -85,7 +117,7 @@ class CommandExecutor:
             self.logger.log(f"{label} was stopped: the workspaces volume is full", COMMANDS)
             raise DiskFull()
         if finished.exit_code != 0:
-            failure = CommandFailed(tool, finished.exit_code, finished.output.error_text())
+            failure = CommandFailed(tool, finished.exit_code, finished.output.error_text(), subject)
             self.logger.log(f"{label} failed after {elapsed:.2f} s", COMMANDS)
             self.logger.log(str(failure), MINIMAL)
             raise failure
@@ -103,21 +135,35 @@ class CommandExecutor:
                 self._running.discard(process.pid)
 
     # ---- several commands -----------------------------------------------------------------------
-    def run_multiple(self, commands: Sequence[Sequence[str]], steps: Sequence[str] | None = None) -> None:
-        """Run commands in parallel, at most ``max_threads`` at a time.
+    def run_multiple(
+        self,
+        commands: Sequence[Sequence[str]],
+        steps: Sequence[str] | None = None,
+        subjects: Sequence[str] | None = None,
+    ) -> None:
+        """Run commands in parallel, at most ``max_threads`` at a time (online mode with a
+        spreader: as pieces on every free worker).
 
         The first command to fail stops the others at once (those running are killed, those
         waiting do not start) and its own error is the one raised.
         """
+        subjects = list(subjects or [""] * len(commands))
+        if self.spreader is not None and len(commands) > 1:
+            labels = list(steps or [Path(c[0]).name for c in commands])
+            try:
+                self.spreader.run_step(self, [[str(p) for p in c] for c in commands], labels, subjects)
+            finally:
+                self._sibling_failed.clear()
+            return
         if len(commands) <= 1 or self.max_threads == 1:
             for index, command in enumerate(commands):
-                self.run_command(command, steps[index] if steps else None)
+                self.run_command(command, steps[index] if steps else None, subject=subjects[index])
             return
         first: list[BaseException] = []
 
         def run_one(index: int) -> None:
             try:
-                self.run_command(commands[index], steps[index] if steps else None)
+                self.run_command(commands[index], steps[index] if steps else None, subject=subjects[index])
             except BaseException as err:
                 with self._lock:
                     is_first = not first and not self._sibling_failed.is_set()
@@ -156,13 +202,14 @@ class CommandExecutor:
             if len(values) not in (1, runs):
                 raise ValueError(f"run_topp({tool}): '{key}' has {len(values)} entries, expected 1 or {runs}")
         options = self._tool_options(tool, custom_params or {})
-        threads = max(1, self.max_threads // runs)
+        spread = self.spreader is not None and runs > 1
+        threads = self.piece_threads if spread else max(1, self.max_threads // runs)
         commands = [
             self._topp_command(executable, file_options, index, options, threads) for index in range(runs)
         ]
         self.logger.log(f"Running {tool} on {runs} input(s)", MINIMAL)
         steps = [f"{tool} ({index + 1}/{runs})" for index in range(runs)]
-        self.run_multiple(commands, steps)
+        self.run_multiple(commands, steps, [_subject(file_options, index) for index in range(runs)])
 
     def _tool_options(self, tool: str, custom: dict) -> list[str]:
         known = self.params.tool_params(tool)
@@ -198,3 +245,10 @@ class CommandExecutor:
             ]
         self.logger.log(f"Running {Path(script).name}", MINIMAL)
         self.run_command(command, step or Path(script).stem, name=Path(script).name)
+
+
+def _subject(file_options: dict[str, Sequence], index: int) -> str:
+    """The input file one run of a tool works on, by name (empty if it takes several or none)."""
+    values = file_options.get("in") or []
+    entry = values[index] if len(values) > 1 else (values[0] if values else None)
+    return Path(entry).name if isinstance(entry, (str, Path)) else ""

@@ -14,6 +14,7 @@ class RunState(StrEnum):
 
     NEW = ""  # never run in this workspace
     QUEUED = "queued"  # waiting for a worker (or for a retry)
+    HELD = "held"  # waiting because its client has its share of runs started (online mode)
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
@@ -57,11 +58,12 @@ class RunState(StrEnum):
 LABELS = {
     RunState.NEW: "Not run yet",
     RunState.QUEUED: "Queued",
+    RunState.HELD: "Waiting",
     RunState.RUNNING: "Running",
     RunState.FINISHED: "Completed",
     RunState.FAILED: "Failed",
     RunState.CANCELLED: "Cancelled",
 }
 FINAL_STATES = frozenset({RunState.FINISHED, RunState.FAILED, RunState.CANCELLED})
-ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.RUNNING})
+ACTIVE_STATES = frozenset({RunState.QUEUED, RunState.HELD, RunState.RUNNING})
 END_MARKERS = {state: state.end_marker for state in FINAL_STATES}

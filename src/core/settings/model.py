@@ -65,6 +65,8 @@ class QueueSettings:
     heartbeat_grace: int  # seconds a missed heartbeat is tolerated before a job counts as abandoned
     maintenance_interval: int  # seconds between a worker's registry clean-ups (finds abandoned jobs)
     worker_ttl: int  # seconds an idle worker's registration lives between its heartbeats
+    spread: bool  # a step over several files becomes one piece per file for any free worker
+    threads_per_piece: int  # `-threads` of each piece's tool
 
     @property
     def ordered_queue_names(self) -> list[str]:
@@ -91,7 +93,8 @@ class Limits:
     max_upload_bytes: int  # largest single upload
     workspace_quota_bytes: int  # inputs, results and logs of one workspace together
     min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
-    max_runs_per_client: int  # queued-or-running runs per client address, across workspaces
+    running_runs_per_client: int  # runs of one client address started at once; the others are held
+    held_runs_per_client: int  # runs of one client address held at once; more are refused
     new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
     empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
     admin_session_seconds: int  # how long an admin sign-in lasts
@@ -179,11 +182,32 @@ def _flatten(data: Mapping, path: Path, prefix: str = "") -> dict[str, object]:
             found[key] = value
         elif isinstance(value, Mapping) and any(k.startswith(f"{key}.") for k in keys):
             found.update(_flatten(value, path, f"{key}."))
+        elif key in RENAMED:
+            raise SettingsError(f"{path}: {RENAMED[key][2]}")
         else:
             raise SettingsError(
                 f"{path} has an unknown setting {key!r}; see the settings table in README.md."
             )
     return found
+
+
+#: Settings of earlier versions, by key: (their environment variable, what replaced them, why).
+RENAMED = {
+    "limits.max_runs_per_client": (
+        "MAX_RUNS_PER_CLIENT",
+        "limits.running_runs_per_client",
+        "'limits.max_runs_per_client' is now 'limits.running_runs_per_client' (RUNNING_RUNS_PER_CLIENT): "
+        "a client's runs beyond it are held and start by themselves instead of being refused; "
+        "'limits.held_runs_per_client' (HELD_RUNS_PER_CLIENT) bounds how many are held. Rename it.",
+    ),
+}
+
+
+def _check_renamed(env: Mapping[str, str]) -> None:
+    """An environment variable of an earlier version that is still set is refused, not ignored."""
+    for old_env, _, message in RENAMED.values():
+        if (env.get(old_env) or "").strip():
+            raise SettingsError(f"{old_env} is set: {message}")
 
 
 def _value(setting: Setting, data: Mapping[str, object], env: Mapping[str, str]) -> object:
@@ -215,6 +239,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     if path is None:
         path = Path(env.get(ENV_SETTINGS_FILE) or DEFAULT_SETTINGS_FILE)
     path = Path(path).resolve()
+    _check_renamed(env)
     got = values(_flatten(_read_json(path), path), env)
     _check_passwords(env)
     workspaces = Path(str(got["workspaces_dir"]))
@@ -267,7 +292,8 @@ def _limits(got: Mapping[str, object]) -> Limits:
         max_upload_bytes=int(got["limits.max_upload_mb"]) * MB,
         workspace_quota_bytes=int(float(got["limits.workspace_quota_gb"]) * GB),
         min_free_bytes=int(float(got["limits.min_free_disk_gb"]) * GB),
-        max_runs_per_client=int(got["limits.max_runs_per_client"]),
+        running_runs_per_client=int(got["limits.running_runs_per_client"]),
+        held_runs_per_client=int(got["limits.held_runs_per_client"]),
         new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),
         empty_workspace_seconds=int(float(got["limits.empty_workspace_minutes"]) * 60),
         admin_session_seconds=int(float(got["limits.admin_session_minutes"]) * 60),

@@ -113,14 +113,15 @@ class WorkflowBase:
                 problems.append(f"{err} Fix it on the Configure page.")
         return problems
 
-    def run(self, note: str = "") -> RunState:
+    def run(self, note: str = "", keep_results: bool = False) -> RunState:
         """Execute the workflow once; never raises for a failed run, the outcome says how it went.
 
         ``note`` is logged right after the start marker (e.g. that this is a retry). The error of
         a failed run is also kept in ``last_error`` (the status file may be unwritable).
+        ``keep_results``: a retry whose lost attempt left finished pieces keeps their results.
         """
         try:
-            self._begin(note)
+            self._begin(note, keep_results)
             self.execution()
             outcome, error = RunState.FINISHED, ""
         except RunCancelled:
@@ -162,9 +163,10 @@ class WorkflowBase:
         except OSError as err:
             log.warning("could not write to the logs of %s: %s", self.dir, err)
 
-    def _begin(self, note: str) -> None:
+    def _begin(self, note: str, keep_results: bool = False) -> None:
         self.history.archive_latest()  # a run started directly (not through a runner or the queue)
-        self.files.clear_results()
+        if not keep_results:
+            self.files.clear_results()
         self.logger.reset()
         self.logger.log(START_MARKER, MINIMAL)
         self.logger.log(f"{self.name} in workspace {self.workspace.name}", MINIMAL)

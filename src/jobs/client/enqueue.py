@@ -26,10 +26,11 @@ from src.core.jsonfile import read_json, write_json
 from src.core.run import RunState, RunStatus
 from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase, workflow_ref
-from src.jobs import reconcile
+from src.jobs import pieces, reconcile
 from src.jobs.client import limits as client_limits
 from src.jobs.connection import get_connection
 from src.jobs.job_model import ACTIVE_JOB_STATES, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES
+from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,9 @@ def active_job(workflow: WorkflowBase, connection: Redis) -> Job | None:
 
 
 def waiting_count(settings: Settings, connection: Redis) -> int:
-    """Jobs waiting for a worker, all priorities (queued plus scheduled retries)."""
-    total = 0
+    """Runs and jobs waiting, all priorities: in the scheduler's order, on RQ's queues, and
+    retries waiting for their interval."""
+    total = Scheduler(settings, connection).waiting_queue.count
     for queue in queues(settings, connection).values():
         total += queue.count + queue.scheduled_job_registry.get_job_count(cleanup=False)
     return total
@@ -121,9 +123,10 @@ def _retry(settings: Settings) -> Retry | None:
 def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "") -> str:
     """Queue a run of the workflow; return the job id. Raises StartRefused with the reason.
 
-    ``client`` is the visitor's address, which may have at most ``limits.max_runs_per_client``
-    runs waiting or running, across workspaces. Runs started by code rather than by a
-    visitor (no client: the benchmarks, an operator's script) are not counted.
+    ``client`` is the visitor's address: it may have ``limits.running_runs_per_client`` runs
+    started at once (across workspaces); its further runs are held in the scheduler's order and
+    start by themselves, up to ``limits.held_runs_per_client``. Runs started by code rather than
+    by a visitor (no client: the benchmarks, an operator's script) are each a client of their own.
     """
     settings = workflow.settings
     priority = priority or workflow.priority
@@ -137,16 +140,19 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
             "again in a moment."
         )
     try:
-        return _enqueue_checked(workflow, priority, client, connection)
+        job_id = _enqueue_checked(workflow, priority, client, connection)
     finally:
         try:
             lock.release()
-        except LockError as err:  # it expired meanwhile: the job was pushed all the same
+        except LockError as err:  # it expired meanwhile: the job was queued all the same
             log.warning("the enqueue lock had expired before it was released: %s", err)
+    order = Scheduler(settings, connection)
+    order.release(order.idle_slots())  # an idle worker takes it now, if it is its turn
+    return job_id
 
 
 def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connection: Redis) -> str:
-    """Under the enqueue lock: refuse or push the job; return its id."""
+    """Under the enqueue lock: refuse, or put the run in the scheduler's order; return its id."""
     settings = workflow.settings
     if active_job(workflow, connection) is not None:
         raise StartRefused(
@@ -158,30 +164,31 @@ def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connect
             f"The queue is full ({settings.queue.max_queued} runs waiting). "
             "Please try again in a few minutes."
         )
-    limit = settings.limits.max_runs_per_client
-    if client:
-        active = client_limits.active_queue_runs(connection, client, queues(settings, connection))
-        if active >= limit:
-            log.info("start refused: client %s has %d active runs (limit %d)", client, active, limit)
-            raise StartRefused(client_limits.limit_message(active, limit))
-    return _enqueue_job(workflow, priority, connection, client).id
+    key = client_limits.client_key(client) if client else ""
+    if key:
+        held = client_limits.held_runs(Scheduler(settings, connection), key)
+        if held >= settings.limits.held_runs_per_client:
+            log.info("start refused: client %s has %d held runs", client, held)
+            raise StartRefused(client_limits.held_limit_message(held, settings.limits))
+    return _enqueue_job(workflow, priority, connection, key).id
 
 
 def _enqueue_job(
-    workflow: WorkflowBase, priority: str, connection: Redis, client: str = "", job_id: str = ""
+    workflow: WorkflowBase, priority: str, connection: Redis, client_key: str = "", job_id: str = ""
 ) -> Job:
     settings = workflow.settings
-    job_id = job_id or new_job_id()
+    job_id = job_id or new_job_id()  # an id of its own only where a test recreates an old job
     # Record the job before it can start, so a worker never runs a job its workspace does not know.
     write_json(_job_file(workflow), {"job_id": job_id, "priority": priority, "enqueued_at": time.time()})
     mark_queued(workflow, job_id, priority)  # before the push: a fast worker must not be overwritten
     try:
-        return queues(settings, connection)[priority].enqueue(
+        job = Job.create(
             TASK,
             args=(workflow_ref(type(workflow)), str(workflow.workspace)),
-            job_id=job_id,
+            connection=connection,
+            id=job_id,
             description=workflow.name,
-            job_timeout=settings.queue.job_timeout,
+            timeout=settings.queue.job_timeout,
             result_ttl=settings.queue.result_ttl,
             failure_ttl=settings.queue.failure_ttl,
             retry=_retry(settings),
@@ -192,11 +199,13 @@ def _enqueue_job(
                 # No step until a worker takes the job (tasks.run_workflow writes "Starting"): a
                 # step named after a waiting state would show beside "Running" in that instant.
                 "step": "",
-                client_limits.META_KEY: client_limits.client_key(client) if client else "",
+                client_limits.META_KEY: client_key,
             },
             on_failure=Callback("src.jobs.worker.tasks.on_job_failure"),
             on_stopped=Callback("src.jobs.worker.tasks.on_job_stopped"),
         )
+        Scheduler(settings, connection).submit_run(job, client_key, priority)
+        return job
     except BaseException as err:
         forget_job(workflow)  # nothing half-enqueued: no record of a job that does not exist
         workflow.logger.log(f"Could not queue the run: {err}")
@@ -215,7 +224,8 @@ def mark_queued(workflow: WorkflowBase, job_id: str, priority: str) -> None:
 
 
 def cancel(workflow: WorkflowBase, job_id: str, settle_seconds: float = 2.0) -> str:
-    """Cancel a waiting job or stop a running one; return the final RQ state."""
+    """Cancel a waiting run or stop a running one, with every piece of it on every worker;
+    return the final RQ state of the run's own job."""
     connection = get_connection(workflow.settings.queue)
     job = fetch_owned(workflow, job_id, connection)
     state = job.get_status()
@@ -225,6 +235,7 @@ def cancel(workflow: WorkflowBase, job_id: str, settle_seconds: float = 2.0) -> 
         send_stop_job_command(connection, job.id)
     else:
         return state.value
+    pieces.end_run(workflow.settings, connection, job.id)  # its share is free, its pieces end
     deadline = time.monotonic() + settle_seconds
     while job.get_status() in ACTIVE_JOB_STATES and time.monotonic() < deadline:
         time.sleep(0.05)

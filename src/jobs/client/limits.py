@@ -1,10 +1,12 @@
-"""Runs per client: one visitor may have at most ``limits.max_runs_per_client`` runs queued or running.
+"""Runs per client: what one visitor (a client address) may have started, held or queued.
 
-Workspaces are free to make (a fresh one per visit), so the limit counts by the
-client's address as the web server sees it, across workspaces. Queued runs carry a
-hash of that address in their job's meta and are counted from Redis (so several web
-servers agree); runs that fell back to a local process because Redis was down are
-counted in this process.
+Workspaces are free to make (a fresh one per visit), so the limits count by the client's
+address as the web server sees it, across workspaces. In the queue a client has at most
+``limits.running_runs_per_client`` runs started at once; its further runs are *held* in the
+scheduler's order (``src/jobs/scheduler.py``) and start by themselves, and only a client with
+``limits.held_runs_per_client`` runs held is refused. The scheduler knows a client by a hash of
+its address (so Redis and rq-dashboard do not list visitors' addresses). Runs that fell back to
+a local process because Redis was down are counted in this process and refused beyond the share.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from __future__ import annotations
 import hashlib
 import threading
 
-from redis import Redis
-from rq.job import Job
-
+from src.core.settings import Limits
 from src.core.workflow import LocalRunner, WorkflowBase
+from src.jobs.scheduler import Scheduler
 
 #: Key of a client in job meta: a hash, so Redis and rq-dashboard do not list visitors' addresses.
 META_KEY = "client"
@@ -25,23 +26,28 @@ def client_key(address: str) -> str:
     return hashlib.sha256(f"openms-client:{address}".encode()).hexdigest()[:20]
 
 
-def limit_message(active: int, limit: int) -> str:
+def held_runs(order: Scheduler, key: str) -> int:
+    """Runs of this client that wait beyond its share of started runs (they are held)."""
+    admitted, waiting = order.runs_of(key)
+    return max(0, waiting - max(0, order.settings.limits.running_runs_per_client - admitted))
+
+
+def held_limit_message(held: int, limits: Limits) -> str:
     return (
-        f"You already have {active} runs queued or running on this server, and the limit is {limit} per "
-        "visitor. Wait for one of them to finish (or stop one), then start this one."
+        f"You already have {held} runs waiting for their turn on this server, beyond the "
+        f"{limits.running_runs_per_client} that may run at once for your network; no more than "
+        f"{limits.held_runs_per_client} may wait. Nothing was started: start this one when one of "
+        "them has ended (or stop one)."
     )
 
 
-def active_queue_runs(connection: Redis, client: str, queue_map: dict) -> int:
-    """Jobs of this client that wait or run, over all priorities (queued, retry-scheduled, started)."""
-    ids: list[str] = []
-    for queue in queue_map.values():
-        ids += queue.get_job_ids()
-        ids += queue.scheduled_job_registry.get_job_ids(cleanup=False)
-        ids += queue.started_job_registry.get_job_ids(cleanup=False)
-    key = client_key(client)
-    jobs = Job.fetch_many(list(dict.fromkeys(ids)), connection=connection)
-    return sum(1 for job in jobs if job is not None and job.meta.get(META_KEY) == key)
+def local_limit_message(active: int, limit: int) -> str:
+    """Runs on this web server while the queue is down cannot wait their turn: beyond the share, refused."""
+    return (
+        f"You already have {active} runs running on this server while its job queue is unavailable, "
+        f"and no more than {limit} may run at once for your network. Wait for one of them to finish "
+        "(or stop one), then start this one."
+    )
 
 
 class LocalRuns:

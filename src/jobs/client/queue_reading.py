@@ -17,9 +17,11 @@ from redis import Redis
 from rq import worker_registration
 
 from src.core.settings import PRIORITIES, Settings
+from src.jobs import pieces
 from src.jobs.client import durations
 from src.jobs.client import enqueue as q
 from src.jobs.connection import get_connection
+from src.jobs.scheduler import Scheduler
 
 #: How old a shared reading may be before the next viewer that asks reads the queue again.
 MAX_AGE_SECONDS = 1.0
@@ -27,7 +29,8 @@ MAX_AGE_SECONDS = 1.0
 
 @dataclass(frozen=True)
 class Snapshot:
-    waiting: dict[str, list[str]] = field(default_factory=dict)  # priority -> job ids, next first
+    waiting: dict[str, list[str]] = field(default_factory=dict)  # priority -> runs' job ids, next first
+    in_order: int = 0  # runs waiting in the scheduler's order, none of their jobs on RQ's queues yet
     scheduled: int = 0  # retries waiting for their interval
     running: int = 0
     workers_total: int = 0
@@ -36,11 +39,17 @@ class Snapshot:
     taken_at: float = 0.0
 
     @property
+    def released(self) -> int:
+        """Runs on RQ's queues: a worker takes them before anything in the scheduler's order. (A
+        visitor counts runs: the pieces of a study are not runs of their own.)"""
+        return sum(len(ids) for ids in self.waiting.values())
+
+    @property
     def waiting_total(self) -> int:
-        return sum(len(ids) for ids in self.waiting.values()) + self.scheduled
+        return self.released + self.in_order + self.scheduled
 
     def position(self, job_id: str, priority: str) -> int | None:
-        """1-based place among waiting jobs, counting higher priorities first; None if not waiting."""
+        """1-based place among waiting runs, counting higher priorities first; None if not waiting."""
         ids = self.waiting.get(priority, [])
         if job_id not in ids:
             return None
@@ -58,18 +67,20 @@ def read(settings: Settings, connection: Redis | None = None) -> Snapshot:
         for queue in queues.values():
             pipe.zcard(queue.scheduled_job_registry.key)
             pipe.zcard(queue.started_job_registry.key)
+        pipe.zcard(Scheduler.WAITING_RUNS_KEY)
         pipe.smembers(worker_registration.WORKERS_BY_QUEUE_KEY % queues["normal"].name)
         pipe.lrange(durations.DURATIONS_KEY, 0, -1)
         replies = pipe.execute()
-    lists, counts = replies[: len(PRIORITIES)], replies[len(PRIORITIES) : -2]
-    worker_keys, recent = replies[-2], replies[-1]
+    lists, counts = replies[: len(PRIORITIES)], replies[len(PRIORITIES) : -3]
+    in_order, worker_keys, recent = replies[-3], replies[-2], replies[-1]
     with connection.pipeline(transaction=False) as pipe:
         for key in worker_keys:
             pipe.hget(key, "state")
         states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
     live = [s for s in states if s is not None]  # a dead worker's key has expired
     return Snapshot(
-        waiting={p: [i.decode() for i in ids] for p, ids in zip(PRIORITIES, lists, strict=True)},
+        waiting={p: _runs(ids) for p, ids in zip(PRIORITIES, lists, strict=True)},
+        in_order=int(in_order),
         scheduled=sum(counts[0::2]),
         running=sum(counts[1::2]),
         workers_total=len(live),
@@ -77,6 +88,10 @@ def read(settings: Settings, connection: Redis | None = None) -> Snapshot:
         typical_seconds=durations.median_duration(recent),
         taken_at=time.time(),
     )
+
+
+def _runs(ids: list[bytes]) -> list[str]:
+    return [job_id for job_id in (raw.decode() for raw in ids) if not pieces.is_piece_id(job_id)]
 
 
 class Board:

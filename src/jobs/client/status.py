@@ -19,6 +19,7 @@ from src.jobs.client import durations, queue_reading
 from src.jobs.client import enqueue as q
 from src.jobs.connection import get_connection
 from src.jobs.job_model import run_state_of
+from src.jobs.scheduler import Scheduler, waiting_queue_name
 
 #: The words the pages use for states: a step is never one of them.
 STATE_LABELS = frozenset(LABELS.values())
@@ -41,6 +42,7 @@ class QueueStatus:
     ended_at: float | None = None
     worker: str = ""
     error: str = ""
+    share: int = 0  # a held run: how many runs its client may have started at once
 
     @property
     def is_active(self) -> bool:
@@ -101,7 +103,18 @@ def job_status(
     else:
         snap = snapshot
     priority = _priority_of(job, workflow)
-    position = snap.position(job.id, priority) if state == JobStatus.QUEUED else None
+    run_state, share = run_state_of(state), 0
+    queue_length = snap.waiting_total
+    if state == JobStatus.QUEUED and job.origin == waiting_queue_name(workflow.settings):
+        place = Scheduler(workflow.settings, connection).place(job.id)
+        if place is not None and place.held:  # its client's share is taken: it waits its turn
+            run_state, share = RunState.HELD, place.share
+            position, queue_length = place.held_position, place.client_held
+        else:  # in the scheduler's order: behind what RQ's queues hold already
+            position = (place.position if place else 1) + snap.released
+            queue_length = max(queue_length, position)
+    else:
+        position = snap.position(job.id, priority) if state == JobStatus.QUEUED else None
     started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None
     elapsed = time.time() - started if started else 0.0
     eta = None
@@ -109,10 +122,11 @@ def job_status(
         eta = durations.estimate_eta(position, snap.workers_total, snap.typical_seconds, elapsed)
     return QueueStatus(
         job_id=job.id,
-        state=run_state_of(state),
+        state=run_state,
+        share=share,
         priority=priority,
         position=position,
-        queue_length=sum(len(ids) for ids in snap.waiting.values()),
+        queue_length=queue_length,
         eta_seconds=eta,
         progress=job.meta.get("progress"),
         step=_step(job, state),

@@ -19,10 +19,12 @@ from rq.job import Job, JobStatus
 from src.core.run import RunStatus
 from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase
+from src.jobs import pieces
 from src.jobs.client import enqueue as q
 from src.jobs.client import failure_message
 from src.jobs.connection import get_connection
-from src.jobs.job_model import META_WORKSPACE, recorded_status, workflow_of
+from src.jobs.job_model import META_RUN, META_WORKSPACE, is_piece, recorded_status, workflow_of
+from src.jobs.scheduler import Scheduler
 
 
 class AdminError(q.QueueError):
@@ -36,6 +38,48 @@ class FailedJob:
     priority: str
     failed_at: float | None
     error: str
+
+
+@dataclass(frozen=True)
+class OrderedRun:
+    """A run in the scheduler's order, as the admin sees it."""
+
+    job_id: str
+    workspace: str
+    priority: str
+    client: str  # the hash the scheduler knows the client by
+    state: str  # "held", "waiting" (for a worker) or the own job's RQ state once started
+    pieces: str  # "7 of 12 done" for a run whose step is spread, else ""
+
+
+def run_order(settings: Settings, connection: Redis | None = None) -> list[OrderedRun]:
+    """Every run the scheduler knows that has not ended: started ones first, then the waiting
+    and held ones in order of submission."""
+    connection = connection or get_connection(settings.queue)
+    order = Scheduler(settings, connection)
+    held = order.held_runs()
+    run_ids = order.admitted_run_ids() + order.waiting_run_ids()
+    found = []
+    for run_id, job in zip(run_ids, Job.fetch_many(run_ids, connection=connection), strict=True):
+        if job is None:
+            continue
+        info = order.run_info(run_id)
+        members = pieces.of_run(connection, run_id)
+        done = sum(1 for j in Job.fetch_many(members, connection=connection) if j and j.is_finished)
+        state = "held" if run_id in held else job.get_status(refresh=False).value
+        if job.origin == order.waiting_queue.name and run_id not in held:
+            state = "waiting"
+        found.append(
+            OrderedRun(
+                job_id=run_id,
+                workspace=Path(job.meta.get(META_WORKSPACE, "?")).name,
+                priority=info["priority"],
+                client=info["client"].removeprefix("code:")[:12],
+                state=state,
+                pieces=f"{done} of {len(members)} done" if members else "",
+            )
+        )
+    return found
 
 
 def _error_of(job: Job, settings: Settings) -> str:
@@ -80,6 +124,11 @@ def requeue(settings: Settings, job_id: str) -> None:
     """Put a failed job back at the end of its queue, with fresh logs in its workspace."""
     connection = get_connection(settings.queue)
     job, priority = _failed_job(settings, job_id, connection)
+    if is_piece(job):
+        raise AdminError(
+            f"Job {job_id} is a piece of run {job.meta.get(META_RUN)}, which failed with it; a piece "
+            "cannot run on its own. Ask the visitor to start the workflow again (or delete the piece)."
+        )
     workflow: WorkflowBase = workflow_of(job, settings)
     if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
         raise AdminError(
@@ -119,6 +168,14 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
     try:
         if job.get_status() != JobStatus.QUEUED:
             raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
+        order = Scheduler(settings, connection)
+        if job.origin == order.waiting_queue.name:  # it waits its turn: it keeps it, at the new priority
+            if is_piece(job):
+                raise AdminError(
+                    f"Job {job_id} is a piece of a run; move the run ({job.meta.get(META_RUN)})."
+                )
+            order.reprioritize(job.id, priority)
+            return
         if not Queue(job.origin, connection=connection).remove(job):
             raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
         target.enqueue_job(job)

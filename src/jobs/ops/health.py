@@ -20,6 +20,7 @@ from rq import Worker
 from src.core.settings import PRIORITIES, Settings, load_for_command, redact
 from src.jobs.client import enqueue as q
 from src.jobs.connection import REDIS_ERRORS, get_connection
+from src.jobs.scheduler import Scheduler
 
 
 @dataclass
@@ -55,9 +56,11 @@ class QueueStats:
     failed: int = 0
     canceled: int = 0
 
+    in_order: int = 0  # jobs waiting in the scheduler's order (runs, held runs, pieces)
+
     @property
     def total_queued(self) -> int:
-        return sum(self.queued.values()) + self.scheduled
+        return sum(self.queued.values()) + self.scheduled + self.in_order
 
 
 def redis_health(settings: Settings) -> RedisHealth:
@@ -118,6 +121,7 @@ def queue_stats(settings: Settings) -> QueueStats:
         stats.finished += queue.finished_job_registry.get_job_count(cleanup=False)
         stats.failed += queue.failed_job_registry.get_job_count(cleanup=False)
         stats.canceled += queue.canceled_job_registry.get_job_count(cleanup=False)
+    stats.in_order = Scheduler(settings).waiting_queue.count
     return stats
 
 

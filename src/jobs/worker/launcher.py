@@ -22,6 +22,7 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import socket
 import sys
 import time
@@ -30,19 +31,21 @@ import uuid
 import redis
 from rq import Queue, Worker
 from rq.job import Job
+from rq.worker import WorkerStatus
 
 from src.core.execution import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, load_for_command, redact
-from src.jobs import reconcile
-from src.jobs.connection import REDIS_ERRORS
-from src.jobs.job_model import workflow_of
+from src.jobs import pieces, reconcile
+from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
+from src.jobs.job_model import is_piece, workflow_of
 from src.jobs.ops import metrics
+from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
 
 log = logging.getLogger("src.jobs.worker")
 
 #: How long a starting worker waits for Redis (it may still be loading its AOF file).
-REDIS_WAIT_SECONDS = 60
+REDIS_WAIT_SECONDS = REDIS_RESTART_SECONDS
 
 
 class OpenMSWorker(Worker):
@@ -65,12 +68,64 @@ class OpenMSWorker(Worker):
             release_dead_scheduler_locks(self.connection, self.queue_names())
         super().run_maintenance_tasks()  # finds lost jobs; their failure callback ends their runs
         self._end_runs_of_recent_endings()
+        self._keep_order()
         self._record_depth_sample()
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """This worker is about to wait for work: the next jobs in the fair order (one for each idle
+        worker, this one included, less the jobs already on RQ's queues) move there first. It says
+        it is idle before it looks: a run submitted after this look counts it as idle and moves a
+        job for it, so nothing is left in the order while this worker blocks on an empty queue."""
+        try:
+            self.set_state(WorkerStatus.IDLE)
+            order = Scheduler(self.openms_settings, self.connection)
+            order.release(order.idle_slots())  # every idle worker, this one included, less what waits
+        except REDIS_ERRORS as err:  # RQ's own wait rides out the outage; the next pass catches up
+            log.warning("could not take work from the scheduler's order (Redis: %s)", err)
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _keep_order(self) -> None:
+        """Safety net of the scheduler's order: jobs a dead process was moving are moved, runs
+        that ended without leaving it leave it (their client's share is free again), and idle
+        workers get what waits."""
+        try:
+            order = Scheduler(self.openms_settings, self.connection)
+            order.recover_releasing()
+            for run_id in order.ended_runs():
+                log.warning("run %s had ended without leaving the scheduler's order; it leaves now", run_id)
+                pieces.end_run(self.openms_settings, self.connection, run_id)
+            order.release(order.idle_slots())
+        except REDIS_ERRORS as err:
+            log.warning("could not tidy the scheduler's order: %s", err)
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """RQ kills the horse's process group; a stop that arrives the instant after the fork,
+        before the horse made its own group, would kill this worker's group instead (under
+        supervisord the worker itself; under a test runner everything it started), and one
+        that arrives after the horse ended (pid 0) the same. Here only the horse dies."""
+        pid = self.horse_pid
+        if pid <= 0:
+            log.info("stop for a job whose process has ended: nothing to kill")
+            return
+        try:
+            own_group = os.getpgid(pid) == os.getpgrp()
+        except ProcessLookupError:
+            return  # ended meanwhile
+        if not own_group:
+            super().kill_horse(sig)
+            return
+        log.warning("killing horse %s alone: it has no process group of its own yet", pid)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            log.info("horse %s had ended already", pid)
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
         """The job's process died (out of memory, kill -9) while this worker lives: the run could
         not say so, so the worker writes its end (or that it will be retried)."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        if is_piece(job):
+            return  # RQ retries it; its run's own job waits for it (or takes it)
         try:
             reconcile.lost_run(workflow_of(job, self.openms_settings), job)
         except OSError as err:  # e.g. a full disk; the maintenance pass tries again
@@ -109,35 +164,26 @@ class OpenMSWorker(Worker):
     def handle_execution_ended(self, *args, **kwargs):
         parent = super()
         return through_redis_restarts(
-            lambda: parent.handle_execution_ended(*args, **kwargs), "the end of a job"
+            lambda: parent.handle_execution_ended(*args, **kwargs), "recording the end of a job"
         )
 
     def handle_job_success(self, *args, **kwargs):
         parent = super()
-        return through_redis_restarts(lambda: parent.handle_job_success(*args, **kwargs), "a job's success")
+        return through_redis_restarts(
+            lambda: parent.handle_job_success(*args, **kwargs), "recording a job's success"
+        )
 
     def handle_job_failure(self, *args, **kwargs):
         parent = super()
-        return through_redis_restarts(lambda: parent.handle_job_failure(*args, **kwargs), "a job's failure")
+        return through_redis_restarts(
+            lambda: parent.handle_job_failure(*args, **kwargs), "recording a job's failure"
+        )
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval
         if job.timeout and job.timeout > 0:
             interval = min(job.timeout - working_time, interval)
         return int(interval) + self.heartbeat_grace
-
-
-def through_redis_restarts(action, what: str, wait_seconds: float = REDIS_WAIT_SECONDS):
-    """``action()``, tried again every second while Redis cannot be reached, for up to ``wait_seconds``."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return action()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as err:
-            if time.monotonic() >= deadline:
-                raise
-            log.warning("recording %s waits for Redis: %s", what, err)
-            time.sleep(1)
 
 
 #: Imported once in the worker's parent process, so that every forked job starts without the cost.
@@ -185,7 +231,8 @@ def register_queues(queues: list[Queue]) -> None:
 def build_worker(settings: Settings, connection: redis.Redis) -> OpenMSWorker:
     queue = settings.queue
     queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
-    register_queues(queues)
+    # The scheduler's waiting queue too (no worker listens to it): `rq info` lists what waits there.
+    register_queues([*queues, Queue(waiting_queue_name(settings), connection=connection)])
     worker = OpenMSWorker(
         queues,
         connection=connection,

@@ -14,14 +14,16 @@ from pathlib import Path
 from rq import get_current_job
 from rq.job import Job
 
-from src.core.execution import die_with_parent
-from src.core.run import RunState
+from src.core.errors import DISK_FULL_MESSAGE, CommandFailed, DiskFull
+from src.core.execution import CommandExecutor, die_with_parent
+from src.core.run import COMMANDS, Progress, RunState
 from src.core.settings import load_settings
 from src.core.workflow import build_workflow
-from src.jobs import reconcile
+from src.jobs import pieces, reconcile
 from src.jobs.client import record_duration, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.job_model import workflow_of
+from src.jobs.worker.spreading import QueueSpreader
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,11 @@ def run_workflow(ref: str, workspace: str) -> dict:
     if job is not None and _finished_before(workflow, job):
         log.warning("job %s had finished before its end could be recorded; it is not run again", job.id)
         return {"outcome": RunState.FINISHED.value, "seconds": 0.0}
+    keep_results = False
+    if job is not None and settings.queue.spread:
+        workflow.executor.spreader = QueueSpreader(job, workflow, settings)
+        workflow.executor.piece_threads = settings.queue.threads_per_piece
+        keep_results = bool(note) and bool(pieces.of_run(job.connection, job.id))  # a retry
     if job is not None:
         workflow.progress.subscribe(_JobProgress(job))
         # RQ forgets a job's worker once it ends; keep it for the status and the admin. The step
@@ -86,7 +93,11 @@ def run_workflow(ref: str, workspace: str) -> dict:
         save_meta(job)
         note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
     started = time.monotonic()
-    outcome = workflow.run(note=note)
+    try:
+        outcome = workflow.run(note=note, keep_results=keep_results)
+    finally:
+        if job is not None:
+            _leave_order(settings, job)
     duration = time.monotonic() - started
     if outcome is RunState.FAILED:
         if job is not None:
@@ -98,6 +109,52 @@ def run_workflow(ref: str, workspace: str) -> dict:
         except REDIS_ERRORS as err:  # only the estimates miss one sample
             log.warning("run time of job %s not recorded (Redis: %s)", job.id, err)
     return {"outcome": outcome.value, "seconds": round(duration, 3)}
+
+
+def _leave_order(settings, job: Job) -> None:
+    """The run ended: its client's share is free for a held run, and no piece of it goes on."""
+    try:
+        pieces.end_run(settings, job.connection, job.id)
+    except REDIS_ERRORS as err:  # every worker's maintenance pass finds it later
+        log.warning("run %s could not leave the scheduler's order (Redis: %s)", job.id, err)
+
+
+def run_piece(
+    ref: str,
+    workspace: str,
+    run_id: str,
+    command: list[str],
+    label: str,
+    subject: str,
+    index: int,
+    total: int,
+) -> dict:
+    """One piece of a run's step (``src/jobs/pieces.py``) on whichever worker took it."""
+    die_with_parent()
+    job = get_current_job()
+    settings = load_settings()
+    workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    if recorded_job_id(workflow) != run_id or workflow.state.read().is_final:
+        log.info("piece %s not run: its run has ended", job.id if job else label)
+        return {"outcome": "skipped", "why": "its run had ended"}
+    name = pieces.piece_name(Path(command[0]).name, subject, index, total)
+    worker = job.worker_name if job is not None else "this process"
+    workflow.logger.log(f"{name}: on worker {worker}", COMMANDS)
+    executor = CommandExecutor(workflow.logger, workflow.params, Progress(), 1)
+    started = time.monotonic()
+    try:
+        executor.run_command(command, label, subject=subject)
+    except CommandFailed as err:
+        message = str(err)
+    except DiskFull:
+        message = DISK_FULL_MESSAGE
+    else:
+        return {"outcome": RunState.FINISHED.value, "seconds": round(time.monotonic() - started, 3)}
+    if job is not None:
+        job.meta["error"] = message
+        save_meta(job)
+        job.retries_left = 0  # the tool failed on its own: it would fail again
+    raise pieces.PieceFailed(message)
 
 
 def _finished_before(workflow, job: Job) -> bool:
@@ -125,7 +182,9 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
 
 
 def on_job_stopped(job: Job, connection) -> None:
-    """RQ stopped callback (runs in the worker after the horse was killed): end the logs as cancelled."""
+    """RQ stopped callback (runs in the worker after the horse was killed): end the logs as
+    cancelled, and every piece of the run with them."""
     workflow = workflow_of(job)
     if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
         workflow.finish(RunState.CANCELLED)
+    _leave_order(workflow.settings, job)

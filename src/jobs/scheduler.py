@@ -1,0 +1,372 @@
+"""Who runs next: a fair, work-conserving order over every waiting job of every run.
+
+RQ's workers take jobs first come, first served, from queues in priority order. This app keeps
+the jobs that wait on a queue of its own that no worker listens to (``openms-waiting``, listed
+by ``rq info`` and rq-dashboard like any queue) and hands RQ's priority queues, just in time,
+only as many jobs as there are idle workers. Which job goes next is decided here, from an order
+kept beside that queue in Redis (so every web server and worker on every host shares it), per
+priority (high first, as before):
+
+* round the *clients* (a client address, or the signed-in person once there is sign-in),
+* then round the *runs* of a client,
+* then a run's *jobs* in order (its own job first, then the pieces of a step, see ``pieces.py``).
+
+So a one-file run started after a 200-file study gets the next free worker instead of waiting
+for the study's last piece, and no run starves. A client has at most
+``limits.running_runs_per_client`` runs *admitted* (started) at once; its other runs are *held*
+and admitted by themselves, in their order, when one of its runs ends.
+
+Keys (under ``openms:sched:``): ``clients:<priority>`` and ``runs:<priority>:<client>`` the
+rotations (lists, with ``*-set`` twins so nothing is listed twice), ``jobs:<run>`` a run's waiting
+jobs in order, ``run:<run>`` a hash (client, priority, order of submission), ``admitted:<client>``
+and ``admitted`` the admitted runs, ``waiting`` (a sorted set, in order of submission) the runs
+not admitted yet, ``releasing`` the jobs being moved to an RQ queue (put back if a process dies
+in between).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from redis import Redis
+from rq import Queue, Worker
+from rq.job import Job, JobStatus
+
+from src.core.settings import PRIORITIES, Settings
+from src.jobs.connection import get_connection
+from src.jobs.job_model import META_RUN
+
+log = logging.getLogger(__name__)
+
+PREFIX = "openms:sched:"
+#: States of a run's own job after which the run no longer belongs in the order.
+ENDED_STATES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
+#: A job taken from the order and not on an RQ queue after this long is put on one again.
+RELEASE_GRACE_SECONDS = 30
+
+# Picks the next job: for each priority, round the clients, then round the runs of the client,
+# then the run's first waiting job. A run not admitted yet is skipped (held) while its client
+# has ARGV[1] runs admitted. ARGV: limit, now, priorities... Returns {job id, priority} or nil.
+_PICK = """
+local limit = tonumber(ARGV[1])
+local now = ARGV[2]
+local p = "openms:sched:"
+for pi = 3, #ARGV do
+  local prio = ARGV[pi]
+  local clients = p .. "clients:" .. prio
+  for _ = 1, redis.call("LLEN", clients) do
+    local client = redis.call("LMOVE", clients, clients, "LEFT", "RIGHT")
+    if not client then break end
+    local runs = p .. "runs:" .. prio .. ":" .. client
+    local admitted_key = p .. "admitted:" .. client
+    for _ = 1, redis.call("LLEN", runs) do
+      local run = redis.call("LMOVE", runs, runs, "LEFT", "RIGHT")
+      if not run then break end
+      local is_admitted = redis.call("SISMEMBER", admitted_key, run) == 1
+      local job = nil
+      if is_admitted or tonumber(redis.call("SCARD", admitted_key)) < limit then
+        job = redis.call("LPOP", p .. "jobs:" .. run)
+      end
+      if job then
+        if not is_admitted then
+          redis.call("SADD", admitted_key, run)
+          redis.call("SADD", p .. "admitted", run)
+          redis.call("ZREM", p .. "waiting", run)
+        end
+        if redis.call("LLEN", p .. "jobs:" .. run) == 0 then
+          redis.call("LREM", runs, 0, run)
+          redis.call("SREM", runs .. "-set", run)
+        end
+        if redis.call("LLEN", runs) == 0 then
+          redis.call("LREM", clients, 0, client)
+          redis.call("SREM", clients .. "-set", client)
+        end
+        redis.call("ZADD", p .. "releasing", now, job)
+        return {job, prio}
+      end
+      if redis.call("LLEN", p .. "jobs:" .. run) == 0 then
+        redis.call("LREM", runs, 0, run)
+        redis.call("SREM", runs .. "-set", run)
+      end
+    end
+    if redis.call("LLEN", runs) == 0 then
+      redis.call("LREM", clients, 0, client)
+      redis.call("SREM", clients .. "-set", client)
+    end
+  end
+end
+return nil
+"""
+
+# Adds waiting jobs at the end of a run's list and puts the run and its client into the
+# rotations. ARGV: run, client, priority, job ids...
+_ADD = """
+local p = "openms:sched:"
+local run, client, prio = ARGV[1], ARGV[2], ARGV[3]
+for i = 4, #ARGV do redis.call("RPUSH", p .. "jobs:" .. run, ARGV[i]) end
+local runs = p .. "runs:" .. prio .. ":" .. client
+if redis.call("SADD", runs .. "-set", run) == 1 then redis.call("RPUSH", runs, run) end
+local clients = p .. "clients:" .. prio
+if redis.call("SADD", clients .. "-set", client) == 1 then redis.call("RPUSH", clients, client) end
+return redis.call("LLEN", p .. "jobs:" .. run)
+"""
+
+# A run's own job takes one of the run's jobs itself: the first of the ids still waiting in the
+# run's order, else the first still on one of RQ's queues or waiting there to be retried (no
+# worker has it). ARGV: run, waiting queue key, n, n RQ queue keys, m, m scheduled-registry keys,
+# then the ids. Returns the id taken, or nil.
+_CLAIM = """
+local p = "openms:sched:"
+local run, waiting, nq = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ns = tonumber(ARGV[4 + nq])
+local first = 5 + nq + ns
+for i = first, #ARGV do
+  if redis.call("LREM", p .. "jobs:" .. run, 1, ARGV[i]) == 1 then
+    redis.call("LREM", waiting, 1, ARGV[i])
+    return ARGV[i]
+  end
+end
+for i = first, #ARGV do
+  for q = 4, 3 + nq do
+    if redis.call("LREM", ARGV[q], 1, ARGV[i]) == 1 then return ARGV[i] end
+  end
+  for q = 5 + nq, 4 + nq + ns do
+    if redis.call("ZREM", ARGV[q], ARGV[i]) == 1 then return ARGV[i] end
+  end
+end
+return nil
+"""
+
+
+def _key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def waiting_queue_name(settings: Settings) -> str:
+    """The queue no worker listens to, where jobs wait for their turn: ``openms-normal`` gives
+    ``openms-waiting``."""
+    normal = settings.queue.queue_names["normal"]
+    return normal.removesuffix("-normal") + "-waiting"
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """Where a run that waits to be admitted stands."""
+
+    held: bool  # its client has its share of runs admitted: it starts when one of them ends
+    position: int  # 1-based among every run waiting to be admitted, in order of submission
+    waiting_total: int  # runs waiting to be admitted, every client
+    held_position: int | None  # 1-based among this client's held runs
+    client_held: int  # runs of this client held now
+    share: int  # running runs per client
+
+
+class Scheduler:
+    """The order of one deployment (its Redis)."""
+
+    #: Runs waiting to be admitted (a sorted set, scored by submission).
+    WAITING_RUNS_KEY = _key("waiting")
+
+    def __init__(self, settings: Settings, connection: Redis | None = None) -> None:
+        self.settings = settings
+        self.connection = connection or get_connection(settings.queue)
+        self.waiting_queue = Queue(waiting_queue_name(settings), connection=self.connection)
+        self._pick = self.connection.register_script(_PICK)
+        self._add = self.connection.register_script(_ADD)
+        self._claim = self.connection.register_script(_CLAIM)
+
+    def _rq_queue(self, priority: str) -> Queue:
+        return Queue(self.settings.queue.queue_names[priority], connection=self.connection)
+
+    def rq_queue_keys(self) -> list[str]:
+        return [self._rq_queue(p).key for p in PRIORITIES]
+
+    # ---- runs and their jobs ---------------------------------------------------------------------
+    def submit_run(self, job: Job, client: str, priority: str) -> None:
+        """A new run with its own job: it waits (held or not) until a worker is free for it.
+        ``client`` is the client's key; a run started by code (no client) is a client of its own."""
+        client = client or f"code:{job.id}"
+        seq = self.connection.incr(_key("seq"))
+        with self.connection.pipeline() as pipe:
+            pipe.multi()
+            pipe.hset(
+                _key("run", job.id),
+                mapping={"client": client, "priority": priority, "seq": seq, "submitted_at": time.time()},
+            )
+            pipe.zadd(_key("waiting"), {job.id: seq})
+            self._queue_up(job.id, client, priority, [job], pipe)
+            pipe.execute()
+
+    def add_jobs(self, run_id: str, jobs: list[Job]) -> None:
+        """More jobs of a run that may run now (the pieces of a step), after its others."""
+        info = self.run_info(run_id)
+        with self.connection.pipeline() as pipe:
+            self._queue_up(run_id, info["client"], info["priority"], jobs, pipe)
+            pipe.execute()
+
+    def _queue_up(self, run_id: str, client: str, priority: str, jobs: list[Job], pipe) -> None:
+        """In one transaction: the jobs on the waiting queue (saved, listed) and in the run's order."""
+        if not pipe.explicit_transaction:
+            pipe.multi()  # RQ's enqueue_job on a pipeline opens one itself, after our first command
+        for job in jobs:
+            self.waiting_queue.enqueue_job(job, pipeline=pipe)
+        self._add(args=[run_id, client, priority, *(j.id for j in jobs)], client=pipe)
+
+    def run_info(self, run_id: str) -> dict[str, str]:
+        raw = self.connection.hgetall(_key("run", run_id))
+        info = {_text(k): _text(v) for k, v in raw.items()}
+        info.setdefault("client", f"code:{run_id}")
+        info.setdefault("priority", "normal")
+        return info
+
+    def end_run(self, run_id: str) -> list[str]:
+        """The run ended (any way): it frees its client's share and leaves the order. Returns the
+        ids of its jobs that were still waiting (the caller cancels them)."""
+        info = self.run_info(run_id)
+        waiting = [_text(j) for j in self.connection.lrange(_key("jobs", run_id), 0, -1)]
+        runs = _key("runs", info["priority"], info["client"])
+        with self.connection.pipeline() as pipe:
+            pipe.delete(_key("jobs", run_id))
+            pipe.srem(_key("admitted", info["client"]), run_id)
+            pipe.srem(_key("admitted"), run_id)
+            pipe.zrem(_key("waiting"), run_id)
+            pipe.lrem(runs, 0, run_id)
+            pipe.srem(runs + "-set", run_id)
+            pipe.expire(_key("run", run_id), 3600)
+            pipe.execute()
+        return waiting
+
+    def claim(self, run_id: str, job_ids: list[str]) -> str | None:
+        """For the run's own job: take the first of these jobs that no worker has taken yet (still
+        in the order, on an RQ queue, or waiting there to be retried)."""
+        if not job_ids:
+            return None
+        keys = self.rq_queue_keys()
+        scheduled = [self._rq_queue(p).scheduled_job_registry.key for p in PRIORITIES]
+        taken = self._claim(
+            args=[run_id, self.waiting_queue.key, len(keys), *keys, len(scheduled), *scheduled, *job_ids]
+        )
+        return _text(taken) if taken else None
+
+    # ---- handing jobs to RQ ----------------------------------------------------------------------
+    def release(self, slots: int) -> int:
+        """Move up to ``slots`` waiting jobs, in the fair order, to RQ's queues; return how many."""
+        released = 0
+        share = self.settings.limits.running_runs_per_client
+        for _ in range(max(0, slots)):
+            picked = self._pick(args=[share, time.time(), *PRIORITIES])
+            if not picked:
+                break
+            if self._to_rq(_text(picked[0]), _text(picked[1])):
+                released += 1
+        return released
+
+    def _to_rq(self, job_id: str, priority: str) -> bool:
+        job = Job.fetch_many([job_id], connection=self.connection)[0]
+        waiting = job is not None and job.origin == self.waiting_queue.name
+        if not waiting or job.get_status(refresh=False) != JobStatus.QUEUED:
+            # cancelled or deleted meanwhile (rq-dashboard, a stop): nothing to run
+            log.info("job %s left the order but is no longer waiting; dropped", job_id)
+            self.connection.zrem(_key("releasing"), job_id)
+            return False
+        with self.connection.pipeline() as pipe:
+            pipe.multi()
+            pipe.lrem(self.waiting_queue.key, 1, job_id)
+            self._rq_queue(priority).enqueue_job(job, pipeline=pipe)
+            pipe.zrem(_key("releasing"), job_id)
+            pipe.execute()
+        return True
+
+    def idle_slots(self) -> int:
+        """Workers that are idle, less the jobs already on RQ's queues that wait for one."""
+        idle = sum(1 for w in Worker.all(connection=self.connection) if w.get_state() == "idle")
+        queued = sum(self.connection.llen(key) for key in self.rq_queue_keys())
+        return max(0, idle - queued)
+
+    def recover_releasing(self, now: float | None = None) -> int:
+        """Jobs taken from the order by a process that died before it moved them to RQ's queue."""
+        now = time.time() if now is None else now
+        stale = [
+            _text(raw)
+            for raw in self.connection.zrangebyscore(_key("releasing"), "-inf", now - RELEASE_GRACE_SECONDS)
+        ]
+        for job_id, job in zip(stale, Job.fetch_many(stale, connection=self.connection), strict=True):
+            on_waiting = job is not None and job.origin == self.waiting_queue.name
+            if on_waiting and job.get_status(refresh=False) == JobStatus.QUEUED:
+                run_id = job.meta.get(META_RUN) or job.id
+                self._to_rq(job_id, self.run_info(run_id)["priority"])
+            else:
+                self.connection.zrem(_key("releasing"), job_id)
+        return len(stale)
+
+    def ended_runs(self) -> list[str]:
+        """Runs still in the order whose own job has ended or is gone (their end was not recorded
+        here: a process died at that moment, or the job was cancelled from rq-dashboard)."""
+        run_ids = sorted(set(self.admitted_run_ids()) | set(self.waiting_run_ids()))
+        ended = []
+        for run_id, job in zip(run_ids, Job.fetch_many(run_ids, connection=self.connection), strict=True):
+            if job is None or job.get_status(refresh=False) in ENDED_STATES:
+                ended.append(run_id)
+        return ended
+
+    def reprioritize(self, run_id: str, priority: str) -> None:
+        """A run waiting in the order moves to another priority (the admin's Move)."""
+        info = self.run_info(run_id)
+        old = _key("runs", info["priority"], info["client"])
+        with self.connection.pipeline() as pipe:
+            pipe.lrem(old, 0, run_id)
+            pipe.srem(old + "-set", run_id)
+            pipe.hset(_key("run", run_id), "priority", priority)
+            self._add(args=[run_id, info["client"], priority], client=pipe)
+            pipe.execute()
+
+    # ---- what the pages and the admin see ---------------------------------------------------------
+    def waiting_run_ids(self) -> list[str]:
+        """Runs not admitted yet, in order of submission."""
+        return [_text(r) for r in self.connection.zrange(_key("waiting"), 0, -1)]
+
+    def admitted_run_ids(self) -> list[str]:
+        return sorted(_text(r) for r in self.connection.smembers(_key("admitted")))
+
+    def place(self, run_id: str) -> RunPlace | None:
+        """Where a run waiting to be admitted stands; None once it was admitted (or is unknown).
+        Its position counts the runs of higher priorities first, then those submitted earlier."""
+        order = self.waiting_run_ids()
+        if run_id not in order:
+            return None
+        with self.connection.pipeline(transaction=False) as pipe:
+            for run in order:
+                pipe.hget(_key("run", run), "priority")
+            ranks = {
+                run: PRIORITIES.index(_text(p)) if _text(p) in PRIORITIES else 1
+                for run, p in zip(order, pipe.execute(), strict=True)
+            }
+        order = sorted(order, key=lambda run: ranks[run])  # stable: in order of submission within
+        client = self.run_info(run_id)["client"]
+        share = self.settings.limits.running_runs_per_client
+        running = int(self.connection.scard(_key("admitted", client)))
+        mine = [r for r in order if self._client_of(r) == client]
+        index = mine.index(run_id)
+        free = max(0, share - running)
+        held = index >= free
+        held_position = index - free + 1 if held else None
+        client_held = max(0, len(mine) - free)
+        return RunPlace(held, order.index(run_id) + 1, len(order), held_position, client_held, share)
+
+    def _client_of(self, run_id: str) -> str:
+        return _text(self.connection.hget(_key("run", run_id), "client"))
+
+    def runs_of(self, client: str) -> tuple[int, int]:
+        """(admitted, waiting to be admitted) runs of one client."""
+        admitted = int(self.connection.scard(_key("admitted", client)))
+        return admitted, sum(1 for r in self.waiting_run_ids() if self._client_of(r) == client)
+
+    def held_runs(self) -> set[str]:
+        """The runs held now, every client (for the admin page)."""
+        return {run for run in self.waiting_run_ids() if (place := self.place(run)) and place.held}

@@ -1,0 +1,184 @@
+"""A study spread over every free worker, against a real redis-server, real RQ workers and the real
+TOPP tools on real mzML: pieces on both workers with the table of one job, no deadlock, a failed
+piece failing the run by name, a stop ending every piece, a killed worker costing one piece, runs
+over a client's share held and started by themselves."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+import redis
+from rq.job import Job
+
+from src import runs
+from src.core.run import RunState, ended_with, read_log
+from src.core.settings import load_settings
+from src.jobs import pieces
+from src.workflows.topp_paths import table_in
+from src.workflows.topp_workflow import TOPPWorkflow
+from tests.conftest import DATA_DIR, processes_mentioning, put_inputs, set_noise_threshold, wait_for
+from tests.queue_support import online_env
+
+pytestmark = pytest.mark.slow
+
+#: Six runs of the study: the three NZ files and the first three of study/.
+STUDY = [DATA_DIR / f"NZ_20200227_0{n}.mzML" for n in (25, 27, 29)] + sorted(
+    (DATA_DIR / "study").glob("*.mzML")
+)[:3]
+FINAL = ("finished", "failed", "cancelled")
+
+
+def study(settings, name: str, files=STUDY) -> TOPPWorkflow:
+    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+    put_inputs(workflow, files)
+    return set_noise_threshold(workflow)
+
+
+def wait_end(workflow, timeout: float = 240.0):
+    return wait_for(
+        lambda: (view := runs.status(workflow)).state in FINAL and view,
+        timeout,
+        interval=0.2,
+        what=f"{workflow.workspace.name} to end",
+    )
+
+
+def piece_jobs(connection, run_id: str) -> list[Job]:
+    return [j for j in Job.fetch_many(pieces.of_run(connection, run_id), connection=connection) if j]
+
+
+def tools_of(workflow) -> list:
+    return [
+        p for p in processes_mentioning(str(workflow.dir)) if "Feature" in " ".join(p.info["cmdline"] or [])
+    ]
+
+
+def table(workflow) -> pd.DataFrame:
+    return pd.read_csv(table_in(workflow.files.results_root), sep="\t")
+
+
+def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
+    settings, online_settings, workers, redis_url
+):
+    connection = redis.Redis.from_url(redis_url)
+    spread = study(online_settings, "spread")
+    workers.start(online_settings, redis_url, 2)
+    run_id = runs.start(spread, client="192.0.2.1").job_id
+    final = wait_end(spread)
+    assert final.state == "finished", final.error
+    done = piece_jobs(connection, run_id)
+    assert len(done) == len(STUDY) and all(j.is_finished for j in done)
+    ran_on = {j.worker_name for j in done}
+    assert len(ran_on) == 2, ran_on  # pieces ran on both workers
+    log = read_log(spread.logger.log_dir, "commands")
+    for source in STUDY:
+        assert f"FeatureFinderMetabo on {source.name} (piece " in log
+    assert all(f"on worker {name}" in log for name in ran_on)  # the log says which worker ran each
+
+    workers.stop_all()  # the same study as one job: spreading off
+    one_job = load_settings(env=online_env(settings, redis_url, QUEUE_SPREAD="false"))
+    whole = study(one_job, "whole")
+    workers.start(one_job, redis_url, 1, QUEUE_SPREAD="false")
+    whole_id = runs.start(whole).job_id
+    assert wait_end(whole).state == "finished"
+    assert pieces.of_run(connection, whole_id) == []
+    pd.testing.assert_frame_equal(table(spread), table(whole))
+    assert len(table(spread)) > 250
+
+
+def test_two_studies_started_at_once_on_two_workers_both_finish(online_settings, workers, redis_url):
+    first, second = study(online_settings, "first", STUDY[:4]), study(online_settings, "second", STUDY[2:])
+    workers.start(online_settings, redis_url, 2)
+    runs.start(first, client="192.0.2.1")
+    runs.start(second, client="192.0.2.2")
+    assert [wait_end(w).state for w in (first, second)] == ["finished", "finished"]
+
+
+def test_a_truncated_file_among_six_fails_the_run_by_name_and_leaves_no_piece(
+    online_settings, workers, redis_url, tmp_path
+):
+    connection = redis.Redis.from_url(redis_url)
+    broken = tmp_path / "truncated-run.mzML"
+    broken.write_bytes(STUDY[0].read_bytes()[:100_000])
+    workflow = study(online_settings, "broken", [*STUDY[1:], broken])
+    workers.start(online_settings, redis_url, 2)
+    run_id = runs.start(workflow).job_id
+    final = wait_end(workflow)
+    assert final.state == "failed"
+    assert "FeatureFinderMetabo failed on truncated-run.mzML with exit code" in final.error, final.error
+    assert ended_with(workflow.logger.log_dir) is RunState.FAILED
+    ended = ("finished", "failed", "stopped", "canceled")
+    wait_for(
+        lambda: all(j.get_status().value in ended for j in piece_jobs(connection, run_id)),
+        5,
+        what="every piece to have ended "
+        + str([(j.id[-4:], j.get_status().value, j.meta) for j in piece_jobs(connection, run_id)]),
+    )
+    assert tools_of(workflow) == []
+
+
+def test_stop_mid_study_ends_every_piece_on_every_worker_within_two_seconds(
+    online_settings, workers, redis_url
+):
+    connection = redis.Redis.from_url(redis_url)
+    workflow = study(online_settings, "stopped")
+    workers.start(online_settings, redis_url, 2)
+    run_id = runs.start(workflow).job_id
+    wait_for(lambda: len(tools_of(workflow)) == 2, 60, interval=0.1, what="a piece on each worker")
+    started = time.monotonic()
+    view = runs.stop(workflow)
+    assert view.state == "cancelled"
+    wait_for(lambda: not tools_of(workflow), 2, interval=0.05, what="every tool to end")
+    assert time.monotonic() - started < 2.5
+    time.sleep(2)  # nothing starts after the stop
+    assert tools_of(workflow) == []
+    states = [j.get_status().value for j in piece_jobs(connection, run_id)]
+    assert not {"queued", "started", "scheduled"} & set(states), states
+    assert ended_with(workflow.logger.log_dir) is RunState.CANCELLED
+
+
+def test_a_worker_killed_mid_piece_costs_that_piece_only(online_settings, workers, redis_url):
+    connection = redis.Redis.from_url(redis_url)
+    reference = study(online_settings, "reference")
+    workflow = study(online_settings, "survivor")
+    [first, second] = workers.start(online_settings, redis_url, 2)
+    runs.start(reference)
+    assert wait_end(reference).state == "finished"
+
+    run_id = runs.start(workflow).job_id
+    own = Job.fetch(run_id, connection=connection)
+
+    def piece_elsewhere() -> Job | None:
+        own.refresh()
+        busy = [j for j in piece_jobs(connection, run_id) if j.get_status() == "started"]
+        return next((j for j in busy if not j.meta.get(pieces.META_IN_RUN_JOB)), None)
+
+    victim_piece = wait_for(piece_elsewhere, 60, interval=0.1, what="a piece on the other worker")
+    victim = next(w for w in (first, second) if str(w.pid) in victim_piece.worker_name)
+    victim.kill()  # SIGKILL, mid-piece
+    workers.start(online_settings, redis_url, 1)  # as supervisord would
+    final = wait_end(workflow, 240)
+    assert final.state == "finished", final.error
+    assert read_log(workflow.logger.log_dir, "minimal").count("Retry") == 0  # the run itself went on
+    pd.testing.assert_frame_equal(table(workflow), table(reference))
+
+
+def test_runs_over_a_clients_share_are_held_then_start_by_themselves(settings, workers, redis_url):
+    shared = load_settings(env=online_env(settings, redis_url, RUNNING_RUNS_PER_CLIENT="1"))
+    mine = [study(shared, f"mine{i}", STUDY[:2]) for i in range(3)]
+    theirs = study(shared, "theirs", STUDY[:2])
+    workers.start(shared, redis_url, 2, RUNNING_RUNS_PER_CLIENT="1")
+    for workflow in mine:
+        runs.start(workflow, client="198.51.100.7")
+    runs.start(theirs, client="198.51.100.8")
+    wait_for(lambda: runs.status(mine[0]).state == "running", 30, interval=0.1, what="the first run")
+    views = [runs.status(w) for w in mine[1:]]
+    assert [v.state for v in views] == ["held", "held"]
+    assert [(v.position, v.queue_length, v.share) for v in views] == [(1, 2, 1), (2, 2, 1)]
+    wait_for(lambda: runs.status(theirs).state != "queued", 30, interval=0.1, what="the other client's run")
+    assert [wait_end(w).state for w in [*mine, theirs]] == ["finished"] * 4
+    recorded = [w.state.read() for w in mine]
+    starts, ends = [r.started_at for r in recorded], [r.ended_at for r in recorded]
+    assert starts[1] >= ends[0] and starts[2] >= ends[1]  # one at a time, each by itself
