@@ -227,10 +227,10 @@ def _listed(read, what: str, none_text: str) -> list:
     try:
         items = read()
     except REDIS_ERRORS as err:
-        st.error(f"The {what} cannot be listed while Redis is unreachable ({literal(err)}).")
+        st.error(literal(f"The {what} cannot be listed while Redis is unreachable ({err})."))
         return []
     if not items:
-        st.info(none_text)
+        st.info(literal(none_text))
     return items
 
 
