@@ -54,6 +54,19 @@ class CommandFailed(UserError):
         super().__init__(f"{tool} failed{on} with exit code {exit_code}{detail}")
 
 
+class OutOfMemory(CommandFailed):
+    """A tool or script of a run needed more memory than one run may use on this server."""
+
+    def __init__(self, tool: str, exit_code: int, error_text: str, subject: str, limit: str) -> None:
+        super().__init__(tool, exit_code, error_text, subject)
+        on = f" on {subject}" if subject else ""
+        self.args = (
+            f"{tool} needed more memory than the {limit} GB one run may use on this server{on}. "
+            "Start the workflow with fewer or smaller files, or ask the server's administrator to "
+            "raise RUN_MEMORY_GB.",
+        )
+
+
 class SettingsError(UserError, ValueError):
     """A setting has a value the app cannot work with; the message says which and how to fix it."""
 

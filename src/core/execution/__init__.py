@@ -4,6 +4,7 @@
 
 from src.core.execution import commands
 from src.core.execution.executor import CommandExecutor, RunCancelled
+from src.core.execution.memory import run_memory_bytes
 from src.core.execution.process_tree import die_with_parent, forks_die_with_parent, is_alive, kill_tree
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "forks_die_with_parent",
     "is_alive",
     "kill_tree",
+    "run_memory_bytes",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.core.errors import CommandFailed
+from src.core.execution import memory
 from src.core.execution.process_tree import kill_tree
 from src.core.params import topp_ini
 from src.core.run import WorkflowLogger
@@ -112,9 +113,11 @@ class Finished:
     disk_full: bool  # the volume ran full (or the log could not be written) while it ran
 
 
-def spawn(command: list[str]) -> subprocess.Popen:
+def spawn(command: list[str], memory_limit: int = 0) -> subprocess.Popen:
     """Start a command with the tools' environment: the deployment's secrets (Redis, admin and
-    dashboard passwords) stay with the app, and the project's modules are importable."""
+    dashboard passwords) stay with the app, and the project's modules are importable. With a
+    ``memory_limit`` (bytes) it may map no more and is the kernel's first choice when memory runs
+    out (``src/core/execution/memory.py``)."""
     name = Path(command[0]).name
     if shutil.which(command[0]) is None:
         raise CommandFailed(name, 127, topp_ini.tool_missing_message(name))
@@ -122,7 +125,7 @@ def spawn(command: list[str]) -> subprocess.Popen:
     env = dict(tool_environment(os.environ), PYTHONPATH=os.pathsep.join(filter(None, python_path)))
     try:
         return subprocess.Popen(
-            _PREFIX + command,
+            (memory.limit_prefix(memory_limit) if memory_limit else []) + _PREFIX + command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -20,8 +20,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Protocol
 
-from src.core.errors import CommandFailed, DiskFull, ParameterError
-from src.core.execution import commands
+from src.core.errors import CommandFailed, DiskFull, OutOfMemory, ParameterError
+from src.core.execution import commands, memory
 from src.core.execution.process_tree import kill_tree
 from src.core.params import ParameterManager, topp_ini
 from src.core.run import COMMANDS, MINIMAL, Progress, WorkflowLogger
@@ -48,10 +48,17 @@ class Spreader(Protocol):
 
 class CommandExecutor:
     def __init__(
-        self, logger: WorkflowLogger, params: ParameterManager, progress: Progress, max_threads: int
+        self,
+        logger: WorkflowLogger,
+        params: ParameterManager,
+        progress: Progress,
+        max_threads: int,
+        memory_limit: int = 0,
     ) -> None:
         self.logger, self.params, self.progress = logger, params, progress
         self.max_threads = max(1, max_threads)
+        #: Bytes each command may map (0: no limit); see src/core/execution/memory.py.
+        self.memory_limit = memory_limit
         self._cancelled = threading.Event()
         self._sibling_failed = threading.Event()  # within run_multiple: start nothing more
         self._running: set[int] = set()
@@ -117,15 +124,24 @@ class CommandExecutor:
             self.logger.log(f"{label} was stopped: the workspaces volume is full", COMMANDS)
             raise DiskFull()
         if finished.exit_code != 0:
-            failure = CommandFailed(tool, finished.exit_code, finished.output.error_text(), subject)
+            failure = self._failure(tool, finished, subject)
             self.logger.log(f"{label} failed after {elapsed:.2f} s", COMMANDS)
             self.logger.log(str(failure), MINIMAL)
             raise failure
         self.logger.log(f"{label} finished in {elapsed:.2f} s", COMMANDS)
         self.progress.command_done()
 
+    def _failure(self, tool: str, finished: commands.Finished, subject: str) -> CommandFailed:
+        """What a failed command's run says: that it needed more memory than a run may use (it
+        could not get memory, or the kernel's OOM killer ended it), else the tool's own error."""
+        error_text = finished.output.error_text()
+        if self.memory_limit and memory.ran_out(finished.exit_code, error_text):
+            limit = memory.gigabytes(self.memory_limit)
+            return OutOfMemory(tool, finished.exit_code, error_text, subject, limit)
+        return CommandFailed(tool, finished.exit_code, error_text, subject)
+
     def _execute(self, command: list[str]) -> commands.Finished:
-        process = commands.spawn(command)
+        process = commands.spawn(command, self.memory_limit)
         with self._lock:
             self._running.add(process.pid)
         try:

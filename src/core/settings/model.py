@@ -95,6 +95,8 @@ class Limits:
     min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
     running_runs_per_client: int  # runs of one client address started at once; the others are held
     held_runs_per_client: int  # runs of one client address held at once; more are refused
+    run_memory_gb: float  # memory each tool of a run may use; 0: this host's memory / runs_at_once
+    runs_at_once: int  # runs this host runs at the same time (RQ_WORKER_COUNT online, else 1)
     new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
     empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
     admin_session_seconds: int  # how long an admin sign-in lasts
@@ -257,7 +259,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         admin_password=str(got["ADMIN_PASSWORD"]),
         dashboard_enabled=bool(got["RQ_DASHBOARD_ENABLED"]),
         dashboard_url=str(got["RQ_DASHBOARD_URL"]),
-        limits=_limits(got),
+        limits=_limits(got, _runs_at_once(bool(got["online_deployment"]), env)),
         runs_kept=int(got["runs_kept"]),
         public_url=str(got["public_url"]),
         notify=_notify(got),
@@ -287,13 +289,25 @@ def _queue(got: Mapping[str, object]) -> QueueSettings:
     return QueueSettings(queue_names=got["queue_settings.queues"], **picked)
 
 
-def _limits(got: Mapping[str, object]) -> Limits:
+def _runs_at_once(online: bool, env: Mapping[str, str]) -> int:
+    """How many runs this host runs at once: its workers in online mode (the appliance's
+    RQ_WORKER_COUNT, checked like every setting), one at a time as far as memory goes locally."""
+    if not online:
+        return 1
+    workers = spec.by_env("RQ_WORKER_COUNT")
+    raw = env.get(workers.env, "").strip()
+    return int(parse(workers, raw, workers.env) if raw else workers.default)
+
+
+def _limits(got: Mapping[str, object], runs_at_once: int) -> Limits:
     return Limits(
         max_upload_bytes=int(got["limits.max_upload_mb"]) * MB,
         workspace_quota_bytes=int(float(got["limits.workspace_quota_gb"]) * GB),
         min_free_bytes=int(float(got["limits.min_free_disk_gb"]) * GB),
         running_runs_per_client=int(got["limits.running_runs_per_client"]),
         held_runs_per_client=int(got["limits.held_runs_per_client"]),
+        run_memory_gb=float(got["limits.run_memory_gb"]),
+        runs_at_once=runs_at_once,
         new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),
         empty_workspace_seconds=int(float(got["limits.empty_workspace_minutes"]) * 60),
         admin_session_seconds=int(float(got["limits.admin_session_minutes"]) * 60),

@@ -84,6 +84,7 @@ SETTINGS: tuple[Setting, ...] = (
     _app("limits.min_free_disk_gb", "MIN_FREE_DISK_GB", "float", 2, "uploads and new runs are refused while the workspaces volume has less free (GB)", low=0, high=1024**2),
     _app("limits.running_runs_per_client", "RUNNING_RUNS_PER_CLIENT", "int", 3, "runs of one client address (across workspaces) started at once; its further runs are held and start by themselves", low=1, high=10000),
     _app("limits.held_runs_per_client", "HELD_RUNS_PER_CLIENT", "int", 50, "runs of one client address held at once; a start beyond is refused", low=0, high=100000),
+    _app("limits.run_memory_gb", "RUN_MEMORY_GB", "float", 0, "memory (address space) each tool or script of a run may use (GB); 0: the container's memory limit, or the machine's memory, divided by RQ_WORKER_COUNT (online mode), at least 1 GB", low=0, high=1024**2),
     _app("limits.new_workspaces_per_client_per_hour", "NEW_WORKSPACES_PER_CLIENT_PER_HOUR", "int", 100, "online mode: new workspaces one client address may make per hour (a class behind one address must fit)", low=1, high=100000),
     _app("limits.empty_workspace_minutes", "EMPTY_WORKSPACE_MINUTES", "float", 60, "online mode: a workspace nothing was ever put in is removed this long after it was made (min)", low=1, high=7 * 24 * 60),
     _app("limits.admin_session_minutes", "ADMIN_SESSION_MINUTES", "float", 30, "how long an admin sign-in lasts (min)", low=0.1, high=24 * 60),

@@ -24,7 +24,7 @@ from typing import Any
 
 from src.core import notify
 from src.core.errors import DISK_FULL_MESSAGE, CommandFailed, DiskFull, ParameterError, UserError
-from src.core.execution import CommandExecutor, RunCancelled
+from src.core.execution import CommandExecutor, RunCancelled, run_memory_bytes
 from src.core.layout import WorkflowLayout
 from src.core.params import ParameterManager, tool_missing_message
 from src.core.run import (
@@ -68,7 +68,13 @@ class WorkflowBase:
         self.history = RunHistory(self.dir, self.settings.runs_kept)
         self.progress = Progress()
         self.progress.subscribe(self._save_progress)
-        self.executor = CommandExecutor(self.logger, self.params, self.progress, self.settings.max_threads)
+        self.executor = CommandExecutor(
+            self.logger,
+            self.params,
+            self.progress,
+            self.settings.max_threads,
+            memory_limit=run_memory_bytes(self.settings),
+        )
         self.last_error = ""  # the error of the latest run() if it failed
 
     # ---- the authoring API ----------------------------------------------------------------------

@@ -140,7 +140,9 @@ def run_piece(
     name = pieces.piece_name(Path(command[0]).name, subject, index, total)
     worker = job.worker_name if job is not None else "this process"
     workflow.logger.log(f"{name}: on worker {worker}", COMMANDS)
-    executor = CommandExecutor(workflow.logger, workflow.params, Progress(), 1)
+    executor = CommandExecutor(
+        workflow.logger, workflow.params, Progress(), 1, workflow.executor.memory_limit
+    )
     started = time.monotonic()
     try:
         executor.run_command(command, label, subject=subject)
