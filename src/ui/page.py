@@ -5,12 +5,14 @@ Pages stay thin: ``ctx = page_setup()`` and then one call into a section module.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from src.core import process_log
 from src.core import workspace as ws
 from src.core.errors import SettingsError, WorkspaceError
 from src.core.settings import Settings, by_key, load_settings
@@ -65,6 +67,13 @@ def _settings() -> Settings:
         raise  # st.stop() raises; this line only keeps type checkers informed
 
 
+@functools.cache
+def _log_lines(log_format: str) -> None:
+    """Once per web server: its run events (a run queued) go to stdout in LOG_FORMAT. Streamlit
+    keeps its own loggers; only the project's are configured here."""
+    process_log.configure(log_format, "openms")
+
+
 def _resolve(settings: Settings) -> ws.Resolution:
     requested = st.query_params.get(WORKSPACE_KEY)
     current = st.session_state.get(WORKSPACE_KEY)
@@ -96,6 +105,7 @@ def select_workspace(settings: Settings) -> Path:
 def page_setup(run_page: bool = False) -> PageContext:
     """Settings, workspace and sidebar; every page but the Run page toasts when a run ends."""
     settings = _settings()
+    _log_lines(settings.log_format)
     workspace = select_workspace(settings)
     script_run = get_script_run_ctx()
     if script_run is not None:  # uploads from this session go to this workspace (src/web/upload_stream.py)

@@ -134,6 +134,7 @@ class Settings:
     max_threads_local: int
     max_threads_online: int
     log_level: str
+    log_format: str  # the processes' own log lines: "text" or "json"
     resource_refresh_seconds: float
     workspace_max_age_days: float  # online mode: workspaces untouched this long are removed
     cleanup_interval_seconds: int  # how often the appliance looks for such workspaces
@@ -252,6 +253,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         max_threads_local=int(got["max_threads.local"]),
         max_threads_online=int(got["max_threads.online"]),
         log_level=str(got["log_level"]),
+        log_format=str(got["log_format"]),
         resource_refresh_seconds=float(got["resource_refresh_seconds"]),
         workspace_max_age_days=float(got["workspace_max_age_days"]),
         cleanup_interval_seconds=int(got["cleanup_interval_seconds"]),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 #: Log levels a user can pick on the Run page, from least to most detail.
 LOG_LEVELS = ("minimal", "commands", "all")
+LOG_FORMATS = ("text", "json")
 #: Queue priorities, in the order every worker takes jobs from them.
 PRIORITIES = ("high", "normal", "low")
 #: Shortest admin or dashboard password accepted.
@@ -61,6 +62,7 @@ SETTINGS: tuple[Setting, ...] = (
     _app("workspaces_dir", "WORKSPACES_DIR", "path", "workspaces", "where workspaces live (relative to settings.json)"),
     _app("max_threads.local", "MAX_THREADS", "int", 2, "threads one run may use (parallel tool runs and `-threads`) in local mode; `MAX_THREADS` sets both modes", low=1, high=256),
     _app("max_threads.online", "MAX_THREADS", "int", 1, "threads one run may use in online mode", low=1, high=256),
+    _app("log_format", "LOG_FORMAT", "choice", "text", "how the server's processes write their log lines: `text`, or `json` (one object per line, for Loki or ELK)", choices=LOG_FORMATS),
     _app("log_level", "LOG_LEVEL", "choice", "commands", "log detail shown first on the Run page", choices=LOG_LEVELS),
     _app("resource_refresh_seconds", "", "float", 5, "how often the sidebar's CPU/RAM and queue monitors refresh (s)", low=1, high=3600),
     _app("workspace_max_age_days", "WORKSPACE_MAX_AGE_DAYS", "float", 7, "online mode: workspaces untouched this long are removed (never one with an active run)", low=0.001, high=3650),

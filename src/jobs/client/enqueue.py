@@ -26,7 +26,7 @@ from src.core.jsonfile import read_json, write_json
 from src.core.run import RunState, RunStatus
 from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase, workflow_ref
-from src.jobs import pieces, reconcile
+from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import limits as client_limits
 from src.jobs.connection import get_connection
 from src.jobs.job_model import ACTIVE_JOB_STATES, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES
@@ -205,6 +205,7 @@ def _enqueue_job(
             on_stopped=Callback("src.jobs.worker.tasks.on_job_stopped"),
         )
         Scheduler(settings, connection).submit_run(job, client_key, priority)
+        run_events.queued(job.id, priority)
         return job
     except BaseException as err:
         forget_job(workflow)  # nothing half-enqueued: no record of a job that does not exist

@@ -33,9 +33,10 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
+from src.core import process_log
 from src.core.execution import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, load_for_command, redact
-from src.jobs import pieces, reconcile
+from src.jobs import pieces, reconcile, run_events
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
 from src.jobs.job_model import is_piece, workflow_of
 from src.jobs.ops import metrics
@@ -126,6 +127,7 @@ class OpenMSWorker(Worker):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
         if is_piece(job):
             return  # RQ retries it; its run's own job waits for it (or takes it)
+        run_events.ended(job.id, "lost", None)
         try:
             reconcile.lost_run(workflow_of(job, self.openms_settings), job)
         except OSError as err:  # e.g. a full disk; the maintenance pass tries again
@@ -261,10 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check", action="store_true", help="only check that Redis answers and accepts our credentials"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
     settings = load_for_command()
+    process_log.configure(settings.log_format)
     if args.check:
         connect(settings.queue)  # exits with the reason if Redis cannot be used
         print(f"Redis at {redact(settings.queue.redis_url)} answers.")

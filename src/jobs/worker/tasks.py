@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rq import get_current_job
@@ -19,10 +20,10 @@ from src.core.execution import CommandExecutor, die_with_parent
 from src.core.run import COMMANDS, Progress, RunState
 from src.core.settings import load_settings
 from src.core.workflow import build_workflow
-from src.jobs import pieces, reconcile
+from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import record_duration, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
-from src.jobs.job_model import workflow_of
+from src.jobs.job_model import is_piece, workflow_of
 from src.jobs.worker.spreading import QueueSpreader
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
         job.meta.update(worker=job.worker_name or "", step="Starting", progress=0.0)
         save_meta(job)
         note = "\n".join(filter(None, [f"Running on worker {job.worker_name}", note]))
+        run_events.started(job.id, job.worker_name or "", _attempt(job, settings.queue.retries))
     started = time.monotonic()
     try:
         outcome = workflow.run(note=note, keep_results=keep_results)
@@ -99,6 +101,8 @@ def run_workflow(ref: str, workspace: str) -> dict:
         if job is not None:
             _leave_order(settings, job)
     duration = time.monotonic() - started
+    if job is not None:
+        run_events.ended(job.id, outcome.value, round(duration, 3))
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
@@ -168,6 +172,12 @@ def _finished_before(workflow, job: Job) -> bool:
     return recorded_job_id(workflow) == job.id and workflow.state.read().state is RunState.FINISHED
 
 
+def _attempt(job: Job, configured: int) -> int:
+    """1 for a job's first attempt, 2 for its first retry, ..."""
+    left = configured if job.retries_left is None else job.retries_left
+    return configured - left + 1
+
+
 def _retry_note(job: Job | None, configured: int) -> str:
     if job is None or job.retries_left is None or job.retries_left >= configured:
         return ""
@@ -190,3 +200,6 @@ def on_job_stopped(job: Job, connection) -> None:
     if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
         workflow.finish(RunState.CANCELLED)
     _leave_order(workflow.settings, job)
+    if not is_piece(job):
+        seconds = (datetime.now(UTC) - job.started_at).total_seconds() if job.started_at else None
+        run_events.ended(job.id, RunState.CANCELLED.value, seconds)
