@@ -79,6 +79,23 @@ print(json.dumps({{"pid": int(busy[0].worker_name.split("-")[-2]) if busy else 0
 """
 
 
+PIECE_STATES = """
+from src.jobs import pieces
+run_id = json.loads(open("/data/workspaces/{ws}/topp-workflow/run/job.json").read())["job_id"]
+jobs = Job.fetch_many([run_id, *pieces.of_run(connection, run_id)], connection=connection)
+rows = [[j.id[-4:], j.get_status(), j.worker_name, bool(j.meta.get("in_run_job"))] for j in jobs if j]
+print(json.dumps(rows))
+"""
+
+
+def diagnosis(appliance: Box, ws: str) -> str:
+    """What a stuck study looks like: its jobs' states, the programs, the run's and the workers' logs."""
+    states = in_app(appliance, PIECE_STATES.format(ws=ws))
+    programs = appliance.sh("supervisorctl status || true")
+    minimal = appliance.sh(f"tail -n 30 /data/workspaces/{ws}/topp-workflow/logs/all.log || true")
+    return f"jobs {states}\n{programs}\n{minimal}\n{appliance.logs()[-6000:]}"
+
+
 @pytest.fixture
 def two_workers(box) -> Box:
     appliance = box(environment={"RQ_WORKER_COUNT": "2"})
@@ -108,14 +125,22 @@ def test_a_worker_killed_mid_piece_costs_that_piece_only(two_workers):
 
     with_study(appliance, "survivor")
     appliance.run("survivor")
-    pid = wait_for(
-        lambda: in_app(appliance, PIECE_WORKER.format(ws="survivor"))["pid"],
-        90,
-        interval=0.3,
-        what="a piece on the other worker",
-    )
+    try:
+        pid = wait_for(
+            lambda: in_app(appliance, PIECE_WORKER.format(ws="survivor"))["pid"],
+            90,
+            interval=0.3,
+            what="a piece on the other worker",
+        )
+    except pytest.fail.Exception:
+        pytest.fail(f"no piece seen on the other worker: {diagnosis(appliance, 'survivor')}")
     appliance.sh(f"kill -9 {pid}")
-    final = appliance.wait_run("survivor", ("finished", "failed"), 300)
+    try:
+        final = appliance.wait_run("survivor", ("finished", "failed"), 300)
+    except pytest.fail.Exception:
+        pytest.fail(
+            f"the study did not end after kill -9 of worker pid {pid}: {diagnosis(appliance, 'survivor')}"
+        )
     assert final["state"] == "finished", final["error"]
     reference = appliance.sh(f"cat /data/workspaces/reference/topp-workflow/{TABLE}")
     survivor = appliance.sh(f"cat /data/workspaces/survivor/topp-workflow/{TABLE}")
