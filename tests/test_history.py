@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
 
 from src.core.run import RunState, read_log
+from src.core.run.history import new_run_id
 from src.core.settings import load_settings
 from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
@@ -103,3 +105,13 @@ def test_history_counts_against_the_workspace_quota(settings, nz_files):
     archived = used_bytes(workflow.layout.history)
     assert archived > 100_000  # the first run's results and logs
     assert used_bytes(workflow.workspace) >= one_run + archived * 0.9
+
+
+def test_runs_started_in_the_same_second_sort_by_age():
+    """One-file runs take less than a second: ids of runs a few milliseconds apart keep their order."""
+    start = 1_764_600_000.0
+    ids = [new_run_id(start + offset) for offset in (0.001, 0.2, 0.999, 1.0, 61.5)]
+    assert sorted(ids) == ids and len(set(ids)) == len(ids)
+    same_second = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
+    old_style = f"{same_second}-3f9a1c"  # an earlier version's id: no microseconds
+    assert sorted([new_run_id(start + 0.5), old_style])[0] == old_style

@@ -55,8 +55,12 @@ class RunRecord:
 
 
 def new_run_id(started_at: float) -> str:
-    """Sortable by start time, unique: e.g. ``20261129-174210-3f9a1c``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime(started_at)) + "-" + uuid.uuid4().hex[:6]
+    """Sortable by start time, unique: e.g. ``20261129-174210052113-3f9a1c`` (to the microsecond:
+    runs of one file take less than a second, and two in the same second must still sort by age;
+    ids of earlier versions, without the microseconds, sort before those of their second)."""
+    micro = int(round(started_at % 1 * 1_000_000)) % 1_000_000
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started_at))
+    return f"{stamp}{micro:06d}-{uuid.uuid4().hex[:6]}"
 
 
 class RunHistory:
