@@ -82,13 +82,16 @@ WORKDIR /app
 COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
 COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
 COPY --chown=root:root .streamlit /app/.streamlit
-COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/admin-token.sh docker/supervisord-worker.conf docker/haproxy.cfg /app/docker/
+COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/admin-token.sh docker/supervisord-worker.conf docker/haproxy.cfg docker/backup.sh docker/restore.sh /app/docker/
 COPY --chown=root:root content /app/content
 COPY --chown=root:root src /app/src
 RUN set -eux; \
-    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh; \
+    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh \
+        /app/docker/backup.sh /app/docker/restore.sh; \
     ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
     ln -s /app/docker/admin-token.sh /usr/local/bin/admin-token; \
+    ln -s /app/docker/backup.sh /usr/local/bin/backup; \
+    ln -s /app/docker/restore.sh /usr/local/bin/restore; \
     python -c 'import src.jobs.worker.tasks, src.jobs.worker, src.workflows'
 
 # Online mode: every visitor gets a private workspace and every run is a queued job.
@@ -102,6 +105,13 @@ EXPOSE 8501 9181
 
 HEALTHCHECK --interval=10s --timeout=10s --start-period=60s --retries=3 \
     CMD ["/app/docker/healthcheck.sh"]
+
+# The version is src/core/version.py's (tests/test_version.py keeps the two equal); the revision is
+# the commit scripts/build-image.sh built from.
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="OpenMS Workflow Server" \
+      org.opencontainers.image.version="1.5.0" \
+      org.opencontainers.image.revision="$REVISION"
 
 # tini is PID 1: it reaps orphans and passes signals on to the entrypoint, which waits for
 # supervisord so that the container can end with a non-zero code when a program is FATAL.

@@ -28,7 +28,7 @@ note() {
 # RQ_DASHBOARD_ENABLED, SCALE_OUT, TRUSTED_PROXIES, FORWARDED_ALLOW_IPS, STREAMLIT_SERVER_COUNT,
 # MAX_REQUEST_BYTES), the true/false switches spelled as supervisord wants them, and what this
 # script shares with Python (EXIT_BAD_CONFIG, EXIT_FATAL, FATAL_FILE, WEB_PORT_BASE,
-# REDIS_URL_SHOWN: the Redis URL without its password), so that none of it is spelled here.
+# REDIS_URL_SHOWN: the Redis URL without its password, APP_VERSION), so that none of it is spelled here.
 check_settings() {
   checked=$(python -m src.core.settings --check --shell) || exit $?
   eval "$checked"
@@ -140,6 +140,7 @@ if [ "$#" -gt 0 ]; then
 fi
 
 check_settings
+note "OpenMS Workflow Server $APP_VERSION ($ROLE)"
 if [ "$ROLE" = worker ]; then
   check_worker_volume_and_redis
   write_runtime_env

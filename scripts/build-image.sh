@@ -20,5 +20,6 @@ done
 if ! docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
   docker pull debian:bookworm-slim 2>/dev/null || bash scripts/build-base-image.sh
 fi
-docker build "${build_args[@]}" -t "$TAG" .
+revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+docker build "${build_args[@]}" --build-arg REVISION="$revision" -t "$TAG" .
 echo "Built $TAG"

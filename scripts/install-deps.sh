@@ -22,6 +22,8 @@ if [ "${1:-}" = "--dev" ]; then
   command -v debootstrap >/dev/null || apt_packages+=(debootstrap)
   command -v npm >/dev/null || apt_packages+=(nodejs npm)
   command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+  # The metrics test scrapes the appliance with a real Prometheus server.
+  command -v prometheus >/dev/null || apt_packages+=(prometheus)
   # The browser tests drive Chromium with Playwright: Debian's package where there is one
   # (Ubuntu's is a snap stub), else Playwright's own download (see below).
   if [ ! -x /usr/bin/chromium ] && grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then

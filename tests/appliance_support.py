@@ -63,9 +63,9 @@ print(json.dumps(runs.{action}(workflow).__dict__))
 class Box:
     """One container of the image started with the Docker SDK (any run options)."""
 
-    def __init__(self, docker_client, user: str = "", **options) -> None:
+    def __init__(self, docker_client, user: str = "", image: str = IMAGE, **options) -> None:
         self.user = user  # the uid `docker exec` uses for the app's Python, as the container's own
-        self.container = docker_client.containers.run(IMAGE, detach=True, user=user or None, **options)
+        self.container = docker_client.containers.run(image, detach=True, user=user or None, **options)
 
     def reload(self):
         self.container.reload()
@@ -115,7 +115,10 @@ class Box:
         return self.container.logs().decode(errors="replace")
 
     def remove(self) -> None:
-        self.container.remove(force=True, v=True)
+        try:
+            self.container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass  # removed already (by the test, or with the named volumes it used)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from rq.job import Job, JobStatus
 from streamlit.testing.v1 import AppTest
 
 from src.core import workspace as ws
+from src.core.version import VERSION
 from src.jobs.client import enqueue as q
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.conftest import FFM_NOISE, REPO, set_noise_threshold, wait_for
@@ -81,6 +82,7 @@ def test_every_page_renders_without_exception(mode_env, path):
     app = page(path)
     assert not app.exception, app.exception
     assert f"{mode_env} mode" in all_text(app)  # the sidebar says which mode this is
+    assert f"OpenMS Workflow Server {VERSION}" in texts(app.sidebar, "caption")  # and the version
     workspace_id = (
         app.query_params["workspace"][0]
         if isinstance(app.query_params["workspace"], list)

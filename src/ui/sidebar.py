@@ -10,6 +10,7 @@ import streamlit as st
 from src.core import workspace as ws
 from src.core.errors import WorkspaceError
 from src.core.settings import Settings
+from src.core.version import VERSION
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.ops import metrics
 from src.runs import queue_wanted
@@ -29,6 +30,7 @@ def render(settings: Settings, workspace: Path) -> None:
         if queue_wanted(settings):
             _queue_load(settings)
         _resources(settings.resource_refresh_seconds)
+        st.caption(f"OpenMS Workflow Server {VERSION}")
 
 
 def _queue_load(settings: Settings) -> None:

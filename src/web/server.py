@@ -23,6 +23,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from src.core.errors import SettingsError  # noqa: E402 - needs the path above
 from src.core.settings import load_settings  # noqa: E402
 from src.web.downloads import Downloads  # noqa: E402
+from src.web.metrics_endpoint import Metrics  # noqa: E402
 from src.web.notify_stop import NotifyStop  # noqa: E402
 from src.web.upload_stream import StreamedUploads  # noqa: E402
 
@@ -35,8 +36,9 @@ logging.getLogger("src").setLevel(logging.INFO)
 
 
 def _middleware() -> list[Middleware]:
-    """Uploads streamed to disk, results downloaded by an expiring link, and the e-mails' stop link
-    (when the settings can be read: if not, every page says what is wrong with them)."""
+    """Uploads streamed to disk, results downloaded by an expiring link, the e-mails' stop link and
+    the Prometheus metrics (when the settings can be read: if not, every page says what is wrong
+    with them)."""
     try:
         settings = load_settings()
     except SettingsError:
@@ -45,6 +47,7 @@ def _middleware() -> list[Middleware]:
         Middleware(StreamedUploads),
         Middleware(Downloads, settings=settings),
         Middleware(NotifyStop, settings=settings),
+        Middleware(Metrics, settings=settings),
     ]
 
 

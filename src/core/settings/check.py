@@ -21,6 +21,7 @@ from src.core.settings import spec
 from src.core.settings.model import load_settings
 from src.core.settings.spec import DASHBOARD_PORT
 from src.core.settings.values import parse, redact
+from src.core.version import VERSION
 
 #: What the container's shell scripts share with Python; the --shell output hands them over, so
 #: entrypoint.sh and healthcheck.sh spell none of them.
@@ -120,6 +121,7 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         "FATAL_FILE": FATAL_FILE,
         "WEB_PORT_BASE": str(WEB_PORT_BASE),
         "REDIS_URL_SHOWN": redact(env.get("REDIS_URL", "")),
+        "APP_VERSION": VERSION,
     }
     return exports, [n for n in dict.fromkeys(notes) if n]
 

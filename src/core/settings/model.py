@@ -125,6 +125,14 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """The Prometheus endpoint; see docs/operations.md."""
+
+    enabled: bool  # /metrics answers on the app's port
+    token: str  # the bearer token a scrape must send; "" = none asked
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed, validated application settings."""
 
@@ -146,6 +154,7 @@ class Settings:
     runs_kept: int  # runs kept per workspace (history), the latest included
     public_url: str  # the app's address for links in notifications; "" = unknown
     notify: Notify
+    metrics: Metrics
     source: Path
 
     @property
@@ -265,6 +274,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         runs_kept=int(got["runs_kept"]),
         public_url=str(got["public_url"]),
         notify=_notify(got),
+        metrics=Metrics(enabled=bool(got["metrics.enabled"]), token=str(got["METRICS_TOKEN"])),
         source=path,
     )
 

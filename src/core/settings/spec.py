@@ -112,6 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     _app("queue_settings.threads_per_piece", "THREADS_PER_PIECE", "int", 1, "`-threads` of the tool in each such job", low=1, high=256),
     _app("", "ADMIN_PASSWORD", "password", "", "signs the administrator in on the Queue admin page (job details, requeue/delete); unset: no sign-in"),
     _app("", "RQ_DASHBOARD_ENABLED", "bool", False, "rq-dashboard runs on port 9181 (needs its username and password); the admin page links to it"),
+    _app("metrics.enabled", "METRICS_ENABLED", "bool", False, "`true`: Prometheus metrics at `/metrics` on the app's port (docs/operations.md)"),
+    _app("", "METRICS_TOKEN", "password", "", "bearer token Prometheus must send for `/metrics` (a secret: never shown, never handed to the tools); unset: none asked"),
     _app("", "RQ_DASHBOARD_URL", "link", "", "where the admin page links to rq-dashboard; unset: port 9181 of the host in the browser's address bar"),
     # ---- the container (entrypoint.sh checks these at start) -------------------------------------
     _appliance("ROLE", "choice", "appliance", "`worker` (or the command `worker`) runs workers only, for scale-out (docs/scale-out.md)", choices=("appliance", "worker")),

@@ -36,10 +36,11 @@ from rq.worker import WorkerStatus
 from src.core import process_log
 from src.core.execution import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, load_for_command, redact
+from src.core.version import VERSION
 from src.jobs import pieces, reconcile, run_events
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
 from src.jobs.job_model import is_piece, workflow_of
-from src.jobs.ops import metrics
+from src.jobs.ops import metrics, run_totals
 from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
 
@@ -128,6 +129,7 @@ class OpenMSWorker(Worker):
         if is_piece(job):
             return  # RQ retries it; its run's own job waits for it (or takes it)
         run_events.ended(job.id, "lost", None)
+        run_totals.record_end(self.connection, "lost", None)
         try:
             reconcile.lost_run(workflow_of(job, self.openms_settings), job)
         except OSError as err:  # e.g. a full disk; the maintenance pass tries again
@@ -273,7 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     children_die_with_worker()
     connection = connect(settings.queue)
     worker = build_worker(settings, connection)
-    log.info("worker %s listening on %s (high to low priority)", worker.name, ", ".join(worker.queue_names()))
+    log.info(
+        "worker %s (OpenMS Workflow Server %s) listening on %s (high to low priority)",
+        worker.name,
+        VERSION,
+        ", ".join(worker.queue_names()),
+    )
     worker.work(with_scheduler=bool(settings.queue.retry_intervals), logging_level="INFO")
     return 0
 

@@ -24,6 +24,7 @@ from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import record_duration, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.job_model import is_piece, workflow_of
+from src.jobs.ops import run_totals
 from src.jobs.worker.spreading import QueueSpreader
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
     duration = time.monotonic() - started
     if job is not None:
         run_events.ended(job.id, outcome.value, round(duration, 3))
+        run_totals.record_end(job.connection, outcome.value, duration)
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
@@ -203,3 +205,4 @@ def on_job_stopped(job: Job, connection) -> None:
     if not is_piece(job):
         seconds = (datetime.now(UTC) - job.started_at).total_seconds() if job.started_at else None
         run_events.ended(job.id, RunState.CANCELLED.value, seconds)
+        run_totals.record_end(connection, RunState.CANCELLED.value, seconds)

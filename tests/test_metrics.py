@@ -1,0 +1,128 @@
+"""The figures of /metrics, read at scrape time from a real Redis that real workers ran real runs
+through: runs ended by outcome, the duration histogram, runs by state (queued, held), the queue's
+depth per priority, workers by host and state; valid Prometheus text; no visitor data in it; and a
+Redis that is down reported as down, not as an error."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import pytest
+import redis
+
+from src import runs
+from src.core.settings import load_settings
+from src.core.version import VERSION
+from src.jobs.connection import get_connection
+from src.jobs.ops import admin, prometheus, run_totals
+from src.workflows.demo_data import generate_runs
+from src.workflows.topp_workflow import TOPPWorkflow
+from tests.conftest import wait_for
+from tests.queue_support import online_env
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*)?\})? (\S+)$')
+CLIENT = "198.51.100.77"
+
+
+def parse(text: str) -> dict[tuple[str, frozenset], float]:
+    """Every sample, by (name, labels); fails on a line that is not valid text exposition."""
+    samples: dict[tuple[str, frozenset], float] = {}
+    typed = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name = line.split()[2]
+            assert name not in typed, f"{name} declared twice"
+            typed.add(name)
+            continue
+        if line.startswith("# HELP "):
+            continue
+        match = SAMPLE.match(line)
+        assert match, f"not a Prometheus sample: {line!r}"
+        labels = frozenset(re.findall(r'([a-z_]+)="([^"]*)"', match.group(3) or ""))
+        key = (match.group(1), labels)
+        assert key not in samples, f"sample twice: {line}"
+        samples[key] = float(match.group(5))
+    return samples
+
+
+def value(samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, got), v in samples.items() if n == name and wanted <= got)
+
+
+def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers, redis_url, nz_files):
+    online = load_settings(env=online_env(settings, redis_url))
+    names = []
+    for index in range(2):
+        good = TOPPWorkflow(online.workspaces_dir / f"metrics-good-{index}", online)
+        generate_runs(good.files.input_dir("mzML-files"), 1, n_spectra=60)
+        names.append(good)
+    bad = TOPPWorkflow(online.workspaces_dir / "metrics-bad", online)
+    (bad.files.input_dir("mzML-files") / "private-sample.mzML").write_bytes(
+        nz_files[0].read_bytes()[:100_000]
+    )
+    workers.start(online, redis_url, 1)
+    job_ids = [runs.start(w, client=CLIENT).job_id for w in (*names, bad)]
+    for workflow in (*names, bad):
+        wait_for(lambda w=workflow: w.state.read().is_final, 120, interval=0.2, what="the run to end")
+    connection = get_connection(online.queue)
+    wait_for(lambda: sum(run_totals.read(connection)[0].values()) == 3, 10, what="three counted ends")
+
+    text = prometheus.render(online, connection, ("web-1:8601", 4))
+    samples = parse(text)
+    assert value(samples, "openms_build_info", version=VERSION) == 1
+    assert value(samples, "openms_redis_up") == 1
+    assert value(samples, "openms_runs_ended_total", outcome="finished") == 2
+    assert value(samples, "openms_runs_ended_total", outcome="failed") == 1
+    assert value(samples, "openms_run_duration_seconds_count", outcome="finished") == 2
+    assert value(samples, "openms_run_duration_seconds_bucket", outcome="finished", le="+Inf") == 2
+    assert value(samples, "openms_run_duration_seconds_sum", outcome="finished") > 0
+    buckets = [
+        v for (n, labels), v in samples.items() if n.endswith("_bucket") and ("outcome", "failed") in labels
+    ]
+    assert buckets == sorted(buckets) and buckets[-1] == 1  # cumulative, ending at the count
+    assert total(samples, "openms_queue_depth") == 0 and total(samples, "openms_runs") == 0
+    assert total(samples, "openms_workers", state="idle") == 1
+    assert value(samples, "openms_workers", host=socket.gethostname(), state="idle") == 1
+    assert value(samples, "openms_web_sessions", server="web-1:8601") == 4
+    assert value(samples, "openms_workspaces") >= 3 and value(samples, "openms_workspace_bytes") > 0
+    assert value(samples, "openms_disk_free_bytes") > 0
+    for visitor_data in ("metrics-good", "metrics-bad", "private-sample", CLIENT, *job_ids):
+        assert visitor_data not in text, visitor_data
+
+
+def test_runs_waiting_for_a_worker_are_queued_or_held_by_the_clients_share(settings, redis_url):
+    online = load_settings(env=online_env(settings, redis_url, RUNNING_RUNS_PER_CLIENT="1"))
+    job_ids = []
+    for index in range(3):
+        workflow = TOPPWorkflow(online.workspaces_dir / f"waiting-{index}", online)
+        generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=20)
+        job_ids.append(runs.start(workflow, client=CLIENT).job_id)
+    admin.move(online, job_ids[-1], "high")  # as the admin page's "move" does
+    samples = parse(prometheus.render(online, get_connection(online.queue), None))
+    # No worker: nothing is admitted; the client's share (1) lets one wait as queued, two are held.
+    assert value(samples, "openms_runs", state="queued") == 1
+    assert value(samples, "openms_runs", state="held") == 2
+    assert value(samples, "openms_queue_depth", priority="normal") == 2
+    assert value(samples, "openms_queue_depth", priority="high") == 1
+    assert total(samples, "openms_workers") == 0
+
+
+def test_a_redis_that_is_down_is_reported_down_with_the_rest(settings):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    online = load_settings(env=online_env(settings, f"redis://127.0.0.1:{port}/0"))
+    dead = redis.Redis(port=port, socket_connect_timeout=0.5)
+    samples = parse(prometheus.render(online, dead, ("web-1:8601", 0)))
+    assert value(samples, "openms_redis_up") == 0
+    assert value(samples, "openms_build_info", version=VERSION) == 1
+    assert value(samples, "openms_web_sessions", server="web-1:8601") == 0
+    assert not [name for name, _ in samples if name.startswith(("openms_runs", "openms_workers"))]
