@@ -280,11 +280,23 @@ def completed_shown(page: Page) -> Locator:
     return run_state(page).get_by_text(COMPLETED_IN)
 
 
+def started_caption(page: Page) -> Locator:
+    """The state element's "Started <time> · on <worker> · job <id>" line (absent while queued)."""
+    return run_state(page).get_by_text(re.compile(r"^Started "))
+
+
 def start_and_watch_to_completion(page: Page, request) -> set[float]:
-    """Press Start Workflow on the Run page; return the run's progress values seen until Completed."""
+    """Press Start Workflow on the Run page; return the run's progress values seen until Completed.
+
+    The page may still show the previous run's "Completed" for a moment after the click (on a slow
+    machine, the page's rerun takes that long): the new run is the one whose start line differs."""
     go_to(page, "Run")
+    previous = started_caption(page).inner_text() if started_caption(page).count() else ""
     page.get_by_role("button", name="Start Workflow").click()
     expect(state_shown(page, "Queued", "Running", "Completed")).to_be_visible()
+    expect(started_caption(page)).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    if previous:
+        expect(started_caption(page)).not_to_have_text(previous, timeout=RUN_TIMEOUT_MS)
     shot(page, "started", request)
     seen: set[float] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_MS / 1000

@@ -106,7 +106,7 @@ def two_workers(box) -> Box:
 
 def test_stop_mid_study_ends_every_piece_on_every_worker_within_two_seconds(two_workers):
     appliance = two_workers
-    with_study(appliance, "stop-me")
+    with_study(appliance, "stop-me", noise=False)  # pieces of seconds: the probe sees two at once
     appliance.run("stop-me")
     wait_for(lambda: tool_count(appliance) == 2, 90, interval=0.2, what="a piece running on each worker")
     stopped = in_app(appliance, STOP.format(ws="stop-me"))
