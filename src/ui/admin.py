@@ -88,6 +88,8 @@ def is_admin() -> bool:
 def _sign_in_area(ctx: PageContext) -> bool:
     """The sign-in form, or who is signed in and the way out; True when signed in."""
     settings = ctx.settings
+    if settings.auth.signed_in:
+        return _admin_by_identity(ctx)
     if is_admin():
         until = dt.datetime.fromtimestamp(st.session_state[ADMIN_UNTIL])
         columns = st.columns([3, 1])
@@ -114,6 +116,22 @@ def _sign_in_area(ctx: PageContext) -> bool:
     if submitted:
         _try_sign_in(settings, ctx.client, password, given)
     return False
+
+
+def _admin_by_identity(ctx: PageContext) -> bool:
+    """Sign-in mode: the people ADMIN_USERS names are administrators while signed in; there is no
+    admin password to try."""
+    if ctx.person is None or not ctx.person.is_admin(ctx.settings):
+        st.session_state.pop(ADMIN_UNTIL, None)
+        st.info(
+            "Visitors see the queue's load below. Details of jobs and workers are for administrators: "
+            "the server's ADMIN_USERS setting names them (e-mail addresses or groups)."
+        )
+        return False
+    st.session_state[ADMIN_UNTIL] = time.time() + ctx.settings.limits.admin_session_seconds
+    st.success(f"Signed in as administrator ({literal(ctx.person.name)}).")
+    _dashboard_link(ctx.settings)
+    return True
 
 
 def _session_id() -> str:

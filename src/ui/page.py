@@ -6,6 +6,7 @@ Pages stay thin: ``ctx = page_setup()`` and then one call into a section module.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,13 @@ from src.core.errors import SettingsError, WorkspaceError
 from src.core.settings import Settings, by_key, load_settings
 from src.core.workflow import WorkflowBase
 from src.core.workspace import creation as new_workspaces
-from src.ui import run_watch, sidebar
+from src.core.workspace import owners
+from src.ui import auth, run_watch, sidebar
 from src.ui.text import literal
 from src.web import sessions
 from src.workflows import DEFAULT_WORKFLOW
+
+log = logging.getLogger(__name__)
 
 WORKSPACE_KEY = "workspace"
 #: The browser tab's icon, served from the app itself (as a data URL): no request leaves it.
@@ -33,7 +37,8 @@ class PageContext:
     settings: Settings
     workspace: Path
     workflow: WorkflowBase
-    client: str  # the visitor's address, for the limits per client
+    client: str  # whom the limits per client count: the visitor's address, or the signed-in person
+    person: auth.Person | None = None  # sign-in mode: who is signed in
 
 
 def client_address() -> str:
@@ -74,8 +79,10 @@ def _log_lines(log_format: str) -> None:
     process_log.configure(log_format, "openms")
 
 
-def _resolve(settings: Settings) -> ws.Resolution:
+def _resolve(settings: Settings, who: auth.Person | None) -> ws.Resolution:
     requested = st.query_params.get(WORKSPACE_KEY)
+    if who is not None:
+        return _resolve_owned(settings, who, requested)
     current = st.session_state.get(WORKSPACE_KEY)
     if current and (not requested or requested == Path(current).name) and Path(current).is_dir():
         return ws.Resolution(Path(current))
@@ -85,10 +92,34 @@ def _resolve(settings: Settings) -> ws.Resolution:
     return ws.resolve_local(root, requested)
 
 
-def select_workspace(settings: Settings) -> Path:
+def _resolve_owned(settings: Settings, who: auth.Person, requested: str | None) -> ws.Resolution:
+    """Sign-in mode: the workspace in the link if it is this person's, else their latest (or a new
+    one), with a notice why. Another person's workspace is never opened, whoever has its link."""
+    root = settings.workspaces_dir
+    if requested and owners.owner_of(root, requested) == who.key:
+        return ws.Resolution(ws.workspace_path(root, requested))
+    notice = ""
+    if requested and ws.is_valid_online_id(requested) and ws.workspace_path(root, requested).is_dir():
+        log.warning("refused a workspace link of another person (or of none)")
+        notice = (
+            "That workspace link is not one of your workspaces, so it was not opened: a workspace "
+            "opens only for the person it belongs to. Your own workspaces are in the sidebar."
+        )
+    elif requested:
+        notice = "That workspace does not exist (it may have been removed). Yours are in the sidebar."
+    mine = owners.owned(root, who.key)
+    if mine:
+        return ws.Resolution(ws.workspace_path(root, mine[0].id), notice)
+    refused = new_workspaces.take(settings, who.client)
+    if refused:
+        raise WorkspaceError(refused)
+    return ws.Resolution(owners.make(root, who.key), notice)
+
+
+def select_workspace(settings: Settings, who: auth.Person | None = None) -> Path:
     """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
     try:
-        resolution = _resolve(settings)
+        resolution = _resolve(settings, who)
     except WorkspaceError as err:  # no workspace for this visit (too many made from the address)
         st.error(literal(err))
         st.stop()
@@ -106,12 +137,13 @@ def page_setup(run_page: bool = False) -> PageContext:
     """Settings, workspace and sidebar; every page but the Run page toasts when a run ends."""
     settings = _settings()
     _log_lines(settings.log_format)
-    workspace = select_workspace(settings)
+    who = auth.person(settings)  # in sign-in mode: asks to sign in first
+    workspace = select_workspace(settings, who)
     script_run = get_script_run_ctx()
     if script_run is not None:  # uploads from this session go to this workspace (src/web/upload_stream.py)
         sessions.register(script_run.session_id, workspace, settings)
     workflow = DEFAULT_WORKFLOW(workspace, settings)
-    sidebar.render(settings, workspace)
+    sidebar.render(settings, workspace, who)
     if not run_page:  # the Run page's own status block remembers the state (run_watch.remember)
         run_watch.watch(workflow)
-    return PageContext(settings, workspace, workflow, client_address())
+    return PageContext(settings, workspace, workflow, who.client if who else client_address(), who)

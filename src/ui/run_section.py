@@ -70,16 +70,18 @@ def _notify_me(ctx: PageContext) -> None:
                 subscription.forget(workspace)
                 st.rerun()
             return
-        current = _ask_for_code(ctx.settings, workspace, current)
+        current = _ask_for_code(ctx.settings, workspace, current, ctx.person.email if ctx.person else "")
         if current.pending and current.code_hash:
             _enter_code(workspace)
 
 
-def _ask_for_code(settings, workspace, current: subscription.Subscription) -> subscription.Subscription:
+def _ask_for_code(
+    settings, workspace, current: subscription.Subscription, signed_in_email: str = ""
+) -> subscription.Subscription:
     with st.form("notify-me"):
         address = st.text_input(
             "E-mail address",
-            value=current.email,
+            value=current.email or signed_in_email,  # sign-in mode: the provider's e-mail claim
             help="A code is mailed to this address first; once you enter it here, each run of this "
             "workspace that ends sends one e-mail with its outcome and the link to this workspace.",
         )
@@ -188,7 +190,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client:
         view = runs.status(workflow, shared=True)
         run_watch.remember(workflow, view.state)
         with st.container(key=STATE_KEY):
-            render_status(view)
+            render_status(view, workflow.settings.auth.signed_in)
             if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
                 _start(workflow, client)
         _log_tail(workflow, level)
@@ -198,7 +200,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client:
     status_block()
 
 
-def render_status(view: RunView) -> None:
+def render_status(view: RunView, signed_in: bool = False) -> None:
     if view.notice:
         st.info(literal(view.notice))
     if not view.state:
@@ -208,7 +210,7 @@ def render_status(view: RunView) -> None:
     if view.state is RunState.QUEUED:
         _queued(view, label)
     elif view.state is RunState.HELD:
-        _held(view, label)
+        _held(view, label, signed_in)
     elif view.state is RunState.RUNNING:
         st.markdown(f"### {literal(label)}")
         st.progress(min(max(view.progress or 0.0, 0.0), 1.0), text=literal(view.step or "Starting"))
@@ -238,15 +240,18 @@ def _queued(view: RunView, label: str) -> None:
         st.caption("A time estimate appears once this server has finished a run.")
 
 
-def _held(view: RunView, label: str) -> None:
+def _held(view: RunView, label: str, signed_in: bool) -> None:
     st.markdown(f"### {literal(label)}")
+    whose = "of yours" if signed_in else "from your network"  # a signed-in person, or an address
+    per = "for one person" if signed_in else "for one network"
     runs_word = "run" if view.share == 1 else "runs"
     st.markdown(
-        f"Held: starts by itself when one of the {view.share:d} {runs_word} from your network ends "
-        "(that many may run at once for one network). There is no need to press Start again."
+        f"Held: starts by itself when one of the {view.share:d} {runs_word} {whose} ends "
+        f"(that many may run at once {per}). "
+        "There is no need to press Start again."
     )
     if view.position:
-        st.caption(f"#{view.position:d} of {view.queue_length:d} held runs from your network.")
+        st.caption(f"#{view.position:d} of {view.queue_length:d} held runs {whose}.")
 
 
 def _times(view: RunView) -> None:

@@ -14,16 +14,19 @@ from src.core.version import VERSION
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.ops import metrics
 from src.runs import queue_wanted
+from src.ui import auth, my_workspaces
 from src.ui.text import literal
 
 _NEW = "➕ New workspace…"
 
 
-def render(settings: Settings, workspace: Path) -> None:
+def render(settings: Settings, workspace: Path, who: auth.Person | None = None) -> None:
     with st.sidebar:
         st.markdown(f"**{literal(settings.app_name)}** · {literal(settings.mode)} mode")
         with st.container():  # a fixed slot: the monitors below keep their places as this varies
-            if settings.online_deployment:
+            if who is not None:
+                my_workspaces.render(settings, workspace, who)
+            elif settings.online_deployment:
                 _online_workspace(workspace)
             else:
                 _local_workspaces(settings, workspace)

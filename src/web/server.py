@@ -22,6 +22,7 @@ if str(PROJECT_ROOT) not in sys.path:
 
 from src.core.errors import SettingsError  # noqa: E402 - needs the path above
 from src.core.settings import load_settings  # noqa: E402
+from src.web import auth_config  # noqa: E402
 from src.web.downloads import Downloads  # noqa: E402
 from src.web.metrics_endpoint import Metrics  # noqa: E402
 from src.web.notify_stop import NotifyStop  # noqa: E402
@@ -51,4 +52,14 @@ def _middleware() -> list[Middleware]:
     ]
 
 
+def _sign_in() -> None:
+    """Streamlit's sign-in reads its provider from its secrets: in sign-in mode, write them."""
+    try:
+        settings = load_settings()
+    except SettingsError:
+        return  # every page says what is wrong with the settings
+    auth_config.configure(settings)
+
+
+_sign_in()
 app = st.App(PROJECT_ROOT / "app.py", middleware=_middleware())

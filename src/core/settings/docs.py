@@ -30,7 +30,7 @@ def shown_default(setting: Setting) -> str:
         return "`" + "`, `".join(value.values()) + "`"
     if setting.kind == "int_list":
         return ",".join(str(v) for v in value)
-    if value in ("", None):
+    if value in ("", None, ()):
         return "unset"
     return f"`{value}`" if isinstance(value, str) else _number(value)
 

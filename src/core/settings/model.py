@@ -125,6 +125,26 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class Auth:
+    """How visitors are known; see docs/sign-in.md."""
+
+    mode: str  # "anonymous" (the workspace link is the key) or "oidc" (signed in)
+    metadata_url: str  # the provider's discovery document
+    client_id: str
+    client_secret: str
+    cookie_secret: str  # signs Streamlit's sign-in cookie; the same on every web server
+    admin_users: tuple[str, ...]  # e-mail addresses or group/role claim values of administrators
+
+    @property
+    def signed_in(self) -> bool:
+        return self.mode == "oidc"
+
+
+#: The shortest cookie secret accepted: it signs everyone's sign-in.
+COOKIE_SECRET_MIN_LENGTH = 32
+
+
+@dataclass(frozen=True)
 class Metrics:
     """The Prometheus endpoint; see docs/operations.md."""
 
@@ -155,6 +175,7 @@ class Settings:
     public_url: str  # the app's address for links in notifications; "" = unknown
     notify: Notify
     metrics: Metrics
+    auth: Auth
     source: Path
 
     @property
@@ -275,6 +296,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         public_url=str(got["public_url"]),
         notify=_notify(got),
         metrics=Metrics(enabled=bool(got["metrics.enabled"]), token=str(got["METRICS_TOKEN"])),
+        auth=_auth(got),
         source=path,
     )
 
@@ -293,6 +315,44 @@ def _notify(got: Mapping[str, object]) -> Notify:
             "address visitors use, e.g. https://openms.example.org."
         )
     return notify
+
+
+def _auth(got: Mapping[str, object]) -> Auth:
+    auth = Auth(
+        mode=str(got["auth.mode"]),
+        metadata_url=str(got["auth.metadata_url"]),
+        client_id=str(got["auth.client_id"]),
+        client_secret=str(got["OIDC_CLIENT_SECRET"]),
+        cookie_secret=str(got["AUTH_COOKIE_SECRET"]),
+        admin_users=tuple(got["auth.admin_users"]),
+    )
+    if not auth.signed_in:
+        return auth
+    needed = {
+        "OIDC_METADATA_URL": auth.metadata_url,
+        "OIDC_CLIENT_ID": auth.client_id,
+        "OIDC_CLIENT_SECRET": auth.client_secret,
+        "AUTH_COOKIE_SECRET": auth.cookie_secret,
+    }
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        raise SettingsError(
+            f"AUTH_MODE=oidc needs {', '.join(missing)}: the provider's discovery URL, and the client id "
+            "and secret this server has there (docs/sign-in.md)."
+        )
+    if len(auth.cookie_secret) < COOKIE_SECRET_MIN_LENGTH:
+        raise SettingsError(
+            f"AUTH_COOKIE_SECRET must have {COOKIE_SECRET_MIN_LENGTH} or more characters: it signs every "
+            "sign-in. Make one with `openssl rand -hex 32`."
+        )
+    if not str(got["public_url"]).startswith(("http://", "https://")):
+        raise SettingsError(
+            "AUTH_MODE=oidc needs PUBLIC_URL, the address visitors use (e.g. https://openms.example.org): "
+            "the provider sends them back to PUBLIC_URL/oauth2callback after they sign in."
+        )
+    if not bool(got["online_deployment"]):
+        raise SettingsError("AUTH_MODE=oidc needs ONLINE_DEPLOYMENT=true: sign-in is for a shared server.")
+    return auth
 
 
 def _queue(got: Mapping[str, object]) -> QueueSettings:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 #: Log levels a user can pick on the Run page, from least to most detail.
 LOG_LEVELS = ("minimal", "commands", "all")
 LOG_FORMATS = ("text", "json")
+#: How visitors are known: by their workspace link only, or signed in with OpenID Connect.
+AUTH_MODES = ("anonymous", "oidc")
 #: Queue priorities, in the order every worker takes jobs from them.
 PRIORITIES = ("high", "normal", "low")
 #: Shortest admin or dashboard password accepted.
@@ -31,7 +33,7 @@ DASHBOARD_PORT = 9181
 class Setting:
     key: str  # dotted path in settings.json ("queue_settings.job_timeout"); "" = environment only
     env: str  # environment variable ("" = settings.json only)
-    kind: str  # bool, int, float, str, choice, path, redis_url, link, int_list, queue_names, password, secret, proxy_list
+    kind: str  # bool, int, float, str, str_list, choice, path, redis_url, link, int_list, queue_names, password, secret, proxy_list
     default: object
     help: str
     low: float | None = None
@@ -114,6 +116,12 @@ SETTINGS: tuple[Setting, ...] = (
     _app("", "RQ_DASHBOARD_ENABLED", "bool", False, "rq-dashboard runs on port 9181 (needs its username and password); the admin page links to it"),
     _app("metrics.enabled", "METRICS_ENABLED", "bool", False, "`true`: Prometheus metrics at `/metrics` on the app's port (docs/operations.md)"),
     _app("", "METRICS_TOKEN", "password", "", "bearer token Prometheus must send for `/metrics` (a secret: never shown, never handed to the tools); unset: none asked"),
+    _app("auth.mode", "AUTH_MODE", "choice", "anonymous", "`anonymous`: the workspace link is the key to a workspace; `oidc`: every page asks to sign in with the institute's OpenID Connect provider, workspaces belong to a person (docs/sign-in.md)", choices=AUTH_MODES),
+    _app("auth.metadata_url", "OIDC_METADATA_URL", "http_url", "", "oidc mode: the provider's discovery document, e.g. `https://id.example.org/realms/lab/.well-known/openid-configuration`"),
+    _app("auth.client_id", "OIDC_CLIENT_ID", "str", "", "oidc mode: this server's client id at the provider"),
+    _app("", "OIDC_CLIENT_SECRET", "password", "", "oidc mode: its client secret (a secret: never shown, never handed to the tools)"),
+    _app("", "AUTH_COOKIE_SECRET", "password", "", "oidc mode: signs the sign-in cookie, the same on every web server: 32 or more random characters (a secret)"),
+    _app("auth.admin_users", "ADMIN_USERS", "str_list", (), "oidc mode: e-mail addresses, or values of the `groups`/`roles` claims, that open the Queue admin page's details (comma-separated)"),
     _app("", "RQ_DASHBOARD_URL", "link", "", "where the admin page links to rq-dashboard; unset: port 9181 of the host in the browser's address bar"),
     # ---- the container (entrypoint.sh checks these at start) -------------------------------------
     _appliance("ROLE", "choice", "appliance", "`worker` (or the command `worker`) runs workers only, for scale-out (docs/scale-out.md)", choices=("appliance", "worker")),

@@ -147,6 +147,14 @@ def _int_list(setting: Setting, raw: object) -> tuple[int, ...]:
     )
 
 
+def _str_list(name: str, raw: object) -> tuple[str, ...]:
+    """Comma-separated words (or a JSON list), stripped, empty ones left out."""
+    items = str(raw).split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple):
+        raise SettingsError(f"{name} must be a comma-separated list, got {raw!r}.")
+    return tuple(text for item in items if (text := str(item).strip()))
+
+
 def _proxy_list(name: str, raw: object) -> tuple[str, ...]:
     """Addresses or ranges of trusted outer proxies, comma- or space-separated; ``*`` is refused."""
     items = [item for item in re.split(r"[,\s]+", str(raw).strip()) if item]
@@ -192,6 +200,7 @@ _PARSERS = {
     "link": lambda s, name, raw: _link(name, raw),
     "http_url": lambda s, name, raw: _http_url(name, raw),
     "int_list": lambda s, name, raw: _int_list(s, raw),
+    "str_list": lambda s, name, raw: _str_list(name, raw),
     "queue_names": lambda s, name, raw: _queue_names(name, raw),
     "proxy_list": lambda s, name, raw: _proxy_list(name, raw),
     "password": lambda s, name, raw: parse_password(name, raw),

@@ -1,8 +1,9 @@
 """Workspaces: their ids and names (``ids``), their quota and the free-disk guard (``space``),
-uploads into them (``uploads``) and how many one client may make (``creation``).
+uploads into them (``uploads``), how many one client may make (``creation``) and, in sign-in
+mode, whose they are (``owners``).
 """
 
-from src.core.workspace import creation, space, uploads
+from src.core.workspace import creation, owners, space, uploads
 from src.core.workspace.ids import (
     DEFAULT_LOCAL_WORKSPACE,
     Resolution,
@@ -33,6 +34,7 @@ __all__ = [
     "Resolution",
     "UploadSink",
     "create",
+    "owners",
     "creation",
     "display_name",
     "is_disk_full",

@@ -169,7 +169,7 @@ def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connect
         held = client_limits.held_runs(Scheduler(settings, connection), key)
         if held >= settings.limits.held_runs_per_client:
             log.info("start refused: client %s has %d held runs", client, held)
-            raise StartRefused(client_limits.held_limit_message(held, settings.limits))
+            raise StartRefused(client_limits.held_limit_message(held, settings.limits, client))
     return _enqueue_job(workflow, priority, connection, key).id
 
 

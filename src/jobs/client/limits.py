@@ -32,20 +32,29 @@ def held_runs(order: Scheduler, key: str) -> int:
     return max(0, waiting - max(0, order.settings.limits.running_runs_per_client - admitted))
 
 
-def held_limit_message(held: int, limits: Limits) -> str:
+#: How the sign-in mode's clients are named: a person, wherever they sign in from (src/ui/auth.py).
+PERSON_PREFIX = "person:"
+
+
+def for_whom(client: str) -> str:
+    """Whom a limit counts, in the words of its message: a signed-in person, else a network."""
+    return "for one person" if client.startswith(PERSON_PREFIX) else "for your network"
+
+
+def held_limit_message(held: int, limits: Limits, client: str = "") -> str:
     return (
         f"You already have {held} runs waiting for their turn on this server, beyond the "
-        f"{limits.running_runs_per_client} that may run at once for your network; no more than "
+        f"{limits.running_runs_per_client} that may run at once {for_whom(client)}; no more than "
         f"{limits.held_runs_per_client} may wait. Nothing was started: start this one when one of "
         "them has ended (or stop one)."
     )
 
 
-def local_limit_message(active: int, limit: int) -> str:
+def local_limit_message(active: int, limit: int, client: str = "") -> str:
     """Runs on this web server while the queue is down cannot wait their turn: beyond the share, refused."""
     return (
         f"You already have {active} runs running on this server while its job queue is unavailable, "
-        f"and no more than {limit} may run at once for your network. Wait for one of them to finish "
+        f"and no more than {limit} may run at once {for_whom(client)}. Wait for one of them to finish "
         "(or stop one), then start this one."
     )
 

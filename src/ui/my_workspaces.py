@@ -1,0 +1,93 @@
+"""The sidebar in sign-in mode: who is signed in, their workspaces (open, new, rename, delete)
+and signing out. Only the person's own workspaces are ever listed (``src/core/workspace/owners.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from src.core.errors import WorkspaceError
+from src.core.run import RunState
+from src.core.settings import Settings
+from src.core.workspace import creation as new_workspaces
+from src.core.workspace import owners
+from src.ui import auth
+from src.ui.text import literal
+from src.workflows import DEFAULT_WORKFLOW
+
+_NEW = "➕ New workspace…"
+
+
+def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
+    signed_in = f"Signed in as **{literal(who.name)}**"
+    st.markdown(signed_in + (f" ({literal(who.email)})" if who.email and who.email != who.name else ""))
+    root = settings.workspaces_dir
+    mine = {w.id: w for w in owners.owned(root, who.key)}
+    ids = list(mine)
+    if workspace.name not in ids:
+        ids.insert(0, workspace.name)
+    label = {i: f"{mine[i].name} · {i[:6]}" if i in mine else i[:6] for i in ids}
+    label[_NEW] = _NEW
+    choice = st.selectbox(
+        "My workspaces", ids + [_NEW], index=ids.index(workspace.name), format_func=label.get, key="my-ws"
+    )
+    if choice == _NEW:
+        _create(settings, who)
+    elif choice != workspace.name:
+        _open(root / choice)
+    with st.expander("Rename or delete this workspace"):
+        _rename(settings, workspace, who, mine[workspace.name].name if workspace.name in mine else "")
+        _delete(settings, workspace, who)
+    auth.sign_out_button()
+
+
+def _open(path: Path) -> None:
+    st.session_state["workspace"] = str(path)
+    st.query_params["workspace"] = path.name
+    st.session_state.pop("my-ws", None)
+    st.rerun()
+
+
+def _create(settings: Settings, who: auth.Person) -> None:
+    name = st.text_input("Name of the new workspace", key="my-ws-new-name")
+    if not st.button("Create workspace", key="my-ws-create") or not name:
+        return
+    refused = new_workspaces.take(settings, who.client)
+    if refused:
+        st.error(literal(refused))
+        return
+    try:
+        _open(owners.make(settings.workspaces_dir, who.key, owners.clean_name(name)))
+    except WorkspaceError as err:
+        st.error(literal(err))
+
+
+def _rename(settings: Settings, workspace: Path, who: auth.Person, current: str) -> None:
+    name = st.text_input("Name", value=current, key=f"my-ws-name-{workspace.name}")
+    if st.button("Rename", key="my-ws-rename") and name != current:
+        try:
+            owners.rename(settings.workspaces_dir, who.key, workspace.name, name)
+        except WorkspaceError as err:
+            st.error(literal(err))
+            return
+        st.rerun()
+
+
+def _delete(settings: Settings, workspace: Path, who: auth.Person) -> None:
+    sure = st.checkbox("Delete this workspace and everything in it", key=f"my-ws-sure-{workspace.name}")
+    if not st.button("Delete workspace", key="my-ws-delete", disabled=not sure):
+        return
+    status = DEFAULT_WORKFLOW(workspace, settings).state.read()
+    if status.state is not RunState.NEW and not status.is_final:
+        st.error("A run of this workspace is queued or running: stop it first, then delete the workspace.")
+        return
+    try:
+        owners.delete(settings.workspaces_dir, who.key, workspace.name)
+    except WorkspaceError as err:
+        st.error(literal(err))
+        return
+    st.session_state.pop("workspace", None)
+    st.query_params.clear()
+    st.session_state.pop("my-ws", None)
+    st.rerun()
