@@ -19,6 +19,8 @@ from playwright.sync_api import Page, expect
 from src.core.errors import SettingsError
 from src.core.settings import load_settings
 from tests.browser_support import AppServer, free_port, go_to, settle, shot, state_shown
+from tests.conftest import wait_for
+from tests.test_notify import Mailbox
 
 pytestmark = pytest.mark.slow
 
@@ -86,11 +88,27 @@ def my_workspace_names(page: Page) -> list[str]:
     return [re.sub(r" · \w+$", "", n) for n in names if "New workspace" not in n]
 
 
+@pytest.fixture
+def mailbox():
+    box = Mailbox()
+    yield box
+    box.stop()
+
+
 def test_people_sign_in_and_see_only_their_own_workspaces(
-    settings, redis_url, provider, new_page, tmp_path, request
+    settings, redis_url, provider, new_page, mailbox, tmp_path, request
 ):
     port = free_port()
-    env = sign_in_env(settings, redis_url, provider, port, RUNNING_RUNS_PER_CLIENT="1")
+    mail = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mailbox.port), "SMTP_STARTTLS": "false"}
+    env = sign_in_env(
+        settings,
+        redis_url,
+        provider,
+        port,
+        RUNNING_RUNS_PER_CLIENT="1",
+        SMTP_FROM="openms@example.org",
+        **mail,
+    )
     server = AppServer(env, tmp_path / "streamlit.log", port=port)
     try:
         alice = new_page()
@@ -103,6 +121,13 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         start_example(alice)
         expect(state_shown(alice, "Queued")).to_be_visible()  # no worker runs
 
+        # The run-end e-mail offers her e-mail claim; the code goes there.
+        alice.get_by_text("E-mail me when a run ends").click()
+        expect(alice.get_by_label("E-mail address", exact=True)).to_have_value(PEOPLE["alice-0001"]["email"])
+        alice.get_by_role("button", name="Send a confirmation code").click()
+        wait_for(lambda: mailbox.messages, 10, what="the confirmation mail")
+        assert mailbox.messages[0][0] == [PEOPLE["alice-0001"]["email"]]
+
         # A second workspace of Alice: its run is her second, and one may start at once: it is held.
         sidebar = alice.get_by_test_id("stSidebar")
         workspaces_box(alice).locator("input").click()
@@ -113,10 +138,14 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         start_example(alice)
         expect(state_shown(alice, "Waiting")).to_be_visible()
         expect(alice.get_by_text("when one of the 1 run of yours ends", exact=False)).to_be_visible()
-        assert set(my_workspace_names(alice)) >= {
-            "My workspace",
-            "Second study",
-        }
+        assert set(my_workspace_names(alice)) >= {"My workspace", "Second study"}
+        alice.get_by_text("Rename or delete this workspace").click()
+        alice.get_by_test_id("stSidebar").get_by_label("Name", exact=True).fill("Renamed study")
+        alice.get_by_test_id("stSidebar").get_by_label("Name", exact=True).press("Enter")
+        settle(alice)  # the typed name is the app's before the button is pressed
+        alice.get_by_role("button", name="Rename", exact=True).click()
+        # .first: while the page reruns, the list made with the old name may still be there a moment.
+        expect(workspaces_box(alice).locator("input").first).to_have_value(re.compile("Renamed study"))
 
         # Bob, from the same address: his own workspace, his own share (counted by address, his run
         # would be held behind Alice's).
@@ -151,10 +180,7 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         alice.get_by_role("button", name="End session").click()
         expect(alice.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
         sign_in(alice, server, "alice-0001")
-        assert set(my_workspace_names(alice)) >= {
-            "My workspace",
-            "Second study",
-        }
+        assert set(my_workspace_names(alice)) >= {"My workspace", "Renamed study"}
     finally:
         server.stop()
 

@@ -3,6 +3,7 @@ and signing out. Only the person's own workspaces are ever listed (``src/core/wo
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +18,13 @@ from src.ui.text import literal
 from src.workflows import DEFAULT_WORKFLOW
 
 _NEW = "➕ New workspace…"
+_BOX = "my-ws-box-"
+
+
+def _forget_box() -> None:
+    """The next run makes the list anew, on the workspace the page opens."""
+    for key in [k for k in st.session_state if str(k).startswith(_BOX)]:
+        del st.session_state[key]
 
 
 def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
@@ -29,8 +37,10 @@ def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
         ids.insert(0, workspace.name)
     label = {i: f"{mine[i].name} · {i[:6]}" if i in mine else i[:6] for i in ids}
     label[_NEW] = _NEW
+    # The box's key follows its labels: a box kept across reruns shows the labels it was made with.
+    key = _BOX + hashlib.sha256("|".join(label[i] for i in ids).encode()).hexdigest()[:12]
     choice = st.selectbox(
-        "My workspaces", ids + [_NEW], index=ids.index(workspace.name), format_func=label.get, key="my-ws"
+        "My workspaces", ids + [_NEW], index=ids.index(workspace.name), format_func=label.get, key=key
     )
     if choice == _NEW:
         _create(settings, who)
@@ -45,7 +55,7 @@ def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
 def _open(path: Path) -> None:
     st.session_state["workspace"] = str(path)
     st.query_params["workspace"] = path.name
-    st.session_state.pop("my-ws", None)
+    _forget_box()
     st.rerun()
 
 
@@ -89,5 +99,5 @@ def _delete(settings: Settings, workspace: Path, who: auth.Person) -> None:
         return
     st.session_state.pop("workspace", None)
     st.query_params.clear()
-    st.session_state.pop("my-ws", None)
+    _forget_box()
     st.rerun()
