@@ -5,15 +5,18 @@
 #   docker compose up --build            (see docker-compose.yml)
 #
 # Without access to a registry, build the base image first: scripts/build-base-image.sh.
-# The setuid helper that runs the tools as a uid of their own (docker/run-as-tool.c), built apart
-# so that the image carries no compiler.
+# The setuid helper that runs the tools as a uid of their own (docker/run-as-tool.c) and the library
+# it preloads into them to tell a failed allocation (docker/alloc-watch.c), built apart so that the
+# image carries no compiler.
 FROM debian:bookworm-slim AS tool-helper
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends gcc libc6-dev; \
     rm -rf /var/lib/apt/lists/*
-COPY docker/run-as-tool.c /src/run-as-tool.c
-RUN set -eux; gcc -O2 -Wall -Wextra -Werror -DTOOL_UID=10002 -o /run-as-tool /src/run-as-tool.c
+COPY docker/run-as-tool.c docker/alloc-watch.c /src/
+RUN set -eux; \
+    gcc -O2 -Wall -Wextra -Werror -DTOOL_UID=10002 -o /run-as-tool /src/run-as-tool.c; \
+    gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o /alloc-watch.so /src/alloc-watch.c
 
 FROM debian:bookworm-slim
 
@@ -33,19 +36,26 @@ ENV DEBIAN_FRONTEND=noninteractive \
 # The unprivileged user first, with a fixed uid, so volume ownership survives rebuilds. Its group
 # is 0 (root's group, which grants nothing by itself): what the app writes is group-0 writable, so
 # the image also runs as any uid in group 0 (OpenShift, Apptainer-style HPC: --user 12345:0).
+# The tools' users are in no group of the app's: "openms-tools" (the helper's --check) and the
+# per-run uids from 20000 (src/core/execution/sandbox.py), which need no /etc/passwd entry. They
+# read inputs as "other", may not list the workspaces root, and write only where an ACL lets them.
 RUN set -eux; \
     useradd --system --uid "$APP_UID" --gid 0 --home-dir /home/openms --create-home \
         --shell /usr/sbin/nologin openms; \
-    useradd --system --uid "$TOOL_UID" --gid 0 --no-create-home --home-dir /nonexistent \
+    groupadd --system --gid "$TOOL_UID" openms-tools; \
+    useradd --system --uid "$TOOL_UID" --gid "$TOOL_UID" --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin openms-tools; \
     mkdir -p /data/workspaces /data/redis; \
     chown "$APP_UID:0" /data/workspaces /data/redis /home/openms; \
-    chmod 2775 /data/workspaces /data/redis /home/openms
+    chmod 2775 /home/openms; \
+    chmod 2771 /data/workspaces; \
+    chmod 2770 /data/redis
 
-# Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian.
+# Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian; setfacl (acl) gives a
+# run's tools their result folders.
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates haproxy python3 python3-venv redis-server tini topp; \
+    apt-get install -y --no-install-recommends acl ca-certificates haproxy python3 python3-venv redis-server tini topp; \
     rm -rf /var/lib/apt/lists/*
 
 # Extra CA certificates for builds behind a TLS-intercepting proxy: *.crt files in
@@ -57,12 +67,14 @@ RUN set -eux; update-ca-certificates
 COPY requirements.txt /app/requirements.txt
 RUN set -eux; \
     python3 -m venv "$VIRTUAL_ENV"; \
-    pip install --no-compile -r /app/requirements.txt
+    pip install --no-compile -r /app/requirements.txt; \
+    mv "$VIRTUAL_ENV/bin/rq" "$VIRTUAL_ENV/bin/rq-cli"
 # Every Python process of the appliance is non-dumpable (docker/sitecustomize.py says why).
 COPY --chown=root:root docker/sitecustomize.py /opt/venv/lib/python3.11/site-packages/sitecustomize.py
 # Tools run as openms-tools (uid TOOL_UID): the helper is setuid root and only ever switches to it.
 COPY --from=tool-helper --chown=root:root /run-as-tool /usr/local/libexec/openms/run-as-tool
-RUN set -eux; chmod 4755 /usr/local/libexec/openms/run-as-tool
+COPY --from=tool-helper --chown=root:root /alloc-watch.so /usr/local/lib/openms/alloc-watch.so
+RUN set -eux; chmod 4755 /usr/local/libexec/openms/run-as-tool; chmod 0644 /usr/local/lib/openms/alloc-watch.so
 
 # Smoke checks: fail the build, not the first user, if a part is missing.
 RUN set -eux; \
@@ -72,21 +84,25 @@ RUN set -eux; \
     redis-server --version; \
     tini --version; \
     haproxy -v; \
-    rq --version; \
+    rq-cli --version; \
+    setfacl --version; \
     supervisord --version; \
     rq-dashboard --help > /dev/null; \
     setpriv --version; \
-    test -u /usr/local/libexec/openms/run-as-tool
+    test -u /usr/local/libexec/openms/run-as-tool; \
+    LD_PRELOAD=/usr/local/lib/openms/alloc-watch.so prlimit --as=400000000 python3 -c 'bytearray(500000000)' 2>&1 \
+        | grep 'openms-run: out of memory'
 
 WORKDIR /app
 COPY --chown=root:root docker/redis.conf /etc/openms/redis.conf
 COPY --chown=root:root app.py settings.json supervisord.conf entrypoint.sh /app/
 COPY --chown=root:root .streamlit /app/.streamlit
+COPY --chown=root:root docker/rq.sh /opt/venv/bin/rq
 COPY --chown=root:root docker/fatal_listener.py docker/healthcheck.sh docker/admin-token.sh docker/supervisord-worker.conf docker/haproxy.cfg docker/backup.sh docker/restore.sh /app/docker/
 COPY --chown=root:root content /app/content
 COPY --chown=root:root src /app/src
 RUN set -eux; \
-    chmod 0755 /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh \
+    chmod 0755 /opt/venv/bin/rq /app/entrypoint.sh /app/docker/healthcheck.sh /app/docker/admin-token.sh \
         /app/docker/backup.sh /app/docker/restore.sh; \
     ln -s /app/entrypoint.sh /usr/local/bin/entrypoint.sh; \
     ln -s /app/docker/admin-token.sh /usr/local/bin/admin-token; \
@@ -98,6 +114,7 @@ RUN set -eux; \
 ENV ONLINE_DEPLOYMENT=true \
     WORKSPACES_DIR=/data/workspaces \
     REDIS_URL=redis://127.0.0.1:6379/0 \
+    REDIS_PASSWORD_FILE=/data/redis/password \
     HOME=/home/openms
 
 VOLUME ["/data/workspaces", "/data/redis"]

@@ -56,7 +56,9 @@ is_root() {
 }
 
 # As root: hand the volumes to the app's user. As any other uid: they must be writable already
-# (a fresh named volume is: it copies the image's group-0-writable folder).
+# (a fresh named volume is: it copies the image's group-0-writable folder). Nobody outside the
+# app's group may list the workspaces (a run's tools, whose uids are in no group of the app's,
+# only reach their own visitor's: src/core/execution/sandbox.py) or enter Redis's folder.
 prepare_volumes() {
   mkdir -p "$WORKSPACES_DIR" /data/redis 2>/dev/null || true
   if is_root; then
@@ -67,6 +69,8 @@ prepare_volumes() {
     [ -d "$dir" ] && [ -w "$dir" ] || is_root \
       || fail "$dir is not writable by uid $(id -u) (group $(id -g)); make the volume writable for that uid or for group 0 (chgrp -R 0 and chmod -R g+rwX on it)."
   done
+  chmod o-rw "$WORKSPACES_DIR" 2>/dev/null || note "WARNING: could not take the listing of $WORKSPACES_DIR from other users (chmod o-rw); the tools could list every workspace."
+  chmod -R o-rwx /data/redis 2>/dev/null || note "WARNING: could not make /data/redis private to the app (chmod -R o-rwx)."
 }
 
 # supervisord and its programs never run as root. Started as root, the entrypoint gives the
@@ -94,23 +98,32 @@ run_supervisord() {
   exit "$status"
 }
 
-# With a password, Redis gets a generated config that includes the image's; in scale-out mode it
-# also listens on the container network (the check made sure there is a password then).
+# Redis always asks for a password, so that only the app's processes can use it (a run's tools
+# run as other uids, on the same loopback): REDIS_PASSWORD, else one generated at the first start
+# and kept on the Redis volume (REDIS_PASSWORD_FILE, the app's user's only). Redis gets a
+# generated config that includes the image's; in scale-out mode it also listens on the container
+# network (the check made sure the operator set the password then).
 configure_redis() {
-  REDIS_CONFIG=/etc/openms/redis.conf
-  if [ -n "${REDIS_PASSWORD:-}" ]; then
-    REDIS_CONFIG=/tmp/openms-redis.conf
-    umask 077
-    {
-      echo "include /etc/openms/redis.conf"
-      [ "$SCALE_OUT" = true ] && echo "bind * -::*"
-      echo "requirepass $REDIS_PASSWORD"
-    } > "$REDIS_CONFIG"
-    umask 0002
-    if is_root; then chown "$APP_UID:0" "$REDIS_CONFIG"; fi
-    REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:6379/0"
-    note "Redis requires a password$([ "$SCALE_OUT" = true ] && echo ' and listens on the container network for worker containers')."
+  REDIS_CONFIG=/tmp/openms-redis.conf
+  REDIS_PASSWORD_FILE=${REDIS_PASSWORD_FILE:-/data/redis/password}
+  umask 077
+  if [ -z "${REDIS_PASSWORD:-}" ]; then
+    if [ ! -s "$REDIS_PASSWORD_FILE" ]; then
+      python -c 'import secrets; print(secrets.token_hex(24))' > "$REDIS_PASSWORD_FILE.new"
+      mv "$REDIS_PASSWORD_FILE.new" "$REDIS_PASSWORD_FILE"
+      note "generated a Redis password (kept in $REDIS_PASSWORD_FILE)."
+    fi
+    REDIS_PASSWORD=$(cat "$REDIS_PASSWORD_FILE")
   fi
+  {
+    echo "include /etc/openms/redis.conf"
+    [ "$SCALE_OUT" = true ] && echo "bind * -::*"
+    echo "requirepass $REDIS_PASSWORD"
+  } > "$REDIS_CONFIG"
+  umask 0002
+  if is_root; then chown "$APP_UID:0" "$REDIS_CONFIG" "$REDIS_PASSWORD_FILE" 2>/dev/null || true; fi
+  REDIS_URL="redis://:$REDIS_PASSWORD@127.0.0.1:6379/0"
+  [ "$SCALE_OUT" = true ] && note "Redis listens on the container network for worker containers."
   RQ_DASHBOARD_REDIS_URL=$REDIS_URL
   export REDIS_CONFIG REDIS_URL RQ_DASHBOARD_REDIS_URL
 }
@@ -147,9 +160,9 @@ if [ "$ROLE" = worker ]; then
   note "starting supervisord: $RQ_WORKER_COUNT worker(s) for the Redis at $REDIS_URL_SHOWN."
   run_supervisord /app/docker/supervisord-worker.conf
 fi
+prepare_volumes
 configure_redis
 configure_proxy
 write_runtime_env
-prepare_volumes
 note "starting supervisord: redis, $RQ_WORKER_COUNT worker(s), $STREAMLIT_SERVER_COUNT web server(s) behind HAProxy on port 8501."
 run_supervisord /app/supervisord.conf

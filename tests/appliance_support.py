@@ -1,14 +1,20 @@
 """Appliance-test support: the Docker client (failing loudly without dockerd or the image), the
-image's tag and uid, and the check that a bad setting stops a container with a message."""
+image's tag and uid, the host's address as containers reach it, and the check that a bad setting
+stops a container with a message."""
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import shlex
+import socket
 import tarfile
+from collections.abc import Iterable
+from pathlib import Path
 
+import psutil
 import pytest
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper image cannot be pulled here
@@ -34,6 +40,40 @@ def docker_client():
     except docker.errors.ImageNotFound:
         pytest.fail(f"image {IMAGE} is missing; build it with: bash scripts/build-image.sh")
     return client
+
+
+def bridge_host_address(network: dict, interface_addresses: Iterable[str]) -> str:
+    """The host's IPv4 address as containers on a Docker network reach it, from the network's attrs
+    (`docker network inspect`) and the IPv4 addresses of its bridge interface on the host: the
+    interface's address (in the network's subnet, when one is listed), else the IPAM Gateway if
+    listed, else the subnet's first host (where Docker puts its bridge). Some dockerd list only a
+    Subnet, so the Gateway is never the only source (see the platform notes)."""
+    configs = (network.get("IPAM") or {}).get("Config") or []
+    subnets = [
+        ipaddress.ip_network(config["Subnet"], strict=False)
+        for config in configs
+        if config.get("Subnet") and ipaddress.ip_network(config["Subnet"], strict=False).version == 4
+    ]
+    addresses = [ipaddress.ip_address(address) for address in interface_addresses]
+    for address in addresses:
+        if address.version == 4 and (not subnets or any(address in subnet for subnet in subnets)):
+            return str(address)
+    for config in configs:
+        if config.get("Gateway") and ipaddress.ip_address(config["Gateway"]).version == 4:
+            return config["Gateway"]
+    if subnets:
+        return str(next(subnets[0].hosts()))
+    raise AssertionError(f"network {network.get('Name')!r} lists no IPv4 subnet and its interface no address")
+
+
+def host_address_seen_from_containers(docker_client, network: str = "bridge") -> str:
+    """The address on this host that a container on `network` (the default bridge unless named)
+    reaches it at: bind a test's server there and give the container that address."""
+    attrs = docker_client.networks.get(network).attrs
+    default = "docker0" if attrs.get("Name") == "bridge" else f"br-{attrs['Id'][:12]}"
+    interface = (attrs.get("Options") or {}).get("com.docker.network.bridge.name", default)
+    addresses = psutil.net_if_addrs().get(interface, [])
+    return bridge_host_address(attrs, [a.address for a in addresses if a.family == socket.AF_INET])
 
 
 def assert_refused(docker_client, environment: dict[str, str], message: str) -> None:
@@ -132,3 +172,32 @@ def box(docker_client):
     yield start
     for one in started:
         one.remove()
+
+
+PROBE_RUN = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, "/app")
+from secrets_probe import SecretsProbe
+from src.core.settings import load_settings
+from src import runs
+settings = load_settings()
+workflow = SecretsProbe(Path(settings.workspaces_dir) / "{ws}", settings)
+print(runs.start(workflow).mode)
+for _ in range(120):
+    if runs.status(workflow).state.is_final:
+        break
+    time.sleep(0.5)
+print(runs.status(workflow).state.value)
+"""
+
+
+def run_probe(appliance: Box, ws: str) -> str:
+    """Run tests/secrets_probe.py's workflow (a step doing what a taken-over tool could) in workspace
+    ``ws`` through the queue, as the app's user would; the run's full log, what its tool printed."""
+    source = Path(__file__).with_name("secrets_probe.py")
+    appliance.put("/app", "secrets_probe.py", source.read_bytes())
+    code = shlex.quote(PROBE_RUN.format(ws=ws))
+    out = appliance.sh(f"cd /app && python -c {code}", user="openms")
+    assert out.split()[-2:] == ["queue", "finished"], out
+    return appliance.sh(f"cat /data/workspaces/{ws}/secrets-probe/logs/all.log")

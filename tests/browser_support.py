@@ -199,11 +199,14 @@ def shot(page: Page, name: str, request) -> None:
 
 
 def open_app(page: Page, server: AppServer, path: str = "") -> str:
-    """Open a page of the app; return the workspace id it gave this visitor."""
+    """Open a page of the app; return the workspace id it gave this visitor ("" on the Queue admin
+    page, which makes none for a visitor without one)."""
     page.goto(f"{server.url}/{path}")
     # A server's first page imports pyOpenMS and plotly: on a loaded machine that alone takes long.
     sidebar = page.get_by_test_id("stSidebar").get_by_text(re.compile(r"(online|local) mode"))
     expect(sidebar).to_be_visible(timeout=90_000)
+    if path.partition("?")[0] == "admin":
+        return parse_qs(urlparse(page.url).query).get("workspace", [""])[0]
     wait_for(lambda: "workspace=" in page.url, 15, what="the workspace id in the URL")
     return parse_qs(urlparse(page.url).query)["workspace"][0]
 

@@ -24,6 +24,7 @@ import pytest
 
 from tests.appliance_support import APP_UID, IMAGE, assert_refused
 from tests.conftest import REPO, wait_for
+from tests.queue_support import free_port
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper image cannot be pulled here
 
@@ -331,11 +332,12 @@ def compose_command() -> list[str]:
 
 
 def test_compose_file_is_valid_and_comes_up_healthy(docker_client, tmp_path):
+    app_port = free_port()  # a fixed host port may be held by another program on the machine
     env = dict(
         os.environ,
         COMPOSE_PROJECT_NAME=f"openmstest{os.getpid()}",
-        APP_PORT="18501",
-        RQ_DASHBOARD_PORT="19181",
+        APP_PORT=str(app_port),
+        RQ_DASHBOARD_PORT=str(free_port()),
     )
     compose = [*compose_command(), "-f", str(REPO / "docker-compose.yml")]
     config = subprocess.run([*compose, "config"], env=env, capture_output=True, text=True, timeout=60)
@@ -354,7 +356,7 @@ def test_compose_file_is_valid_and_comes_up_healthy(docker_client, tmp_path):
             return container.attrs["State"]["Health"]["Status"] == "healthy"
 
         wait_for(healthy, 90, interval=1, what="the compose service to be healthy")
-        assert http_status("http://127.0.0.1:18501/_stcore/health") == 200
+        assert http_status(f"http://127.0.0.1:{app_port}/_stcore/health") == 200
     finally:
         subprocess.run([*compose, "down", "-v"], env=env, capture_output=True, timeout=120)
 

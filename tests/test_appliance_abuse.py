@@ -6,7 +6,6 @@ mails than the hourly limit after that (a real SMTP server on the host)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from src.ui.text import unlinked
+from tests.appliance_support import host_address_seen_from_containers
 from tests.browser_support import (
     ADMIN_PASSWORD,
     go_to,
@@ -109,6 +109,7 @@ def test_markdown_in_file_names_and_run_errors_is_text_on_every_page(box, new_pa
         "[a](javascript:alert(1)).mzML",
         f"![t]({other_host.base}/track.png).mzML",
         f"[click me]({other_host.base}/).mzML",
+        f"_{other_host.base}/after-underscore.mzML",  # GFM links an address after "_" too
     ]
     choose_payloads(page, names, NOT_MZML)
     for name in names:
@@ -210,12 +211,10 @@ def host_mailbox():
 def test_an_address_gets_one_code_and_nothing_else_until_confirmed_then_at_most_the_limit(
     box, docker_client, new_page, host_mailbox, request
 ):
-    bridge = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]  # the host, seen from containers
-    gateway = bridge.get("Gateway") or str(next(ipaddress.ip_network(bridge["Subnet"]).hosts()))
     appliance = box(
         environment={
             "RQ_WORKER_COUNT": "1",
-            "SMTP_HOST": gateway,
+            "SMTP_HOST": host_address_seen_from_containers(docker_client),
             "SMTP_PORT": str(host_mailbox.port),
             "SMTP_STARTTLS": "false",
             "SMTP_FROM": "openms@example.org",

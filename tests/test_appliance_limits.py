@@ -14,6 +14,8 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect
 
+from src.core.execution.sandbox import TOOL_UID_COUNT, TOOL_UID_FIRST
+from tests.appliance_support import host_address_seen_from_containers, run_probe
 from tests.browser_support import ADMIN_PASSWORD, go_to, open_app, start_example_run, state_shown
 from tests.conftest import REPO
 from tests.test_visitor_limits import PRESS_SIGN_IN
@@ -49,9 +51,8 @@ def test_a_forged_x_forwarded_for_counts_only_from_a_trusted_proxy(box, new_page
     environment = {"RQ_WORKER_COUNT": "1", "ADMIN_PASSWORD": ADMIN_PASSWORD, "RUNNING_RUNS_PER_CLIENT": "1"}
     if trusted == "k8s":
         environment["FORWARDED_ALLOW_IPS"] = shipped_k8s_value()
-    elif trusted == "this host":  # the browser stands in for an outer proxy on the Docker bridge
-        bridge = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]
-        environment["FORWARDED_ALLOW_IPS"] = bridge["Subnet"]
+    elif trusted == "this host":  # the browser, at this host's bridge address, stands in for an outer proxy
+        environment["FORWARDED_ALLOW_IPS"] = host_address_seen_from_containers(docker_client)
     appliance = box(environment=environment)
     appliance.wait_healthy()
     appliance.sh("supervisorctl stop 'worker:*'")  # runs stay queued
@@ -160,37 +161,14 @@ SECRETS = {
     "OIDC_CLIENT_SECRET": "oidc-client-secret-0123456789",
     "AUTH_COOKIE_SECRET": "cookie-secret-0123456789-0123456789-0123456789",
 }
-RUN_PROBE = """
-import sys, time
-from pathlib import Path
-sys.path.insert(0, "/app")
-from secrets_probe import SecretsProbe
-from src.core.settings import load_settings
-from src import runs
-settings = load_settings()
-workflow = SecretsProbe(Path(settings.workspaces_dir) / "probe", settings)
-print(runs.start(workflow).mode)
-for _ in range(120):
-    if runs.status(workflow).state.is_final:
-        break
-    time.sleep(0.5)
-print(runs.status(workflow).state.value)
-"""
 
 
 def test_a_tool_sees_no_secret_and_cannot_read_the_apps(box, docker_client):
     appliance = box(environment={"RQ_WORKER_COUNT": "1", **SECRETS})
     appliance.wait_healthy()
-    with (REPO / "tests" / "secrets_probe.py").open("rb") as probe:
-        appliance.put("/app", "secrets_probe.py", probe.read())
-    code = shlex.quote(RUN_PROBE)
-    as_app = "setpriv --reuid=openms --regid=0 --clear-groups"
-    out = appliance.sh(
-        f". /tmp/openms-runtime.env && export REDIS_URL && cd /app && {as_app} python -c {code}"
-    )
-    assert out.split()[-2:] == ["queue", "finished"], out
-    printed = appliance.sh("cat /data/workspaces/probe/secrets-probe/logs/all.log")
-    assert "ENV PATH=" in printed and "UID 10002" in printed  # the step ran, as the tools' own uid
+    printed = run_probe(appliance, "probe")
+    uid = int(re.search(r"^UID (\d+)$", printed, re.MULTILINE)[1])
+    assert "ENV PATH=" in printed and TOOL_UID_FIRST <= uid < TOOL_UID_FIRST + TOOL_UID_COUNT  # a tools' uid
     for name, value in SECRETS.items():
         assert value not in printed, f"{name} reached the tool"
     assert not re.search(r"ENV (SMTP|NOTIFY|REDIS|RQ_|ADMIN|PUBLIC_URL|METRICS|OIDC|AUTH_)", printed)
@@ -237,8 +215,11 @@ def test_every_answer_has_the_security_headers_and_a_download_link_expires(box, 
     go_to(page, "Results")
     href = page.get_by_role("link", name=re.compile("Download all results")).get_attribute("href")
     assert href.startswith("/download/") and workspace not in href  # names no workspace
-    download = headers_of(base + href)
+    download = page.request.get(base + href).headers  # the page's own browser (its cookie goes along)
     assert download["content-type"] == "application/zip" and download["cache-control"] == "no-store"
+    with pytest.raises(urllib.error.HTTPError) as elsewhere:  # anywhere else: refused
+        urllib.request.urlopen(base + href, timeout=10)
+    assert elsewhere.value.code == 403
     assert download["content-disposition"].startswith("attachment;")
     assert download["x-frame-options"] == "DENY" and download["x-content-type-options"] == "nosniff"
     assert page.locator('a[href*="/media/"]').count() == 0  # no file lies at a URL of its own

@@ -1,14 +1,20 @@
-"""One run that outgrows the container's memory costs that run only: in a container started with
+"""A run that needs more memory than it may use is told so, and costs that run only.
+
+One run that outgrows the container's memory costs that run only: in a container started with
 ``--memory`` (no swap), a real FeatureFinderMetabo on a file too large for it is what the kernel's
 OOM killer takes (its oom_score_adj is raised); Redis, the web server and the workers keep their
 processes, another visitor's run at the same time finishes, and the large run ends Failed with the
 memory message. RUN_MEMORY_GB is set above the container's memory on purpose, so that the kernel,
-not the address-space limit, is what stops the tool."""
+not the address-space limit, is what stops the tool. Under the address-space limit itself, a tool
+whose allocation fails is reported as a memory failure whatever it prints (docker/alloc-watch.c)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import numpy as np
+import pyopenms as oms
 import pytest
 
 from src.workflows.demo_data import generate_runs
@@ -63,3 +69,46 @@ def test_a_run_that_outgrows_the_containers_memory_fails_alone(box, tmp_path):
     assert re.search(r"oom_kill \d+", memory_events) and not re.search(r"oom_kill 0\b", memory_events), (
         memory_events
     )
+
+
+def wide_run(folder: Path, spectra: int = 4, peaks: int = 1_500_000) -> Path:
+    """A centroided mzML of a few very wide spectra (about 100 MB): it reads fine without a cap."""
+    experiment = oms.MSExperiment()
+    rng = np.random.default_rng(5)
+    for index in range(spectra):
+        spectrum = oms.MSSpectrum()
+        spectrum.setMSLevel(1)
+        spectrum.setRT(index * 0.5)
+        spectrum.setType(oms.SpectrumSettings.SpectrumType.CENTROID)
+        mz = np.sort(rng.uniform(100, 1500, peaks))
+        spectrum.set_peaks((mz, rng.uniform(1e3, 1e5, peaks).astype(np.float32)))
+        experiment.addSpectrum(spectrum)
+    path = folder / "wide.mzML"
+    oms.MzMLFile().store(str(path), experiment)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cap_gb", "tool_said"),
+    [
+        ("0.2", "std::bad_alloc"),  # an allocation outside the reader fails: the tool aborts
+        ("0.5", "Parsing error"),  # the reader's allocation fails: the tool calls the file broken
+    ],
+)
+def test_a_tool_at_the_memory_cap_is_reported_as_memory_whatever_it_says(box, tmp_path, cap_gb, tool_said):
+    """Under RUN_MEMORY_GB a tool whose allocation fails may say anything (here: a C++ bad_alloc, or
+    OpenMS's XML reader's "Parsing error ... Unable to read file"); the run says memory either way,
+    names the file and the setting, and the tool's own words stay in the log."""
+    appliance = box(environment={"RQ_WORKER_COUNT": "1", "RUN_MEMORY_GB": cap_gb})
+    appliance.wait_healthy()
+    wide = wide_run(tmp_path)
+    appliance.run("wide", "status", setup='workflow.files.input_dir("mzML-files")')
+    appliance.put("/data/workspaces/wide/topp-workflow/input-files/mzML-files", wide.name, wide.read_bytes())
+    appliance.run("wide", "start")
+    ended = appliance.wait_run("wide", ("finished", "failed"), timeout=120)
+    assert ended["state"] == "failed", ended
+    cap = f"{float(cap_gb):g}"
+    assert ended["error"].startswith(f"FeatureFinderMetabo needed more memory than the {cap} GB"), ended
+    assert f"on {wide.name}" in ended["error"] and "RUN_MEMORY_GB" in ended["error"], ended
+    log = appliance.sh("cat /data/workspaces/wide/topp-workflow/logs/all.log")
+    assert tool_said in log and "openms-run: out of memory: an allocation of" in log, log[-3000:]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -20,6 +19,7 @@ import pytest
 from src.core.version import VERSION
 from tests.appliance_support import IMAGE, Box
 from tests.conftest import DATA_DIR, wait_for
+from tests.queue_support import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -37,12 +37,6 @@ scrape_configs:
     static_configs:
       - targets: ["{target}"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def get(url: str, token: str = "") -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.appliance_support import assert_refused
+from tests.appliance_support import assert_refused, host_address_seen_from_containers
 from tests.browser_support import free_port
 from tests.conftest import wait_for
 from tests.test_sign_in import PEOPLE, sign_in
@@ -26,16 +26,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.container]
 
 @pytest.fixture
 def provider_on_bridge(docker_client, tmp_path):
-    """The provider on the Docker bridge's gateway address: the browser (on this host) and the
+    """The provider on this host's address on the Docker bridge: the browser (on this host) and the
     container both reach it there, so the issuer they see is the same."""
-    gateway = docker_client.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    host = host_address_seen_from_containers(docker_client)
     port = free_port()
     log = (tmp_path / "provider.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "oidc_provider_mock", "--host", gateway, "--port", str(port)],
+        [sys.executable, "-m", "oidc_provider_mock", "--host", host, "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    url = f"http://{gateway}:{port}"
+    url = f"http://{host}:{port}"
 
     def ready() -> bool:
         try:

@@ -4,18 +4,25 @@ server, with a real redis-server and real RQ workers (online mode) or no Redis a
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from playwright.sync_api import expect
 
 from src import runs
 from src.core.settings import load_settings
+from src.ui.text import unlinked
 from src.workflows.demo_data import generate_large_run
 from src.workflows.topp_paths import table_in
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import (
+    ADMIN_PASSWORD,
     RUN_TIMEOUT_MS,
+    AppServer,
     check_results,
     completed_shown,
     go_to,
@@ -24,9 +31,11 @@ from tests.browser_support import (
     shot,
     start_and_watch_to_completion,
     state_shown,
+    submit_files,
     upload,
 )
-from tests.conftest import DATA_DIR, processes_mentioning, wait_for
+from tests.conftest import DATA_DIR, NZ_FILES, REPO, processes_mentioning, wait_for
+from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
 
@@ -136,3 +145,94 @@ def test_a_profile_mode_file_is_centroided_and_gives_features(online_app, new_pa
     assert (
         sum(1 for _ in table_in(workflow.files.results_root).open()) > 1
     )  # a header and at least one feature
+
+
+#: File names a visitor may give that GFM would link (after "_", "*", "(", "~", "'"): each is
+#: refused as not XML, and the message names it.
+LINKING_NAMES = [
+    "_www.host.mzML", "_http://evil.example/x.mzML", "*www.host.mzML", "(https://1.2.3.4/x).mzML",
+    "~WWW.host.mzML", "_x@host.org.mzML", "'www.host'.mzML", "__Http://evil.example/x__.mzML",
+]  # fmt: skip
+#: A parameter value with the same addresses: shown on Configure (not valid) and on Run (refused).
+LINKING_VALUE = "_www.host _http://evil.example/x"
+
+
+def foreign_links(page) -> list[str]:
+    """Links on the page that lead anywhere but the app itself (mailto:, other hosts)."""
+    hrefs = page.locator("a[href]").evaluate_all("links => links.map(a => a.href)")
+    return [h for h in hrefs if not h.startswith(page.url.split("/?")[0].rsplit("/", 1)[0] + "/")]
+
+
+def test_addresses_in_visitors_text_are_never_links(local_app, new_page, settings, tmp_path, request):
+    page = new_page()
+    workspace_id = open_app(page, local_app, "file_upload")
+    base = foreign_links(page)
+    assert base == [], base  # the app itself links nowhere else
+    valid = tmp_path / "_www.host.mzML"
+    valid.write_bytes(NZ_FILES[0].read_bytes())
+    submit_files(page, [valid])
+    expect(page.get_by_text(unlinked(f"Added {valid.name}"))).to_be_visible()
+    octets = "application/octet-stream"
+    files = [{"name": name, "mimeType": octets, "buffer": b"not xml\n"} for name in LINKING_NAMES]
+    page.locator('input[type="file"]').set_input_files(files)
+    for name in LINKING_NAMES:
+        expect(page.get_by_role("button", name=f"Remove {name}")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("stBaseButton-secondaryFormSubmit").filter(has_text="Add files").click()
+    for name in LINKING_NAMES:
+        expect(page.get_by_text(unlinked(f"Not added: {name}: this is not an XML file"))).to_be_visible()
+    assert foreign_links(page) == []
+    shot(page, "linking-names", request)
+
+    params = {"FeatureFinderMetabo": {"algorithm:mtd:quant_method": LINKING_VALUE}}
+    (settings.workspaces_dir / workspace_id / "topp-workflow" / "params.json").write_text(json.dumps(params))
+    go_to(page, "Configure")
+    expect(page.get_by_text(unlinked(LINKING_VALUE), exact=False).first).to_be_visible()
+    assert foreign_links(page) == []
+    shot(page, "linking-value", request)
+    go_to(page, "Run")
+    page.get_by_role("button", name="Start Workflow").click()  # refused, the message names the value
+    expect(page.get_by_text(unlinked(f"got '{LINKING_VALUE}'. Fix it on the Configure page"))).to_be_visible()
+    assert foreign_links(page) == []
+    shot(page, "linking-error", request)
+
+
+def test_the_admin_page_signs_in_when_the_address_may_make_no_more_workspaces(
+    settings, redis_url, new_page, tmp_path, request
+):
+    """Anyone behind the administrator's address can use up its new workspaces for the hour; the
+    Queue admin page makes none, so the token of ``admin-token`` (and the password) still sign in."""
+    limit = {"NEW_WORKSPACES_PER_CLIENT_PER_HOUR": "2"}
+    env = online_env(settings, redis_url, ADMIN_PASSWORD=ADMIN_PASSWORD, **limit)
+    server = AppServer(env, tmp_path / "streamlit.log")
+    try:
+        made = [open_app(new_page(), server) for _ in range(2)]
+        refused = new_page()
+        refused.goto(server.url)
+        full = refused.get_by_text("2 new workspaces were made from your address")
+        expect(full).to_be_visible(timeout=90_000)
+        kept = sorted(p.name for p in settings.workspaces_dir.iterdir())
+
+        admin = new_page()
+        admin.goto(f"{server.url}/admin")
+        expect(admin.get_by_role("heading", name="Queue admin")).to_be_visible(timeout=90_000)
+        expect(admin.get_by_text("No workspace is open on this page")).to_be_visible()
+        assert "workspace=" not in admin.url and admin.get_by_test_id("stAlertContentError").count() == 0
+        token = subprocess.run(
+            [sys.executable, "-m", "src.jobs.ops.admin_auth", "token"],  # what `admin-token` runs
+            env={**os.environ, **env}, cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+        ).stdout.strip()  # fmt: skip
+        admin.get_by_label("Admin password").fill(token)
+        admin.get_by_role("button", name="Sign in").click()
+        expect(admin.get_by_text("Signed in as administrator until")).to_be_visible()
+        expect(admin.get_by_role("heading", name="Failed jobs")).to_be_visible()
+        shot(admin, "admin-without-workspace", request)
+
+        by_password = new_page()
+        by_password.goto(f"{server.url}/admin?workspace={made[0]}")  # a link it has still opens
+        by_password.get_by_label("Admin password").fill(ADMIN_PASSWORD)
+        by_password.get_by_role("button", name="Sign in").click()
+        expect(by_password.get_by_text("Signed in as administrator until")).to_be_visible()
+        expect(by_password.get_by_test_id("stSidebar").get_by_text(f"?workspace={made[0]}")).to_be_visible()
+        assert sorted(p.name for p in settings.workspaces_dir.iterdir()) == kept  # the admin page made none
+    finally:
+        server.stop()

@@ -13,8 +13,14 @@ it covers every branch, not only the ones a browser test happens to reach; the b
 from __future__ import annotations
 
 import ast
+import html
+import json
+import re
+import subprocess
+import textwrap
 from pathlib import Path
 
+from src.ui.text import label_text, literal, unlinked
 from tests.conftest import REPO
 
 #: Streamlit calls whose text is Markdown: the argument positions and keywords that hold it.
@@ -179,3 +185,60 @@ def test_the_check_finds_what_it_must(tmp_path):
     )
     found = [v.split(": ", 1)[1] for v in _violations(sample)]
     assert found == ["error(f'Not added: {name}')", "error(str(err))"]
+
+
+# ---- what Streamlit's Markdown makes of literal()'s output -------------------------------------
+#: What may stand before an address: GFM links ``www.``, ``http://`` and e-mail addresses at the
+#: start and after any whitespace, punctuation or symbol (Unicode's, ``_`` and ``‿`` included).
+BEFORE = [
+    "", "_", "__", "*", "**", "(", "~", "~~", '"', "'", "<", "[", "![t](", ":", "-", "/", ".", "!", "?",
+    "#", "$", "%", "&", "+", "=", "|", "^", "`", "{", ",", ";", "@", "\\", "1", "a", "é", "«", "‿",
+    "\uff3f", "\u2014", "§", "€", "\n", " ", "\t", "\u00a0", "\u3000", "x\n_", "mailto:", "xmpp:",
+]  # fmt: skip
+ADDRESSES = [
+    "www.host.mzML", "WWW.Host.org", "Www.x.y/p?q=1", "http://host/x.mzML", "HTTPS://host/x",
+    "hTTp://h.x", "ftp://host/x", "mailto:a@b.org", "xmpp:a@b.org/r", "user@host.org",
+    "a.b+c@d.e.org", "x@y.z", "wwww.host.org", "http://www.host.org", "http://evil.example/x.mzML",
+    "https://1.2.3.4/x",
+]  # fmt: skip
+AFTER = ["", "_", "*", ")", ".", " end", "\n"]
+WHOLE = [
+    "![t](http://host/x.png).mzML", "[a](javascript:alert(1))", "<http://host>", "<a@b.org>",
+    "_www.host_", "__http://x.y__", "~~www.x.y~~", "**a@b.org**", "[www.x.y]", "www.x.y\\_z",
+    "a\\@b.org", "http:/\\/host", "&#119;ww.host.org", "www&#46;host.org", "h&#116;tp://host",
+]  # fmt: skip
+
+
+def markdown_html(texts: list[str]) -> list[str]:
+    """The HTML Streamlit makes of each text: dedented and stripped as its Python side does to a
+    message's body, then parsed as its frontend does (remark-parse, remark-gfm:
+    tests/tools/markdown.mjs)."""
+    sent = [textwrap.dedent(text).strip() for text in texts]
+    done = subprocess.run(
+        ["node", str(REPO / "tests" / "tools" / "markdown.mjs")],
+        input=json.dumps(sent), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def shown_text(fragment: str) -> str:
+    """What a browser shows of an HTML fragment, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def _texts() -> list[str]:
+    texts = [f"name {b}{a}{s}" for b in BEFORE for a in ADDRESSES for s in AFTER]
+    texts += [f"{b}{a}{s}" for b in BEFORE if b.strip() for a in ADDRESSES for s in AFTER]
+    return texts + WHOLE + [f"{b}{w}" for b in BEFORE for w in WHOLE]
+
+
+def test_no_text_through_literal_becomes_a_link_in_any_position():
+    texts = _texts()
+    unsafe = markdown_html(texts)
+    assert sum("<a " in h for h in unsafe) > len(texts) // 3  # the engine does link these, unescaped
+    for text, rendered in zip(texts, markdown_html([literal(t) for t in texts]), strict=True):
+        assert "<a " not in rendered and "<img" not in rendered, (text, rendered)
+        assert shown_text(rendered) == " ".join(unlinked(text).split()), (text, rendered)  # exactly the text
+    for text, rendered in zip(texts, markdown_html([label_text(t) for t in texts]), strict=True):
+        assert "<a " not in rendered and "<img" not in rendered, (text, rendered)

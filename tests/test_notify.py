@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ from src.core.workflow import LocalRunner
 from src.workflows.topp_workflow import TOPPWorkflow
 from tests.browser_support import AppServer
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
-from tests.queue_support import online_env
+from tests.queue_support import free_port, online_env
 
 pytestmark = pytest.mark.slow
 
@@ -71,12 +70,6 @@ class Mailbox:
         self.controller.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def receivers():
     receiver, mailbox = Receiver(), Mailbox()
@@ -90,7 +83,7 @@ def confirm(settings, workspace, address: str, mailbox: Mailbox) -> None:
     seen = len(mailbox.messages)
     subscription.ask(settings, workspace, address)
     wait_for(lambda: len(mailbox.messages) > seen, 10, what="the confirmation mail")
-    subscription.confirm(workspace, code_in(mailbox.messages[-1][1]))
+    subscription.confirm(settings, workspace, code_in(mailbox.messages[-1][1]))
 
 
 def code_in(message) -> str:
@@ -220,8 +213,8 @@ def test_an_address_gets_only_its_code_until_confirmed_then_no_more_mails_than_t
     assert "E-mail notification" not in read_log(workflow.logger.log_dir, "all")
     code = code_in(code_mail)
     with pytest.raises(AddressError, match="not the code that was sent .4 tries left"):
-        subscription.confirm(workflow.workspace, f"{(int(code) + 1) % 10**6:06d}")
-    subscription.confirm(workflow.workspace, code)
+        subscription.confirm(settings, workflow.workspace, f"{(int(code) + 1) % 10**6:06d}")
+    subscription.confirm(settings, workflow.workspace, code)
 
     for _ in range(10):  # ten runs that end within a minute
         assert workflow.run() is RunState.FAILED

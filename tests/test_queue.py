@@ -282,7 +282,9 @@ def test_jobs_of_another_workspace_cannot_be_read_or_stopped(online_settings, re
 
 
 def test_back_pressure_and_one_active_run_per_workflow(settings, redis_url):
-    limited = load_settings(env=online_env(settings, redis_url, QUEUE_MAX_QUEUED="2"))
+    limited = load_settings(
+        env=online_env(settings, redis_url, QUEUE_MAX_QUEUED="2", HELD_RUNS_PER_CLIENT="1")
+    )
     flows = [make_workflow(limited, f"bp{i}") for i in range(3)]
     for workflow in flows:
         generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)

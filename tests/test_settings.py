@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -86,6 +89,7 @@ def test_queue_settings_and_their_overrides():
         "REDIS_URL": "redis://:secret@redis:6380/2",
         "QUEUE_ENABLED": "false",
         "QUEUE_MAX_QUEUED": "7",
+        "HELD_RUNS_PER_CLIENT": "6",  # must stay below the queue's size
         "QUEUE_RETRIES": "0",
         "QUEUE_RETRY_INTERVALS": "5, 30",
         "QUEUE_JOB_TIMEOUT": "600",
@@ -121,7 +125,7 @@ def test_visitor_limits_have_safe_defaults_and_environment_overrides():
     assert limits.max_upload_bytes == 2048 * 1024**2
     assert limits.workspace_quota_bytes == 10 * 1024**3
     assert limits.min_free_bytes == 2 * 1024**3
-    assert (limits.running_runs_per_client, limits.held_runs_per_client) == (3, 50)
+    assert (limits.running_runs_per_client, limits.held_runs_per_client) == (3, 10)
     assert limits.admin_session_seconds == 30 * 60
     assert (limits.admin_max_failures, limits.admin_failure_window_seconds) == (5, 600)
     changed = load_settings(
@@ -289,6 +293,88 @@ def test_the_web_servers_believe_only_haproxy_and_haproxy_only_the_listed_proxie
     assert exports["FORWARDED_ALLOW_IPS"] == "127.0.0.1"  # what uvicorn reads: the appliance's HAProxy
     default, _ = deployment.check({})
     assert default["TRUSTED_PROXIES"] == "" and default["FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+
+
+#: Trusted-proxy lists that hold every address: ``*`` by another name (HAProxy matches an IPv6
+#: pattern against an IPv4 peer in its IPv4-mapped form, so ``::ffff:0:0/96`` holds every IPv4 peer).
+TRUSTS_EVERYONE = [
+    ("0.0.0.0/0", "IPv4"),
+    ("::/0", "IPv4 and IPv6"),
+    ("0.0.0.0/1 128.0.0.0/1", "IPv4"),
+    ("0.0.0.0/1,128.0.0.0/2,192.0.0.0/2", "IPv4"),
+    ("10.0.0.0/8, 0.0.0.0/1 128.0.0.0/2 192.0.0.0/3 224.0.0.0/3", "IPv4"),
+    ("::ffff:0:0/96", "IPv4"),
+    ("::ffff:0:0/97 128.0.0.0/1", "IPv4"),
+    ("::/1 8000::/1", "IPv4 and IPv6"),
+    ("::/97 ::1:0:0:0/80 2000::/3 fc00::/7", ""),  # a part of IPv6 only: accepted
+]
+
+
+@pytest.mark.parametrize(("value", "family"), TRUSTS_EVERYONE)
+def test_a_trusted_proxy_list_that_holds_every_address_is_refused_like_a_star(value, family):
+    if not family:
+        deployment.check({"FORWARDED_ALLOW_IPS": value})
+        return
+    with pytest.raises(SettingsError) as refused:
+        deployment.check({"FORWARDED_ALLOW_IPS": value})
+    star = "would believe an X-Forwarded-For header from anyone"
+    assert str(refused.value).startswith(
+        f"FORWARDED_ALLOW_IPS={' '.join(value.replace(',', ' ').split())} {star}"
+    )
+    assert f"(the list holds every {family} address)" in str(refused.value)
+    with pytest.raises(SettingsError, match=re.escape(f"FORWARDED_ALLOW_IPS=* {star}, so every visitor")):
+        deployment.check({"FORWARDED_ALLOW_IPS": "*"})
+
+
+@pytest.mark.parametrize(
+    ("value", "warned"),
+    [
+        ("10.0.0.0/8", ""),
+        ("10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10", ""),  # every private range
+        ("fc00::/7 172.18.0.1", ""),
+        ("0.0.0.0/1", "trusts 50.0% of all IPv4 addresses"),
+        ("::ffff:0:0/98", "trusts 25.0% of all IPv4 addresses"),
+        ("2000::/3", "trusts 12.5% of all IPv6 addresses"),
+    ],
+)
+def test_a_very_broad_trusted_proxy_list_starts_with_a_warning(value, warned):
+    exports, notes = deployment.check({"FORWARDED_ALLOW_IPS": value})
+    warnings = [note for note in notes if "FORWARDED_ALLOW_IPS" in note]
+    assert exports["TRUSTED_PROXIES"]
+    if warned:
+        assert len(warnings) == 1 and warnings[0].startswith(f"WARNING: FORWARDED_ALLOW_IPS {warned}"), notes
+    else:
+        assert not warnings, notes
+
+
+@pytest.mark.parametrize(
+    "value", ["0.0.0.0/0", "::/0", "0.0.0.0/1 128.0.0.0/1", "0.0.0.0/1,128.0.0.0/2,192.0.0.0/2"]
+)
+def test_the_entrypoints_start_check_stops_on_a_list_that_trusts_everyone(value):
+    """What entrypoint.sh runs: ``python -m src.core.settings --check --shell``, exit code 64."""
+    env = {"PATH": os.environ["PATH"], "FORWARDED_ALLOW_IPS": value}
+    done = subprocess.run(
+        [sys.executable, "-m", "src.core.settings", "--check", "--shell"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == deployment.EXIT_BAD_CONFIG, done
+    assert done.stdout == ""  # nothing for the entrypoint to eval
+    shown = " ".join(value.replace(",", " ").split())
+    expected = (
+        f"entrypoint: ERROR: FORWARDED_ALLOW_IPS={shown} would believe an X-Forwarded-For header from anyone"
+    )
+    assert expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_entrypoints_start_check_passes_a_proxy_range_on_to_haproxy():
+    env = {"PATH": os.environ["PATH"], "FORWARDED_ALLOW_IPS": "10.0.0.0/8, 172.18.0.1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "src.core.settings", "--check", "--shell"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "TRUSTED_PROXIES='10.0.0.0/8 172.18.0.1/32'" in done.stdout.splitlines()
+    assert "FORWARDED_ALLOW_IPS" not in done.stderr  # no warning for a normal range
 
 
 def test_a_renamed_setting_in_settings_json_names_its_new_name(tmp_path):

@@ -2,8 +2,9 @@
 its authorization form, tokens, end-session) and a real browser through the real redirect flow:
 every page asks to sign in; two people each see only their own workspaces; a workspace link opened
 by another person is refused, never opened; the limits count people, not addresses (both come from
-one address here); the ADMIN_USERS group opens the admin details for one and not the other; signing
-out and in again keeps the person's workspaces. Settings that cannot work stop with a message."""
+one address here); the ADMIN_USERS group opens the admin details for one and not the other, and an
+e-mail address in ADMIN_USERS only when the provider verified it; signing out and in again keeps
+the person's workspaces. Settings that cannot work stop with a message."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from playwright.sync_api import Page, expect
 
 from src.core.errors import SettingsError
 from src.core.settings import load_settings
+from src.ui import auth
+from src.ui.text import unlinked
 from tests.browser_support import AppServer, free_port, go_to, settle, shot, state_shown
 from tests.conftest import wait_for
 from tests.test_notify import Mailbox
@@ -26,8 +29,23 @@ pytestmark = pytest.mark.slow
 
 PEOPLE = {
     "alice-0001": {"email": "alice@lab.example.org", "name": "Alice Analyst", "groups": ["lab-admins"]},
-    "bob-0002": {"email": "bob@lab.example.org", "name": "Bob Biologist", "groups": ["students"]},
+    # Bob's address is in ADMIN_USERS, but the provider did not verify it: not an administrator.
+    "bob-0002": {
+        "email": "bob@lab.example.org",
+        "email_verified": False,
+        "name": "Bob Biologist",
+        "groups": ["students"],
+    },
+    # Carol is an administrator by her verified address alone; her name claim holds an address that
+    # GFM would link after the "_", shown as text.
+    "carol-0003": {
+        "email": "carol@lab.example.org",
+        "email_verified": True,
+        "name": "Carol _www.curators.example",
+    },
 }
+#: Administrators of the browser test: a group, an unverified address (Bob's) and a verified one.
+ADMINS = "lab-admins,bob@lab.example.org,carol@lab.example.org"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +79,7 @@ def sign_in(page: Page, server: AppServer, sub: str, path: str = "") -> str:
     page.get_by_role("button", name="Sign in").click(timeout=90_000)
     page.get_by_placeholder("sub").fill(sub)
     page.get_by_role("button", name="Authorize").click()
-    expect(page.get_by_text(f"Signed in as {PEOPLE[sub]['name']}")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(unlinked(f"Signed in as {PEOPLE[sub]['name']}"))).to_be_visible(timeout=60_000)
     expect(page).to_have_url(re.compile(r"workspace=[0-9a-f]{32}"))  # (page.url alone is not refreshed)
     return re.search(r"workspace=([0-9a-f]{32})", page.url).group(1)
 
@@ -107,6 +125,7 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         port,
         RUNNING_RUNS_PER_CLIENT="1",
         SMTP_FROM="openms@example.org",
+        ADMIN_USERS=ADMINS,
         **mail,
     )
     server = AppServer(env, tmp_path / "streamlit.log", port=port)
@@ -167,12 +186,21 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         assert alice_ws not in bob.content()
         shot(bob, "refused-link", request)
 
-        # Administrators by identity: Alice's group is in ADMIN_USERS, Bob's is not.
+        # Administrators by identity: Alice's group is in ADMIN_USERS; Bob's address is too, but
+        # unverified, so he is not; Carol's verified address is.
         go_to(alice, "Queue admin")
         expect(alice.get_by_text("Signed in as administrator (Alice Analyst)")).to_be_visible()
         go_to(bob, "Queue admin")
         expect(bob.get_by_text(re.compile("ADMIN_USERS setting names them"))).to_be_visible()
+        expect(bob.get_by_text("Signed in as administrator", exact=False)).to_have_count(0)
         expect(bob.get_by_label("Admin password")).to_have_count(0)
+        carol = new_page()
+        sign_in(carol, server, "carol-0003")
+        go_to(carol, "Queue admin")
+        carols = unlinked(f"Signed in as administrator ({PEOPLE['carol-0003']['name']})")
+        expect(carol.get_by_text(carols)).to_be_visible()
+        hrefs = carol.locator("a[href]").evaluate_all("links => links.map(a => a.href)")
+        assert [h for h in hrefs if not h.startswith(server.url)] == []  # her name and address are text
 
         # Signing out ends the session (at the provider too); signing in again finds her workspaces.
         alice.get_by_role("button", name="Sign out").click()
@@ -197,3 +225,27 @@ def test_sign_in_mode_needs_its_provider_and_secrets(settings, redis_url):
         load_settings(env={**env, "PUBLIC_URL": ""})
     with pytest.raises(SettingsError, match="AUTH_MODE"):
         load_settings(env={**env, "AUTH_MODE": "ldap"})
+
+
+@pytest.mark.parametrize(
+    ("email", "verified", "groups", "admin"),
+    [
+        ("alice@lab.example.org", None, (), False),  # no email_verified claim
+        ("alice@lab.example.org", False, (), False),
+        ("alice@lab.example.org", "false", (), False),
+        ("Alice@Lab.Example.org", True, (), True),
+        ("alice@lab.example.org", "true", (), True),  # some providers send a string
+        ("alice@lab.example.org", 1, (), False),  # not a boolean claim
+        ("", True, (), False),
+        ("eve@lab.example.org", True, (), False),
+        ("", None, ("Lab-Admins",), True),  # a group counts as sent
+        ("alice@lab.example.org", False, ("roles-only",), False),
+    ],
+)
+def test_an_e_mail_address_makes_an_administrator_only_if_verified(settings, email, verified, groups, admin):
+    admins = "lab-admins,alice@lab.example.org"  # the issue's setting
+    env = sign_in_env(settings, "redis://127.0.0.1:1", "http://localhost:1", 8501, ADMIN_USERS=admins)
+    person = auth.Person(
+        key="k", name="n", email=email, memberships=groups, email_verified=auth.claim_is_true(verified)
+    )
+    assert person.is_admin(load_settings(env=env)) is admin

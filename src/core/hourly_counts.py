@@ -10,7 +10,6 @@ file lists visitors' addresses.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from src.core import jsonfile
 from src.core.settings import Settings
 
 #: The counting window (s).
@@ -60,11 +60,32 @@ def take(settings: Settings, counts: Sequence[tuple[str, int]], in_file: bool = 
     return _take_in_file(settings.workspaces_dir / COUNTS_FILE, counts)
 
 
-def _take_in_redis(settings: Settings, counts: Sequence[tuple[str, int]]) -> int:
+def _connection(settings: Settings) -> redis.Redis:
     queue = settings.queue
-    connection = redis.Redis.from_url(
+    return redis.Redis.from_url(
         queue.redis_url, socket_connect_timeout=queue.connect_timeout, socket_timeout=queue.socket_timeout
     )
+
+
+def tally(settings: Settings, key: str, seconds: int) -> int:
+    """Add one to the Redis count ``key``, which ends ``seconds`` after its first addition, and
+    return it, this one included: one INCR, so each of any number of simultaneous callers, on any
+    web server, gets a count of its own (a limit on tries is checked against it *before* anything
+    is compared). Raises CountsUnavailable if Redis cannot be reached."""
+    connection = _connection(settings)
+    try:
+        with connection.pipeline() as pipe:  # MULTI/EXEC: the count never lives without its expiry
+            pipe.incr(key)
+            pipe.expire(key, max(1, seconds), nx=True)
+            return int(pipe.execute()[0])
+    except redis.exceptions.RedisError as err:
+        raise CountsUnavailable(str(err)) from None
+    finally:
+        connection.close()
+
+
+def _take_in_redis(settings: Settings, counts: Sequence[tuple[str, int]]) -> int:
+    connection = _connection(settings)
     keys = [REDIS_PREFIX + name for name, _ in counts]
     try:
         return int(connection.eval(_TAKE, len(keys), *keys, *(limit for _, limit in counts), WINDOW_SECONDS))
@@ -76,9 +97,7 @@ def _take_in_redis(settings: Settings, counts: Sequence[tuple[str, int]]) -> int
 
 def _take_in_file(path: Path, counts: Sequence[tuple[str, int]]) -> int:
     """The same counts as the times of each take within the window, in a JSON file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.with_suffix(".lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with jsonfile.locked(path.with_suffix(".lock")):
         try:
             taken = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         except json.JSONDecodeError:

@@ -8,15 +8,20 @@
   it knows (a damaged status shows as "not run yet", a damaged address as none).
 * A file that holds a person's choices (the parameters) is read with :func:`load_json`, which
   refuses a damaged one with a message, so nothing they set is silently replaced by defaults.
+* A read-modify-write that several processes may do at once (web servers share the volume) holds
+  :func:`locked` on a lock file beside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from src.core.errors import UserError
@@ -78,3 +83,15 @@ def read_json(path: Path) -> dict:
     except DamagedFile as err:
         log.warning("%s; read as empty", err)
         return {}
+
+
+@contextlib.contextmanager
+def locked(lock_file: Path) -> Iterator[None]:
+    """An exclusive lock on ``lock_file`` (made if missing), across threads and processes."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

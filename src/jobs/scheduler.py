@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis import Redis
 from rq import Queue, Worker
@@ -148,6 +149,17 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
+def heard_from(worker: Worker, worker_ttl: int) -> bool:
+    """Whether a registered worker still lives. An idle worker beats each time its wait on Redis
+    ends (every ``worker_ttl - 15`` s) and a busy one every ``job_monitoring_interval`` s, so one
+    silent for ``worker_ttl`` s is gone, though RQ keeps its registration until ``worker_ttl + 60``
+    s after its last beat. The beat is the worker's clock: hosts must keep time (NTP)."""
+    beat = worker.last_heartbeat
+    if beat is None:
+        return False
+    return (datetime.now(UTC) - beat).total_seconds() < worker_ttl
+
+
 def waiting_queue_name(settings: Settings) -> str:
     """The queue no worker listens to, where jobs wait for their turn: ``openms-normal`` gives
     ``openms-waiting``."""
@@ -160,8 +172,8 @@ class RunPlace:
     """Where a run that waits to be admitted stands."""
 
     held: bool  # its client has its share of runs admitted: it starts when one of them ends
-    position: int  # 1-based among every run waiting to be admitted, in order of submission
-    waiting_total: int  # runs waiting to be admitted, every client
+    position: int  # 1-based among the runs not held (a held run: among all), higher priorities first
+    waiting_total: int  # runs waiting to be admitted and not held (they wait for a worker), every client
     held_position: int | None  # 1-based among this client's held runs
     client_held: int  # runs of this client held now
     share: int  # running runs per client
@@ -189,12 +201,14 @@ class Scheduler:
 
     # ---- runs and their jobs ---------------------------------------------------------------------
     def submit_run(self, job: Job, client: str, priority: str) -> None:
-        """A new run with its own job: it waits (held or not) until a worker is free for it.
-        ``client`` is the client's key; a run started by code (no client) is a client of its own."""
+        """A new run with its own job (or a failed one the admin requeued): it waits, held or not,
+        until a worker is free for it. ``client`` is the client's key; a run started by code (no
+        client) is a client of its own."""
         client = client or f"code:{job.id}"
         seq = self.connection.incr(_key("seq"))
         with self.connection.pipeline() as pipe:
             pipe.multi()
+            pipe.delete(_key("run", job.id))  # a requeued run's old record, set to expire at its end
             pipe.hset(
                 _key("run", job.id),
                 mapping={"client": client, "priority": priority, "seq": seq, "submitted_at": time.time()},
@@ -284,8 +298,12 @@ class Scheduler:
         return True
 
     def idle_slots(self) -> int:
-        """Workers that are idle, less the jobs already on RQ's queues that wait for one."""
-        idle = sum(1 for w in Worker.all(connection=self.connection) if w.get_state() == "idle")
+        """Live workers that are idle, less the jobs already on RQ's queues that wait for one. A
+        worker that was killed (SIGKILL, its host lost) still says "idle" until its registration
+        expires; it is not counted once its heartbeat is overdue (``heard_from``)."""
+        ttl = self.settings.queue.worker_ttl
+        workers = Worker.all(connection=self.connection)
+        idle = sum(1 for w in workers if w.get_state() == "idle" and heard_from(w, ttl))
         queued = sum(self.connection.llen(key) for key in self.rq_queue_keys())
         return max(0, idle - queued)
 
@@ -334,30 +352,47 @@ class Scheduler:
     def admitted_run_ids(self) -> list[str]:
         return sorted(_text(r) for r in self.connection.smembers(_key("admitted")))
 
-    def place(self, run_id: str) -> RunPlace | None:
-        """Where a run waiting to be admitted stands; None once it was admitted (or is unknown).
-        Its position counts the runs of higher priorities first, then those submitted earlier."""
+    def standing(self) -> list[tuple[str, str, bool]]:
+        """Every run waiting to be admitted as (run, client, held), higher priorities first, then in
+        order of submission. A run is held when the runs of its client admitted or ahead of it fill
+        the client's share: it waits for those to end, not for a worker."""
         order = self.waiting_run_ids()
-        if run_id not in order:
-            return None
         with self.connection.pipeline(transaction=False) as pipe:
             for run in order:
-                pipe.hget(_key("run", run), "priority")
-            ranks = {
-                run: PRIORITIES.index(_text(p)) if _text(p) in PRIORITIES else 1
-                for run, p in zip(order, pipe.execute(), strict=True)
-            }
-        order = sorted(order, key=lambda run: ranks[run])  # stable: in order of submission within
-        client = self.run_info(run_id)["client"]
+                pipe.hmget(_key("run", run), "priority", "client")
+            replies = pipe.execute()
+        info = [(_text(p), _text(c) or f"code:{run}") for run, (p, c) in zip(order, replies, strict=True)]
+        rank = {p: n for n, p in enumerate(PRIORITIES)}
+        ranked = sorted(zip(order, info, strict=True), key=lambda item: rank.get(item[1][0], 1))  # stable
+        clients = sorted({client for _, (_, client) in ranked})
+        with self.connection.pipeline(transaction=False) as pipe:
+            for client in clients:
+                pipe.scard(_key("admitted", client))
+            share = self.settings.limits.running_runs_per_client
+            free = {c: max(0, share - int(n)) for c, n in zip(clients, pipe.execute(), strict=True)}
+        standing = []
+        for run, (_, client) in ranked:
+            standing.append((run, client, free[client] <= 0))
+            free[client] -= 1
+        return standing
+
+    def place(self, run_id: str) -> RunPlace | None:
+        """Where a run waiting to be admitted stands; None once it was admitted (or is unknown).
+        A run not held counts only the runs not held ahead of it (held runs wait for their own
+        client, so they are not ahead of anyone); a held run has its place among its client's."""
+        standing = self.standing()
+        found = next(((client, held) for run, client, held in standing if run == run_id), None)
+        if found is None:
+            return None
+        client, held = found
+        ready = [run for run, _, h in standing if not h]
+        mine_held = [run for run, c, h in standing if c == client and h]
         share = self.settings.limits.running_runs_per_client
-        running = int(self.connection.scard(_key("admitted", client)))
-        mine = [r for r in order if self._client_of(r) == client]
-        index = mine.index(run_id)
-        free = max(0, share - running)
-        held = index >= free
-        held_position = index - free + 1 if held else None
-        client_held = max(0, len(mine) - free)
-        return RunPlace(held, order.index(run_id) + 1, len(order), held_position, client_held, share)
+        if held:
+            everyone = [run for run, _, _ in standing]
+            position, held_position = everyone.index(run_id) + 1, mine_held.index(run_id) + 1
+            return RunPlace(True, position, len(ready), held_position, len(mine_held), share)
+        return RunPlace(False, ready.index(run_id) + 1, len(ready), None, len(mine_held), share)
 
     def _client_of(self, run_id: str) -> str:
         return _text(self.connection.hget(_key("run", run_id), "client"))
@@ -367,6 +402,12 @@ class Scheduler:
         admitted = int(self.connection.scard(_key("admitted", client)))
         return admitted, sum(1 for r in self.waiting_run_ids() if self._client_of(r) == client)
 
+    def held_count(self) -> int:
+        """How many runs are held now, every client. They wait for their own client's runs to end,
+        not for a worker, so the queue's size (``max_queued``) does not count them;
+        ``limits.held_runs_per_client`` bounds each client's."""
+        return sum(1 for _, _, held in self.standing() if held)
+
     def held_runs(self) -> set[str]:
         """The runs held now, every client (for the admin page)."""
-        return {run for run in self.waiting_run_ids() if (place := self.place(run)) and place.held}
+        return {run for run, _, held in self.standing() if held}

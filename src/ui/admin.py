@@ -110,7 +110,7 @@ def _sign_in_area(ctx: PageContext) -> bool:
         )
         return False
     with st.form("admin-sign-in", clear_on_submit=True):  # the password is not kept
-        given = st.text_input("Admin password", type="password", key="admin-password")
+        given = st.text_input("Admin password", type="password", max_chars=256, key="admin-password")
         submitted = st.form_submit_button("Sign in")
     st.caption("Visitors see the queue's load; details of jobs and workers need the admin password.")
     if submitted:
@@ -125,7 +125,8 @@ def _admin_by_identity(ctx: PageContext) -> bool:
         st.session_state.pop(ADMIN_UNTIL, None)
         st.info(
             "Visitors see the queue's load below. Details of jobs and workers are for administrators: "
-            "the server's ADMIN_USERS setting names them (e-mail addresses or groups)."
+            "the server's ADMIN_USERS setting names them (groups, or e-mail addresses your identity "
+            "provider has verified)."
         )
         return False
     st.session_state[ADMIN_UNTIL] = time.time() + ctx.settings.limits.admin_session_seconds
@@ -316,11 +317,18 @@ def _failed_jobs(settings) -> None:
         st.error("Your admin session has ended: nothing was changed. Sign in again.")
 
 
+#: A requeued run is a start like any other: over its client's share it waits for one of their runs.
+HELD_NOTE = (
+    " It is held: its visitor's network (or person) has its share of runs started, and it starts by "
+    "itself when one of them ends."
+)
+
+
 def _apply(settings, action: str, job_id: str) -> None:
     try:
         if action == "Requeue":
-            admin.requeue(settings, job_id)
-            st.success(f"Job {literal(job_id)} is back in the queue.")
+            held = admin.requeue(settings, job_id)
+            st.success(f"Job {literal(job_id)} is back in the queue." + (HELD_NOTE if held else ""))
         else:
             admin.delete(settings, job_id)
             st.success(f"Job {literal(job_id)} was deleted; its workspace and logs stay.")

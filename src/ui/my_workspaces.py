@@ -27,9 +27,12 @@ def _forget_box() -> None:
         del st.session_state[key]
 
 
-def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
+def render(settings: Settings, workspace: Path | None, who: auth.Person) -> None:
     signed_in = f"Signed in as **{literal(who.name)}**"
     st.markdown(signed_in + (f" ({literal(who.email)})" if who.email and who.email != who.name else ""))
+    if workspace is None:  # a page that makes none (Queue admin), for a person without one
+        auth.sign_out_button(settings)
+        return
     root = settings.workspaces_dir
     mine = {w.id: w for w in owners.owned(root, who.key)}
     ids = list(mine)
@@ -49,7 +52,7 @@ def render(settings: Settings, workspace: Path, who: auth.Person) -> None:
     with st.expander("Rename or delete this workspace"):
         _rename(settings, workspace, who, mine[workspace.name].name if workspace.name in mine else "")
         _delete(settings, workspace, who)
-    auth.sign_out_button()
+    auth.sign_out_button(settings)
 
 
 def _open(path: Path) -> None:
@@ -60,7 +63,7 @@ def _open(path: Path) -> None:
 
 
 def _create(settings: Settings, who: auth.Person) -> None:
-    name = st.text_input("Name of the new workspace", key="my-ws-new-name")
+    name = st.text_input("Name of the new workspace", max_chars=owners.NAME_MAX, key="my-ws-new-name")
     if not st.button("Create workspace", key="my-ws-create") or not name:
         return
     refused = new_workspaces.take(settings, who.client)
@@ -74,7 +77,7 @@ def _create(settings: Settings, who: auth.Person) -> None:
 
 
 def _rename(settings: Settings, workspace: Path, who: auth.Person, current: str) -> None:
-    name = st.text_input("Name", value=current, key=f"my-ws-name-{workspace.name}")
+    name = st.text_input("Name", value=current, max_chars=owners.NAME_MAX, key=f"my-ws-name-{workspace.name}")
     if st.button("Rename", key="my-ws-rename") and name != current:
         try:
             owners.rename(settings.workspaces_dir, who.key, workspace.name, name)

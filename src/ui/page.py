@@ -35,8 +35,9 @@ FAVICON = str(Path(__file__).with_name("favicon.svg"))
 @dataclass(frozen=True)
 class PageContext:
     settings: Settings
-    workspace: Path
-    workflow: WorkflowBase
+    # None only on a page set up with ``makes_workspace=False`` (Queue admin) for a visit without one.
+    workspace: Path | None
+    workflow: WorkflowBase | None
     client: str  # whom the limits per client count: the visitor's address, or the signed-in person
     person: auth.Person | None = None  # sign-in mode: who is signed in
 
@@ -79,20 +80,27 @@ def _log_lines(log_format: str) -> None:
     process_log.configure(log_format, "openms")
 
 
-def _resolve(settings: Settings, who: auth.Person | None) -> ws.Resolution:
+def _resolve(settings: Settings, who: auth.Person | None, makes: bool = True) -> ws.Resolution | None:
+    """The visit's workspace; with ``makes`` False never a new one (None if it has none yet)."""
     requested = st.query_params.get(WORKSPACE_KEY)
     if who is not None:
-        return _resolve_owned(settings, who, requested)
+        return _resolve_owned(settings, who, requested, makes)
     current = st.session_state.get(WORKSPACE_KEY)
     if current and (not requested or requested == Path(current).name) and Path(current).is_dir():
         return ws.Resolution(Path(current))
     root = settings.workspaces_dir
-    if settings.online_deployment:
-        return ws.resolve_online(root, requested, lambda: new_workspaces.take(settings, client_address()))
-    return ws.resolve_local(root, requested)
+    if not settings.online_deployment:
+        return ws.resolve_local(root, requested)
+    if not makes:  # the link's workspace if there is one, else none
+        if requested and ws.is_valid_online_id(requested) and ws.workspace_path(root, requested).is_dir():
+            return ws.Resolution(ws.workspace_path(root, requested))
+        return None
+    return ws.resolve_online(root, requested, lambda: new_workspaces.take(settings, client_address()))
 
 
-def _resolve_owned(settings: Settings, who: auth.Person, requested: str | None) -> ws.Resolution:
+def _resolve_owned(
+    settings: Settings, who: auth.Person, requested: str | None, makes: bool = True
+) -> ws.Resolution | None:
     """Sign-in mode: the workspace in the link if it is this person's, else their latest (or a new
     one), with a notice why. Another person's workspace is never opened, whoever has its link."""
     root = settings.workspaces_dir
@@ -110,20 +118,25 @@ def _resolve_owned(settings: Settings, who: auth.Person, requested: str | None) 
     mine = owners.owned(root, who.key)
     if mine:
         return ws.Resolution(ws.workspace_path(root, mine[0].id), notice)
+    if not makes:
+        return None
     refused = new_workspaces.take(settings, who.client)
     if refused:
         raise WorkspaceError(refused)
     return ws.Resolution(owners.make(root, who.key), notice)
 
 
-def select_workspace(settings: Settings, who: auth.Person | None = None) -> Path:
-    """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared."""
+def select_workspace(settings: Settings, who: auth.Person | None = None, makes: bool = True) -> Path | None:
+    """The visitor's workspace: kept in the session and mirrored in the URL so it can be shared.
+    With ``makes`` False a visit that has none gets none (None), and no new one is counted."""
     try:
-        resolution = _resolve(settings, who)
+        resolution = _resolve(settings, who, makes)
     except WorkspaceError as err:  # no workspace for this visit (too many made from the address)
         st.error(literal(err))
         st.stop()
         raise
+    if resolution is None:
+        return None
     with st.container():  # a fixed slot, so the page's fragments keep their places
         if resolution.notice:
             st.warning(literal(resolution.notice))
@@ -133,17 +146,27 @@ def select_workspace(settings: Settings, who: auth.Person | None = None) -> Path
     return resolution.path
 
 
-def page_setup(run_page: bool = False) -> PageContext:
-    """Settings, workspace and sidebar; every page but the Run page toasts when a run ends."""
+def page_setup(run_page: bool = False, makes_workspace: bool = True) -> PageContext:
+    """Settings, workspace and sidebar; every page but the Run page toasts when a run ends.
+
+    ``makes_workspace=False`` (the Queue admin page) opens the visit's workspace if it has one but
+    never makes one: the page needs none, and so stays open to the administrator when the address
+    has made all the new workspaces it may this hour."""
     settings = _settings()
     _log_lines(settings.log_format)
     who = auth.person(settings)  # in sign-in mode: asks to sign in first
-    workspace = select_workspace(settings, who)
+    workspace = select_workspace(settings, who, makes_workspace)
+    workflow = _open_workflow(settings, workspace)
+    sidebar.render(settings, workspace, who)
+    if workflow is not None and not run_page:  # the Run page's status block remembers the state itself
+        run_watch.watch(workflow)
+    return PageContext(settings, workspace, workflow, who.client if who else client_address(), who)
+
+
+def _open_workflow(settings: Settings, workspace: Path | None) -> WorkflowBase | None:
+    if workspace is None:
+        return None
     script_run = get_script_run_ctx()
     if script_run is not None:  # uploads from this session go to this workspace (src/web/upload_stream.py)
         sessions.register(script_run.session_id, workspace, settings)
-    workflow = DEFAULT_WORKFLOW(workspace, settings)
-    sidebar.render(settings, workspace, who)
-    if not run_page:  # the Run page's own status block remembers the state (run_watch.remember)
-        run_watch.watch(workflow)
-    return PageContext(settings, workspace, workflow, who.client if who else client_address(), who)
+    return DEFAULT_WORKFLOW(workspace, settings)

@@ -70,18 +70,20 @@ def _notify_me(ctx: PageContext) -> None:
                 subscription.forget(workspace)
                 st.rerun()
             return
-        current = _ask_for_code(ctx.settings, workspace, current, ctx.person.email if ctx.person else "")
+        current = _ask_for_code(ctx, current, ctx.person.email if ctx.person else "")
         if current.pending and current.code_hash:
-            _enter_code(workspace)
+            _enter_code(ctx.settings, workspace)
 
 
 def _ask_for_code(
-    settings, workspace, current: subscription.Subscription, signed_in_email: str = ""
+    ctx: PageContext, current: subscription.Subscription, signed_in_email: str = ""
 ) -> subscription.Subscription:
+    settings, workspace = ctx.settings, ctx.workflow.workspace
     with st.form("notify-me"):
         address = st.text_input(
             "E-mail address",
             value=current.email or signed_in_email,  # sign-in mode: the provider's e-mail claim
+            max_chars=254,  # the longest address SMTP carries (RFC 5321)
             help="A code is mailed to this address first; once you enter it here, each run of this "
             "workspace that ends sends one e-mail with its outcome and the link to this workspace.",
         )
@@ -89,7 +91,7 @@ def _ask_for_code(
     if not send:
         return current
     try:
-        current = subscription.ask(settings, workspace, address)
+        current = subscription.ask(settings, workspace, address, ctx.client)  # codes per client bounded
     except AddressError as err:
         st.error(literal(err))
     except OSError as err:
@@ -102,14 +104,14 @@ def _ask_for_code(
     return current
 
 
-def _enter_code(workspace) -> None:
+def _enter_code(settings, workspace) -> None:
     with st.form("notify-confirm", clear_on_submit=True):
         code = st.text_input("Code from the e-mail", max_chars=6)
         entered = st.form_submit_button("Confirm")
     if not entered:
         return
     try:
-        subscription.confirm(workspace, code)
+        subscription.confirm(settings, workspace, code)
     except AddressError as err:
         st.error(literal(err))
     except OSError as err:

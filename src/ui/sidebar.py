@@ -20,12 +20,14 @@ from src.ui.text import literal
 _NEW = "➕ New workspace…"
 
 
-def render(settings: Settings, workspace: Path, who: auth.Person | None = None) -> None:
+def render(settings: Settings, workspace: Path | None, who: auth.Person | None = None) -> None:
     with st.sidebar:
         st.markdown(f"**{literal(settings.app_name)}** · {literal(settings.mode)} mode")
         with st.container():  # a fixed slot: the monitors below keep their places as this varies
             if who is not None:
                 my_workspaces.render(settings, workspace, who)
+            elif workspace is None:  # a page that makes none (Queue admin), for a visit without one
+                st.caption("No workspace is open on this page; the other pages open yours, or a new one.")
             elif settings.online_deployment:
                 _online_workspace(workspace)
             else:
@@ -78,7 +80,8 @@ def _local_workspaces(settings: Settings, workspace: Path) -> None:
 
 
 def _create_local(settings: Settings) -> None:
-    name = st.text_input("Name of the new workspace", key="ws-new-name")
+    # At most 64 characters, as ws.validate_local_name takes them.
+    name = st.text_input("Name of the new workspace", max_chars=64, key="ws-new-name")
     if not st.button("Create workspace", key="ws-create") or not name:
         return
     try:

@@ -20,8 +20,10 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:=^&\"'@/%])")
 #: Control characters (except line breaks and tabs) are shown as a replacement character.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: GFM turns bare addresses into links after the escapes are gone (``http://...``, ``www.x``,
-#: ``name@host``): an invisible word joiner after the scheme, the "www" and the "@" stops that.
-_AUTOLINKED = re.compile(r"(?i)(\b(?:https?|ftp|mailto|xmpp)(?=:)|\bwww(?=\.)|@)")
+#: ``name@host``, ``mailto:``/``xmpp:`` addresses): an invisible word joiner after the scheme, the
+#: "www" and the "@" stops that. Wherever they stand: GFM links them after any punctuation or
+#: symbol (``_www.x``, ``*http://x``, ``(www.x``), which a regex word boundary does not see.
+_AUTOLINKED = re.compile(r"(?i)((?:https?|ftp|mailto|xmpp)(?=:)|www(?=\.)|@)")
 WORD_JOINER = "\u2060"
 
 
@@ -45,5 +47,7 @@ _LABEL_DROPPED = re.compile(r"[\\`*\[\]<>!|~$^{}]")
 
 def label_text(value: object) -> str:
     """``value`` as a widget label: the characters that make links, images, emphasis or code in
-    Markdown are dropped (not escaped), so the label and its aria-label read the same."""
-    return _LABEL_DROPPED.sub("", _CONTROL.sub("", str(value)).replace("\n", " "))
+    Markdown are dropped (not escaped), so the label and its aria-label read the same; addresses
+    and character references get word joiners (as :func:`unlinked`), which screen readers pass over."""
+    kept = _LABEL_DROPPED.sub("", _CONTROL.sub("", str(value)).replace("\n", " "))
+    return unlinked(kept.replace("&", "&" + WORD_JOINER))  # "&#119;" is no "w", so no "www."

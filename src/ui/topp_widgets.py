@@ -12,6 +12,11 @@ from src.core.errors import ParameterError, ToolNotFoundError
 from src.core.params import ParameterManager, ToppParam
 from src.ui.text import label_text, literal
 
+#: The longest text a parameter's field takes (a TOPP string value), and a list's (one per line):
+#: the browser stops there, and the server cuts a longer value a modified client sends.
+TEXT_MAX_CHARS = 1_000
+LIST_MAX_CHARS = 10_000
+
 
 def _is_file_param(param: ToppParam) -> bool:
     return "file" in param.type or "prefix" in param.type
@@ -45,7 +50,7 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
     if param.is_bool:
         st.checkbox(label, value=bool(value), **common)
     elif param.is_list:  # one value per line
-        st.text_area(label, value="\n".join(str(v) for v in value), **common)
+        st.text_area(label, value="\n".join(str(v) for v in value), max_chars=LIST_MAX_CHARS, **common)
     elif param.choices:
         st.selectbox(label, param.choices, index=param.choices.index(str(value)), **common)
     elif param.type == "int":
@@ -67,7 +72,7 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
             **common,
         )
     else:
-        st.text_input(label, value=str(value), **common)
+        st.text_input(label, value=str(value), max_chars=TEXT_MAX_CHARS, **common)
     error = st.session_state.get(f"{key}::error")
     if error:
         st.error(f"Not saved: {literal(error)}")

@@ -66,9 +66,17 @@ class WorkflowUI:
             "Load example data", key=f"{self.key}-example-{key}", disabled=bool(room_problem)
         )
         if example:
-            names = [p.name for p in example_loader()]
-            st.success(f"Example data loaded: {literal(', '.join(names))}")
+            self._load_example(example_loader)
         self._current_files(key, label)
+
+    def _load_example(self, example_loader: Callable[[], list[Path]]) -> None:
+        """The example data counts against the quota and the free-disk guard like an upload."""
+        try:
+            names = [p.name for p in example_loader()]
+        except InputError as err:
+            st.error(f"Not added: {literal(err)}")
+            return
+        st.success(f"Example data loaded: {literal(', '.join(names))}")
 
     def _room(self) -> str:
         """Show the upload limits; return why nothing can be added now ("" if it can)."""
@@ -176,8 +184,10 @@ class WorkflowUI:
             column.metric(literal(name), literal(value))
 
     def table(self, frame: pd.DataFrame, title: str) -> None:
+        """A large table travels in chunks of rows as the visitor scrolls (``lazy``), never whole in
+        one websocket message, which the server bounds (server.maxMessageSize)."""
         st.subheader(literal(title))
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(frame, hide_index=True, width="stretch", lazy=True)
 
     def plot(self, figure) -> None:
         st.plotly_chart(figure, width="stretch")
@@ -187,10 +197,13 @@ class WorkflowUI:
         web server itself (src/web/downloads.py), never as a file anyone with its URL could fetch."""
         root = run.results_root if run else self.workflow.files.results_root
         name = f"{self.workflow.id}-{run.id if run else 'results'}.zip"
-        url = downloads.link(self.workflow.settings, root, name)
+        browser = st.context.cookies.get(downloads.COOKIE, "")  # the link opens in this browser only
+        url = downloads.link(self.workflow.settings, root, name, browser if isinstance(browser, str) else "")
         st.link_button("Download all results (zip)", url, icon=":material/download:")
         minutes = downloads.LINK_SECONDS // 60
-        st.caption(f"The link works for {minutes:d} minutes; open this page again for a new one.")
+        st.caption(
+            f"The link works for {minutes:d} minutes, in this browser only; open this page again for another."
+        )
 
     # ---- run history ----------------------------------------------------------------------------
     def pick_run(

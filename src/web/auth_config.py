@@ -5,6 +5,12 @@ Streamlit reads its provider from the ``[auth]`` section of its secrets. In sign
 own (readable by its user only; the tools run as another user and get none of these values)
 and adds it to the secrets files before the app is built, so the operator sets the provider
 like every other setting, by environment variables.
+
+Streamlit asks the provider for ``prompt=select_account`` unless the section names a prompt, and
+many providers refuse a prompt they do not support (oidc-provider at its defaults, some Keycloak,
+Shibboleth and SATOSA set-ups), so the section always names ``OIDC_PROMPT``; unset, it is empty,
+which OAuth treats as not sent (RFC 6749 3.1), and ``src/web/sign_in_errors.py`` removes it from
+the request too.
 """
 
 from __future__ import annotations
@@ -16,9 +22,8 @@ from pathlib import Path
 
 from streamlit import config
 
-from src.core.settings import Settings
+from src.core.settings import Settings, provider
 
-CALLBACK_PATH = "/oauth2callback"
 SCOPES = "openid email profile"
 
 
@@ -26,14 +31,15 @@ def section(settings: Settings) -> str:
     """The ``[auth]`` TOML section for these settings."""
     auth = settings.auth
     values = {
-        "redirect_uri": settings.public_url.rstrip("/") + CALLBACK_PATH,
+        "redirect_uri": provider.redirect_uri(settings.public_url),
         "cookie_secret": auth.cookie_secret,
         "client_id": auth.client_id,
         "client_secret": auth.client_secret,
         "server_metadata_url": auth.metadata_url,
     }
     lines = ["[auth]", *(f"{name} = {json.dumps(value)}" for name, value in values.items())]
-    lines.append(f"client_kwargs = {{ scope = {json.dumps(SCOPES)} }}")
+    kwargs = f"scope = {json.dumps(SCOPES)}, prompt = {json.dumps(auth.prompt)}"
+    lines.append(f"client_kwargs = {{ {kwargs} }}")
     return "\n".join(lines) + "\n"
 
 

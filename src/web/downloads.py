@@ -6,18 +6,27 @@ session lives, without the workspace link. The Results page links here instead. 
 random and says nothing: which folder it zips and until when (``LINK_SECONDS``) is kept on the
 server, in ``<workspaces>/.downloads/`` (readable by the app's user only, so the tools cannot
 list it), under the token's hash; every web server of the deployment shares the volume.
+
+A link opens only in the browser whose page made it: this server gives every browser a random
+cookie of its own (``COOKIE``, HttpOnly), the page reads it from its session (``st.context``) and
+the link keeps its hash; a request without that cookie (another browser, a proxy's log, a shared
+screen) is refused with 403. In sign-in mode the page is a signed-in person's, so the link is too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
 
 from src.core.jsonfile import read_json, write_json
 from src.core.settings import Settings
@@ -30,6 +39,8 @@ PREFIX = "/download/"
 LINK_SECONDS = 600
 #: Where the links are kept, inside the workspaces folder.
 LINKS_DIR = ".downloads"
+#: The cookie that names a browser (random, set by this server, never readable by the page's scripts).
+COOKIE = "openms_browser"
 
 Scope = dict
 Receive = Callable[[], Awaitable[dict]]
@@ -53,18 +64,35 @@ def _prune(folder: Path, now: float) -> None:
             path.unlink(missing_ok=True)
 
 
-def link(settings: Settings, folder: Path, filename: str, now: float | None = None) -> str:
-    """A link that downloads ``folder`` (inside a workspace) as a zip named ``filename``."""
+@dataclass(frozen=True)
+class Link:
+    folder: Path
+    name: str
+    browser: str  # the hash of the browser's cookie; "" if its page had none (then it opens nowhere)
+
+    def opens_for(self, cookie: str) -> bool:
+        return bool(self.browser) and hmac.compare_digest(self.browser, browser_key(cookie))
+
+
+def browser_key(cookie: str) -> str:
+    """What a link keeps of the browser's cookie: its hash ("" for no cookie)."""
+    return hashlib.sha256(cookie.encode()).hexdigest() if cookie else ""
+
+
+def link(settings: Settings, folder: Path, filename: str, cookie: str, now: float | None = None) -> str:
+    """A link that downloads ``folder`` (inside a workspace) as a zip named ``filename``, in the
+    browser whose ``COOKIE`` is ``cookie`` only."""
     now = time.time() if now is None else now
     _prune(_links(settings), now)
     token = secrets.token_urlsafe(24)
     relative = folder.resolve().relative_to(settings.workspaces_dir.resolve()).as_posix()
-    write_json(_entry(settings, token), {"folder": relative, "name": filename, "expires": now + LINK_SECONDS})
+    entry = {"folder": relative, "name": filename, "browser": browser_key(cookie)}
+    write_json(_entry(settings, token), {**entry, "expires": now + LINK_SECONDS})
     return f"{PREFIX}{token}"
 
 
-def resolve(settings: Settings, token: str, now: float | None = None) -> tuple[Path, str] | None:
-    """(folder, file name) for a known, unexpired token; None for any other."""
+def resolve(settings: Settings, token: str, now: float | None = None) -> Link | None:
+    """The link of a known, unexpired token; None for any other."""
     if not token or len(token) > 100:
         return None
     data = read_json(_entry(settings, token))
@@ -74,29 +102,62 @@ def resolve(settings: Settings, token: str, now: float | None = None) -> tuple[P
     folder = (root / str(data.get("folder", ""))).resolve()
     if root not in folder.parents:
         return None
-    return folder, str(data.get("name") or "results.zip")
+    return Link(folder, str(data.get("name") or "results.zip"), str(data.get("browser", "")))
 
 
 class Downloads:
-    """ASGI middleware: answers ``/download/<token>``; every other request passes untouched."""
+    """ASGI middleware: answers ``/download/<token>``; every other request passes, and gets the
+    browser's cookie if it came without one."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], settings: Settings) -> None:
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not path.startswith(PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = resolve(self.settings, path[len(PREFIX) :]) if scope["method"] == "GET" else None
+        cookie = HTTPConnection(scope).cookies.get(COOKIE, "")
+        if scope.get("path", "").startswith(PREFIX):
+            await self._download(scope, send, cookie)
+        elif cookie:
+            await self.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, _with_cookie(send))
+
+    async def _download(self, scope: Scope, send: Send, cookie: str) -> None:
+        found = resolve(self.settings, scope["path"][len(PREFIX) :]) if scope["method"] == "GET" else None
         if found is None:
             text = b"This download link is not valid or has expired. Open the Results page again."
             await _answer(send, 404, text)
-            return
-        folder, filename = found
-        data = await anyio.to_thread.run_sync(FileManager(folder.parent).results_zip, folder)
-        log.info("results downloaded (%d bytes)", len(data))
-        await _answer(send, 200, data, filename)
+        elif not found.opens_for(cookie):
+            log.warning("refused a download link opened in another browser")
+            await _answer(send, 403, _OTHER_BROWSER)
+        else:
+            data = await anyio.to_thread.run_sync(FileManager(found.folder.parent).results_zip, found.folder)
+            log.info("results downloaded (%d bytes)", len(data))
+            await _answer(send, 200, data, found.name)
+
+
+_OTHER_BROWSER = (
+    b"This download link belongs to the browser whose Results page made it. Open the Results page "
+    b"in this browser for a link of your own (the browser must keep this server's cookies)."
+)
+
+
+def _with_cookie(send: Send) -> Send:
+    """``send``, giving a page (the HTML, which comes before anything else of it) a new random
+    ``COOKIE``. Never to a script or style: those are cached, by shared caches too."""
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            if headers.get("content-type", "").startswith("text/html"):
+                cookie = f"{COOKIE}={secrets.token_urlsafe(24)}; Path=/; HttpOnly; SameSite=Lax"
+                headers.append("set-cookie", cookie)
+                headers["cache-control"] = "no-store"  # an answer with a cookie of its own is kept nowhere
+        await send(message)
+
+    return sending
 
 
 async def _answer(send: Send, status: int, body: bytes, filename: str = "") -> None:

@@ -21,11 +21,13 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from src.core.errors import SettingsError  # noqa: E402 - needs the path above
-from src.core.settings import load_settings  # noqa: E402
+from src.core.settings import by_key, load_settings  # noqa: E402
 from src.web import auth_config  # noqa: E402
 from src.web.downloads import Downloads  # noqa: E402
 from src.web.metrics_endpoint import Metrics  # noqa: E402
 from src.web.notify_stop import NotifyStop  # noqa: E402
+from src.web.sign_in_errors import SignInErrors  # noqa: E402
+from src.web.stcore_guard import StcoreGuard  # noqa: E402
 from src.web.upload_stream import StreamedUploads  # noqa: E402
 
 # The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
@@ -37,18 +39,21 @@ logging.getLogger("src").setLevel(logging.INFO)
 
 
 def _middleware() -> list[Middleware]:
-    """Uploads streamed to disk, results downloaded by an expiring link, the e-mails' stop link and
-    the Prometheus metrics (when the settings can be read: if not, every page says what is wrong
-    with them)."""
+    """Streamlit's own endpoints guarded, uploads streamed to disk, results downloaded by an
+    expiring link, the e-mails' stop link, the Prometheus metrics and, in sign-in mode, why a
+    sign-in failed (when the settings can be read: if not, every page says what is wrong with them)."""
     try:
         settings = load_settings()
     except SettingsError:
-        return [Middleware(StreamedUploads)]
+        default = int(by_key("limits.sessions_per_client").default)
+        return [Middleware(StcoreGuard, sessions_per_client=default), Middleware(StreamedUploads)]
     return [
+        Middleware(StcoreGuard, sessions_per_client=settings.limits.sessions_per_client),
         Middleware(StreamedUploads),
         Middleware(Downloads, settings=settings),
         Middleware(NotifyStop, settings=settings),
         Middleware(Metrics, settings=settings),
+        *([Middleware(SignInErrors, settings=settings)] if settings.auth.signed_in else []),
     ]
 
 

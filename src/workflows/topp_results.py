@@ -17,6 +17,9 @@ from src.core.run import RunRecord, duration_text, history
 from src.workflows.topp_paths import feature_count, table_in
 
 INTENSITY_PREFIX = "intensity_"
+#: Points one plot shows at most (those of highest quality): a plot travels to the browser in one
+#: websocket message, which the server bounds (server.maxMessageSize, .streamlit/config.toml).
+PLOT_POINTS = 10_000
 
 
 def load_table(path) -> pd.DataFrame:
@@ -27,29 +30,56 @@ def sample_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith(INTENSITY_PREFIX)]
 
 
+def plotted(table: pd.DataFrame) -> pd.DataFrame:
+    """The features a plot shows: all of them, or the PLOT_POINTS of highest quality."""
+    return table if len(table) <= PLOT_POINTS else table.nlargest(PLOT_POINTS, "quality")
+
+
+def _shown(table: pd.DataFrame) -> str:
+    return "" if len(table) <= PLOT_POINTS else f" ({PLOT_POINTS:,} of {len(table):,}, highest quality)"
+
+
 def rt_mz_figure(table: pd.DataFrame) -> go.Figure:
     """Consensus features in retention time vs m/z, coloured by in how many samples they were found."""
     figure = px.scatter(
-        table,
+        plotted(table),
         x="rt",
         y="mz",
         color="n_samples",
         hover_data=["consensus_id", "quality"],
         labels={"rt": "Retention time (s)", "mz": "m/z", "n_samples": "Samples"},
-        title="Consensus features",
+        title=f"Consensus features{_shown(table)}",
     )
     return figure.update_traces(marker={"size": 6, "opacity": 0.8})
 
 
 def intensity_figure(table: pd.DataFrame) -> go.Figure:
-    """Distribution of log10 intensities per sample, to compare samples at a glance."""
-    columns = sample_columns(table)
-    long = table.melt(value_vars=columns, var_name="sample", value_name="intensity")
-    long = long[long["intensity"] > 0]
-    long["sample"] = long["sample"].str.removeprefix(INTENSITY_PREFIX)
-    long["log10 intensity"] = np.log10(long["intensity"])
-    return px.box(
-        long, x="sample", y="log10 intensity", points="outliers", title="Intensities across samples"
+    """Distribution of log10 intensities per sample, to compare samples at a glance. The boxes are
+    computed here (quartiles, whiskers at 1.5 times the box), so the plot's size does not grow with
+    the number of features."""
+    boxes = [_box(column.removeprefix(INTENSITY_PREFIX), table[column]) for column in sample_columns(table)]
+    figure = go.Figure([box for box in boxes if box is not None])
+    return figure.update_layout(
+        title="Intensities across samples", xaxis_title="sample", yaxis_title="log10 intensity"
+    )
+
+
+def _box(name: str, intensities: pd.Series) -> go.Box | None:
+    values = np.log10(intensities[intensities > 0].to_numpy(dtype=float))
+    if not len(values):
+        return None
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    reach = 1.5 * (q3 - q1)
+    inside = values[(values >= q1 - reach) & (values <= q3 + reach)]
+    return go.Box(
+        name=name,
+        x=[name],
+        q1=[q1],
+        median=[median],
+        q3=[q3],
+        lowerfence=[inside.min()],
+        upperfence=[inside.max()],
+        showlegend=False,
     )
 
 
@@ -68,12 +98,13 @@ def comparison_figure(first: pd.DataFrame, second: pd.DataFrame, names: tuple[st
     figure = go.Figure()
     traces = ((first, names[0], "circle", "#1f77b4"), (second, names[1], "x", "#d62728"))
     for table, name, symbol, colour in traces:
+        shown = plotted(table)
         figure.add_trace(
             go.Scatter(
-                x=table["rt"],
-                y=table["mz"],
+                x=shown["rt"],
+                y=shown["mz"],
                 mode="markers",
-                name=f"{name} ({len(table)})",
+                name=f"{name} ({len(table)}){_shown(table)}",
                 marker={"size": 6, "opacity": 0.7, "symbol": symbol, "color": colour},
             )
         )

@@ -11,12 +11,14 @@ import Streamlit.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from src.core.errors import InputError
 from src.core.run import MINIMAL, RunRecord
 from src.core.workflow import WorkflowBase
+from src.core.workspace import uploads
 from src.workflows import peak_mode
 from src.workflows.topp_paths import MZML_KEY, TABLE_NAME, TABLE_STEP, feature_count
 
@@ -102,7 +104,13 @@ class TOPPWorkflow(WorkflowBase):
 
     # ---- helpers used by the pages and tests ---------------------------------------------------
     def load_example(self) -> list[Path]:
-        """Write the project's generated demo runs into the mzML input folder."""
+        """Add the project's generated demo runs to the mzML inputs as an upload is added: within
+        the workspace's quota and the free-disk guard (StorageRefused says why not)."""
         from src.workflows.demo_data import generate_runs
 
-        return generate_runs(self.files.input_dir(MZML_KEY))
+        with tempfile.TemporaryDirectory(prefix="openms-example-") as staging:  # outside the workspace
+            made = generate_runs(Path(staging))
+            settings = self.settings
+            return uploads.add_made_files(
+                self.workspace, self.files.input_dir(MZML_KEY), made, settings.limits, settings.workspaces_dir
+            )

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.core.errors import CommandFailed
-from src.core.execution import memory
+from src.core.execution import memory, sandbox
 from src.core.execution.process_tree import kill_tree
+from src.core.execution.sandbox import Sandbox
 from src.core.params import topp_ini
 from src.core.run import WorkflowLogger
 from src.core.settings import PROJECT_ROOT, tool_environment
@@ -34,46 +35,21 @@ ERROR_TAIL_LINES = 15
 WATCH_SECONDS = 1.0
 
 
-#: The appliance's setuid helper that runs a command as the tools' own uid (docker/run-as-tool.c).
-RUN_AS_TOOL = Path("/usr/local/libexec/openms/run-as-tool")
-
-
-def _tools_own_uid() -> bool:
-    """True where tools can run as a uid of their own (the image, unless no-new-privileges or a
-    missing CAP_SETUID rule it out): then they cannot read the app's processes or secret files."""
-    if not RUN_AS_TOOL.is_file():
-        return False
-    try:
-        checked = subprocess.run([str(RUN_AS_TOOL), "--check"], capture_output=True, text=True, timeout=10)
-    except OSError as err:
-        log.warning("tools run as the app's own uid: %s cannot be run (%s)", RUN_AS_TOOL, err)
-        return False
-    if checked.returncode != 0:
-        log.warning(
-            "tools run as the app's own uid: this container does not allow the switch to the tools' uid "
-            "(%s); see docs/security.md",
-            checked.stderr.strip() or f"exit code {checked.returncode}",
-        )
-    return checked.returncode == 0
-
-
-def _tool_prefix() -> list[str]:
+def _tool_prefix(fence: Sandbox | None) -> list[str]:
     """What every command of a run starts under, on Linux.
 
-    In the image: ``run-as-tool --``, which runs it as the tools' uid and kills it when the run's
-    process dies. Elsewhere: ``setpriv --pdeathsig KILL --`` for the latter. A run process killed
-    with SIGKILL (a lost queue worker, an out-of-memory kill) cannot stop its tools; without this
-    they would go on writing into the workspace.
+    In the image: ``run-as-tool [fence] --``, which runs it as its run's tools' uid, fenced into
+    its run's folder (``src/core/execution/sandbox.py``), and kills it when the run's process
+    dies. Elsewhere: ``setpriv --pdeathsig KILL --`` for the latter. A run process killed with
+    SIGKILL (a lost queue worker, an out-of-memory kill) cannot stop its tools; without this they
+    would go on writing into the workspace.
     """
     if not sys.platform.startswith("linux"):
         return []
-    if _tools_own_uid():
-        return [str(RUN_AS_TOOL), "--"]
+    if sandbox.helper_works():
+        return [str(sandbox.RUN_AS_TOOL), *(fence.helper_args() if fence else []), "--"]
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-
-
-_PREFIX = _tool_prefix()
 
 
 class Output:
@@ -82,6 +58,8 @@ class Output:
     def __init__(self, logger: WorkflowLogger, on_write_error: Callable[[], None]) -> None:
         self.logger = logger
         self.errors: list[str] = []
+        #: A line said the command could not get memory (memory.OUT_OF_MEMORY_TEXT), anywhere.
+        self.out_of_memory = False
         self.write_error: OSError | None = None
         self._on_write_error = on_write_error
 
@@ -91,6 +69,8 @@ class Output:
             text = line.strip()
             if text and (is_stderr or "error" in text.lower()):
                 self.errors.append(text)
+            if text and not self.out_of_memory and memory.OUT_OF_MEMORY_TEXT.search(text):
+                self.out_of_memory = True
 
     def _log(self, line: str) -> None:
         if self.write_error is not None:
@@ -113,19 +93,21 @@ class Finished:
     disk_full: bool  # the volume ran full (or the log could not be written) while it ran
 
 
-def spawn(command: list[str], memory_limit: int = 0) -> subprocess.Popen:
+def spawn(command: list[str], memory_limit: int = 0, fence: Sandbox | None = None) -> subprocess.Popen:
     """Start a command with the tools' environment: the deployment's secrets (Redis, admin and
     dashboard passwords) stay with the app, and the project's modules are importable. With a
     ``memory_limit`` (bytes) it may map no more and is the kernel's first choice when memory runs
-    out (``src/core/execution/memory.py``)."""
+    out (``src/core/execution/memory.py``). ``fence``: the run's folders (``sandbox.py``)."""
     name = Path(command[0]).name
     if shutil.which(command[0]) is None:
         raise CommandFailed(name, 127, topp_ini.tool_missing_message(name))
     python_path = [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
     env = dict(tool_environment(os.environ), PYTHONPATH=os.pathsep.join(filter(None, python_path)))
+    if not sandbox.helper_works():
+        env.update(memory.preload(memory_limit))
     try:
         return subprocess.Popen(
-            (memory.limit_prefix(memory_limit) if memory_limit else []) + _PREFIX + command,
+            (memory.limit_prefix(memory_limit) if memory_limit else []) + _tool_prefix(fence) + command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

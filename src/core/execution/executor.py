@@ -23,6 +23,7 @@ from typing import Protocol
 from src.core.errors import CommandFailed, DiskFull, OutOfMemory, ParameterError
 from src.core.execution import commands, memory
 from src.core.execution.process_tree import kill_tree
+from src.core.execution.sandbox import Sandbox
 from src.core.params import ParameterManager, topp_ini
 from src.core.run import COMMANDS, MINIMAL, Progress, WorkflowLogger
 
@@ -54,11 +55,14 @@ class CommandExecutor:
         progress: Progress,
         max_threads: int,
         memory_limit: int = 0,
+        fence: Sandbox | None = None,
     ) -> None:
         self.logger, self.params, self.progress = logger, params, progress
         self.max_threads = max(1, max_threads)
         #: Bytes each command may map (0: no limit); see src/core/execution/memory.py.
         self.memory_limit = memory_limit
+        #: The run's folders its commands may write and read (src/core/execution/sandbox.py).
+        self.fence = fence
         self._cancelled = threading.Event()
         self._sibling_failed = threading.Event()  # within run_multiple: start nothing more
         self._running: set[int] = set()
@@ -135,13 +139,13 @@ class CommandExecutor:
         """What a failed command's run says: that it needed more memory than a run may use (it
         could not get memory, or the kernel's OOM killer ended it), else the tool's own error."""
         error_text = finished.output.error_text()
-        if self.memory_limit and memory.ran_out(finished.exit_code, error_text):
+        if self.memory_limit and memory.ran_out(finished.exit_code, finished.output.out_of_memory):
             limit = memory.gigabytes(self.memory_limit)
             return OutOfMemory(tool, finished.exit_code, error_text, subject, limit)
         return CommandFailed(tool, finished.exit_code, error_text, subject)
 
     def _execute(self, command: list[str]) -> commands.Finished:
-        process = commands.spawn(command, self.memory_limit)
+        process = commands.spawn(command, self.memory_limit, self.fence)
         with self._lock:
             self._running.add(process.pid)
         try:

@@ -24,10 +24,15 @@ CGROUP_LIMIT_FILES = (
     Path("/sys/fs/cgroup/memory.max"),
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
 )
-#: What a tool or script that could not get memory writes (C++, Python, libc).
+#: What a tool or script that could not get memory writes (C++, Python, libc), and the line
+#: ALLOC_WATCH writes when an allocation fails, whatever the tool says next (an XML parser's failed
+#: allocation comes out as "Parsing error").
 OUT_OF_MEMORY_TEXT = re.compile(
     r"bad_alloc|MemoryError|Cannot allocate memory|out of memory|failed to map segment", re.IGNORECASE
 )
+#: The image's library that says so when a tool's allocation fails (docker/alloc-watch.c); the tools'
+#: helper preloads it, and where there is no helper a command with a cap gets it by LD_PRELOAD.
+ALLOC_WATCH = Path("/usr/local/lib/openms/alloc-watch.so")
 #: The kernel's choice when memory runs out: the tools first.
 TOOL_OOM_SCORE_ADJ = 1000
 #: The least the automatic limit gives one run.
@@ -59,10 +64,16 @@ def limit_prefix(limit_bytes: int) -> list[str]:
     return prefix + ([choom, "-n", str(TOOL_OOM_SCORE_ADJ), "--"] if choom else [])
 
 
-def ran_out(exit_code: int, error_text: str) -> bool:
-    """True if a command ended because it could not get memory: it said so, or the kernel's OOM
-    killer (SIGKILL; a stop of ours is told apart before this is asked) ended it."""
-    return exit_code == -signal.SIGKILL or bool(OUT_OF_MEMORY_TEXT.search(error_text))
+def ran_out(exit_code: int, said_out_of_memory: bool) -> bool:
+    """True if a command ended because it could not get memory: it (or ALLOC_WATCH in it) said so
+    anywhere in its output, or the kernel's OOM killer (SIGKILL; a stop of ours is told apart
+    before this is asked) ended it."""
+    return exit_code == -signal.SIGKILL or said_out_of_memory
+
+
+def preload(limit_bytes: int) -> dict[str, str]:
+    """The environment a capped command gets where no helper preloads ALLOC_WATCH for it."""
+    return {"LD_PRELOAD": str(ALLOC_WATCH)} if limit_bytes and ALLOC_WATCH.is_file() else {}
 
 
 def gigabytes(limit_bytes: int) -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import smtplib
 import socket
-import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -81,13 +79,13 @@ def _mail(settings: Settings, workspace: Path, data: dict, note: Callable[[str],
     try:
         mail.send(settings.notify, mail.run_ended(settings, address, data, stop_url))
         note(f"E-mail notification sent to {address}.")
-    except (OSError, smtplib.SMTPException, ssl.SSLError) as err:
-        note(f"E-mail notification to {address} failed ({describe(err)}); the run is not affected.")
-        log.warning("mail notification for %s failed: %s", workspace.name, describe(err))
+    except mail.MailNotSent as err:  # it names the settings to check, never the password
+        note(f"E-mail notification to {address} failed ({err}); the run is not affected.")
+        log.warning("mail notification for %s failed: %s", workspace.name, err)
 
 
 def describe(err: BaseException) -> str:
-    """An error in words, without the URL (a webhook URL may carry a token)."""
+    """A webhook's error in words, without the URL (it may carry a token)."""
     if isinstance(err, urllib.error.HTTPError):
         return f"the receiver answered HTTP {err.code}"
     if isinstance(err, urllib.error.URLError):
@@ -96,8 +94,6 @@ def describe(err: BaseException) -> str:
         return f"no answer within {TIMEOUT_SECONDS} s"
     if isinstance(err, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(err, smtplib.SMTPResponseException):
-        return f"the mail server answered {err.smtp_code}"
     return getattr(err, "strerror", None) or type(err).__name__
 
 

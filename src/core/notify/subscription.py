@@ -10,21 +10,29 @@ here and checked by the web server's ``/notify/stop`` route (``src/web/notify_st
 Everything lives in ``<workspace>/notify.json``, so only someone with the workspace link can see
 or change it. A file from before confirmations existed (``{"email": ...}``) counts as pending:
 its address gets nothing until it is confirmed.
+
+Each try at a code is counted *before* the code is compared, atomically: online in Redis (one
+INCR per try, shared by every web server, living as long as the code), locally in notify.json
+under a file lock. So however many Confirm presses arrive at once, at most ``CODE_TRIES`` codes
+are compared; after that the code is dead and a new one must be sent (which takes from the mail
+limits, ``quota``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
+import math
 import re
 import secrets
-import smtplib
-import ssl
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from src.core import hourly_counts, jsonfile
 from src.core.errors import AddressError
 from src.core.jsonfile import read_json, write_json
 from src.core.layout import NOTIFY_FILE
@@ -32,10 +40,19 @@ from src.core.notify import mail
 from src.core.notify import quota as mail_quota
 from src.core.settings import Settings
 
-#: Wrong codes accepted before a new one must be asked for.
+#: Codes compared per code mailed; after that a new one must be asked for.
 CODE_TRIES = 5
+#: Online mode: the Redis count of the tries at one code (named by a hash of the code's hash).
+TRIES_KEY = "openms:notify:code-tries:{digest}"
+#: Local mode: the lock around counting a try in notify.json.
+LOCK_FILE = ".notify.lock"
 #: The web server's route that stops the e-mails (``src/web/notify_stop.py``).
 STOP_PATH = "/notify/stop"
+#: What a visitor can do when the mail server did not take a code: the fault is the server's setup.
+CODE_NOT_SENT_THEN = "try again later, and if it keeps failing, tell this server's administrator."
+
+log = logging.getLogger(__name__)
+
 _ADDRESS = re.compile(r"^[^@\s,;<>\"'()\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
@@ -45,7 +62,7 @@ class Subscription:
     confirmed: bool = False
     code_hash: str = ""  # of the code mailed to a pending address
     code_expires: float = 0.0
-    tries_left: int = 0
+    tries: int = 0  # codes compared so far (local mode; online mode counts them in Redis)
     stop_token: str = ""  # in every mail's stop link, once confirmed
 
     @property
@@ -77,11 +94,13 @@ def _code_hash(workspace: Path, code: str) -> str:
     return hashlib.sha256(f"{workspace.name}:{code}".encode()).hexdigest()
 
 
-def ask(settings: Settings, workspace: Path, raw: str) -> Subscription:
-    """Mail a confirmation code to the address and keep it as pending; AddressError if not sent."""
+def ask(settings: Settings, workspace: Path, raw: str, client: str = "") -> Subscription:
+    """Mail a confirmation code to the address and keep it as pending; AddressError if not sent.
+    ``client`` (the visitor's address, or the signed-in person) is who asked: the codes it may
+    have mailed per hour are bounded too (``mail_quota.take``)."""
     address = check_address(raw)
     try:
-        refused = mail_quota.take(settings, address, workspace)
+        refused = mail_quota.take(settings, address, workspace, client)
     except mail_quota.QuotaUnavailable as err:
         raise AddressError(f"No code was sent: {err}. Try again in a moment.") from None
     if refused:
@@ -89,30 +108,63 @@ def ask(settings: Settings, workspace: Path, raw: str) -> Subscription:
     code = f"{secrets.randbelow(10**6):06d}"
     try:
         mail.send(settings.notify, mail.confirmation(settings, address, code))
-    except (OSError, smtplib.SMTPException, ssl.SSLError) as err:
-        raise AddressError(
-            f"The code could not be sent ({type(err).__name__}); check the address or try again later."
-        ) from None
+    except mail.MailNotSent as err:
+        log.warning("confirmation code for %s not sent: %s", workspace.name, err)
+        then = "check the address." if err.address_refused else CODE_NOT_SENT_THEN
+        raise AddressError(f"The code could not be sent: {err}; {then}") from None
     expires = time.time() + 60 * settings.notify.confirm_minutes
-    pending = Subscription(address, False, _code_hash(workspace, code), expires, CODE_TRIES)
+    pending = Subscription(address, code_hash=_code_hash(workspace, code), code_expires=expires)
     _write(workspace, pending)
     return pending
 
 
-def confirm(workspace: Path, code: str) -> Subscription:
-    """Confirm the pending address with the code mailed to it; AddressError says what is wrong."""
-    subscription = read(workspace)
-    if not subscription.pending or not subscription.code_hash:
+def confirm(settings: Settings, workspace: Path, code: str) -> Subscription:
+    """Confirm the pending address with the code mailed to it; AddressError says what is wrong.
+    The try is counted before the code is compared (see the module's doc)."""
+    pending = read(workspace)
+    if not pending.pending or not pending.code_hash:
         raise AddressError("There is no code to enter: enter your e-mail address first.")
-    if time.time() > subscription.code_expires or subscription.tries_left <= 0:
-        raise AddressError("This code can no longer be used: send a new one.")
-    if not hmac.compare_digest(_code_hash(workspace, code.strip()), subscription.code_hash):
-        subscription.tries_left -= 1
-        _write(workspace, subscription)
-        raise AddressError(f"That is not the code that was sent ({subscription.tries_left} tries left).")
-    confirmed = Subscription(subscription.email, True, stop_token=secrets.token_urlsafe(24))
+    if time.time() > pending.code_expires:
+        raise AddressError("This code has expired: send a new one.")
+    tries = _count_try(settings, workspace, pending)
+    if tries > CODE_TRIES:
+        raise AddressError(
+            f"This code can no longer be used: it was tried {CODE_TRIES} times. Send a new one."
+        )
+    if not hmac.compare_digest(_code_hash(workspace, code.strip()), pending.code_hash):
+        left = CODE_TRIES - tries
+        tries_left = f"{left} tr{'y' if left == 1 else 'ies'} left"
+        raise AddressError(f"That is not the code that was sent ({tries_left}).")
+    confirmed = Subscription(pending.email, True, stop_token=secrets.token_urlsafe(24))
     _write(workspace, confirmed)
     return confirmed
+
+
+def _count_try(settings: Settings, workspace: Path, pending: Subscription) -> int:
+    """Count one try at the pending code; return the tries so far, this one included."""
+    if hourly_counts.uses_redis(settings):
+        digest = hashlib.sha256(pending.code_hash.encode()).hexdigest()[:24]
+        seconds = math.ceil(pending.code_expires - time.time()) + 1  # as long as the code lives
+        try:
+            return hourly_counts.tally(settings, TRIES_KEY.format(digest=digest), seconds)
+        except hourly_counts.CountsUnavailable as err:
+            raise AddressError(
+                f"The code could not be checked (the job queue is unreachable: {err}). Try again in a moment."
+            ) from None
+    with _locked(workspace):
+        current = read(workspace)
+        if current.confirmed:  # another press confirmed it a moment ago
+            raise AddressError(f"{current.email} is confirmed already.")
+        if current.code_hash != pending.code_hash:  # a new code was sent meanwhile
+            raise AddressError("A new code was sent meanwhile: enter the code from the latest e-mail.")
+        current.tries += 1
+        _write(workspace, current)
+        return current.tries
+
+
+def _locked(workspace: Path) -> contextlib.AbstractContextManager[None]:
+    """An exclusive lock on the workspace's notify.json, across threads and processes."""
+    return jsonfile.locked(workspace / LOCK_FILE)
 
 
 def confirmed_address(workspace: Path) -> tuple[str, str]:

@@ -3,7 +3,8 @@
 ``spec`` declares every setting as data (type, default, range, meaning); ``values`` checks a raw
 value by its kind; ``model`` reads settings.json and the environment into typed settings;
 ``docs`` writes out what derives from the declaration; ``check`` is the appliance's start-up
-check. ``python -m src.core.settings`` is their command line (``__main__``).
+check, ``proxies`` how much of the address space the trusted proxies' ranges hold.
+``python -m src.core.settings`` is their command line (``__main__``).
 """
 
 from src.core.errors import SettingsError

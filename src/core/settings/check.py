@@ -11,14 +11,16 @@ supervisord wants them). Exit code 64 on any error, as the entrypoint's own.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 
 from src.core.errors import SettingsError
-from src.core.settings import spec
-from src.core.settings.model import load_settings
+from src.core.settings import provider, proxies, spec
+from src.core.settings.model import Settings, load_settings
 from src.core.settings.spec import DASHBOARD_PORT
 from src.core.settings.values import parse, redact
 from src.core.version import VERSION
@@ -89,6 +91,64 @@ def _worker_rules(env: Mapping[str, str]) -> None:
         )
 
 
+def _bounded(call: Callable[[], object], seconds: float) -> object:
+    """``call()``, or ProviderUnreachable after ``seconds``: a name lookup has no timeout of its own,
+    and the container's start must not hang on a provider that does not answer."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except (SettingsError, provider.ProviderUnreachable) as err:
+            outcome["error"] = err
+        except Exception as err:  # noqa: BLE001 - said as a warning: a check must not stop the start
+            failed = f"the check itself failed: {type(err).__name__}: {err}"
+            outcome["error"] = provider.ProviderUnreachable(failed)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise provider.ProviderUnreachable(f"no answer within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]
+
+
+def _provider_notes(app: Settings) -> list[str]:
+    """Sign-in mode: the redirect URI to register, and whether the provider answers as the sign-in
+    needs. A provider that cannot be reached is a warning (the container starts, and the sign-in
+    page says so until it answers); a URL that is no discovery document stops the start."""
+    auth = app.auth
+    callback = provider.redirect_uri(app.public_url)
+    notes = [
+        f"Sign-in: the provider must have {callback} registered as a redirect URI (and as a post-logout "
+        f"redirect URI) of client '{auth.client_id}'."
+    ]
+    try:
+        document = _bounded(lambda: provider.fetch_document(auth.metadata_url), 3 * provider.TIMEOUT)
+        refusal = _bounded(
+            lambda: provider.try_client(document, auth.client_id, auth.client_secret, app.public_url),
+            3 * provider.TIMEOUT,
+        )
+    except provider.ProviderUnreachable as err:
+        return [
+            *notes,
+            f"WARNING: the identity provider could not be asked: {err}. Starting anyway; until it "
+            "answers, every sign-in fails with this reason on the page. Check that the provider is up "
+            "and that this container reaches OIDC_METADATA_URL (network, proxy variables, DNS).",
+        ]
+    if refusal is not None:
+        return [
+            *notes,
+            f"WARNING: the identity provider refused this server's client credentials ({refusal.error}: "
+            f"{refusal.description or 'no description'}). Starting anyway; every sign-in fails until "
+            "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET match a client registered at the provider.",
+        ]
+    issuer = document["issuer"]  # type: ignore[index]
+    return [*notes, f"Sign-in: the identity provider {issuer} answers and accepts client '{auth.client_id}'."]
+
+
 def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """(checked values for the shell, notes) for this environment; SettingsError if it cannot start."""
     notes: list[str] = []
@@ -102,7 +162,11 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
         _worker_rules(env)
     else:
         _appliance_rules(env, values, notes)
+        if app.auth.signed_in:
+            notes += _provider_notes(app)
     notes += _cpu_notes(int(workers), int(values["STREAMLIT_SERVER_COUNT"]))
+    trusted = [ipaddress.ip_network(n) for n in values["FORWARDED_ALLOW_IPS"]]
+    notes.append(proxies.broad_warning("FORWARDED_ALLOW_IPS", trusted))
     exports = {
         "ROLE": str(role),
         "RQ_WORKER_COUNT": str(workers),

@@ -41,7 +41,7 @@ def _number(value: float) -> str:
 
 def _allowed(setting: Setting) -> str:
     if setting.choices:
-        return ", ".join(f"`{c}`" for c in setting.choices)
+        return ", ".join(f"`{c}`" if c else "unset" for c in setting.choices)
     if setting.low is not None and setting.high is not None:
         return f"{_number(setting.low)} to {_number(setting.high)}"
     return ""

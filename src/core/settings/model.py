@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class Limits:
     runs_at_once: int  # runs this host runs at the same time (RQ_WORKER_COUNT online, else 1)
     new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
     empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
+    sessions_per_client: int  # open pages (websocket sessions) of one client address per web server
     admin_session_seconds: int  # how long an admin sign-in lasts
     admin_max_failures: int  # wrong admin passwords per client within admin_failure_window ...
     admin_failure_window_seconds: int  # ... before further tries are refused unchecked
@@ -112,11 +114,13 @@ class Notify:
     smtp_host: str
     smtp_port: int
     smtp_starttls: bool
+    smtp_ca_file: str  # CA certificates (PEM) trusted for the mail server besides the system's
     smtp_user: str
     smtp_password: str
     smtp_from: str
     mails_per_address_per_hour: int  # e-mails to one address, from all workspaces
     mails_per_workspace_per_hour: int  # e-mails one workspace may cause
+    code_mails_per_client_per_hour: int  # confirmation codes one client (address or person) may ask for
     confirm_minutes: int  # how long an address's confirmation code is valid
 
     @property
@@ -134,6 +138,7 @@ class Auth:
     client_secret: str
     cookie_secret: str  # signs Streamlit's sign-in cookie; the same on every web server
     admin_users: tuple[str, ...]  # e-mail addresses or group/role claim values of administrators
+    prompt: str = ""  # the ``prompt`` asked of the provider at sign-in; "" = none sent
 
     @property
     def signed_in(self) -> bool:
@@ -287,7 +292,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         resource_refresh_seconds=float(got["resource_refresh_seconds"]),
         workspace_max_age_days=float(got["workspace_max_age_days"]),
         cleanup_interval_seconds=int(got["cleanup_interval_seconds"]),
-        queue=_queue(got),
+        queue=_queue(got, env),
         admin_password=str(got["ADMIN_PASSWORD"]),
         dashboard_enabled=bool(got["RQ_DASHBOARD_ENABLED"]),
         dashboard_url=str(got["RQ_DASHBOARD_URL"]),
@@ -314,7 +319,31 @@ def _notify(got: Mapping[str, object]) -> Notify:
             "to this server (the workspace, and how to stop the e-mails). Set PUBLIC_URL to the "
             "address visitors use, e.g. https://openms.example.org."
         )
+    if notify.smtp_user and not notify.smtp_starttls:
+        raise SettingsError(
+            "SMTP_USER is set but SMTP_STARTTLS is false: the mail server's password would cross the "
+            "network unencrypted. Set SMTP_STARTTLS=true (the mail server's submission port, 587), or "
+            "unset SMTP_USER for a mail server that takes mail without a login."
+        )
+    if notify.smtp_ca_file:
+        _check_ca_file(Path(notify.smtp_ca_file))
     return notify
+
+
+def _check_ca_file(path: Path) -> None:
+    """SMTP_CA_FILE must hold PEM certificates: a wrong file would fail every e-mail, found late."""
+    if not path.is_file():
+        raise SettingsError(
+            f"SMTP_CA_FILE {path} does not exist (in the container: mount it, read-only): point it at "
+            "the PEM file of the CA that signed the mail server's certificate."
+        )
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (ssl.SSLError, OSError) as err:
+        raise SettingsError(
+            f"SMTP_CA_FILE {path} holds no PEM certificate that can be read ({err}): point it at the "
+            "CA's certificate (-----BEGIN CERTIFICATE-----), not at a key or a DER file."
+        ) from None
 
 
 def _auth(got: Mapping[str, object]) -> Auth:
@@ -325,6 +354,7 @@ def _auth(got: Mapping[str, object]) -> Auth:
         client_secret=str(got["OIDC_CLIENT_SECRET"]),
         cookie_secret=str(got["AUTH_COOKIE_SECRET"]),
         admin_users=tuple(got["auth.admin_users"]),
+        prompt=str(got["auth.prompt"]),
     )
     if not auth.signed_in:
         return auth
@@ -355,10 +385,26 @@ def _auth(got: Mapping[str, object]) -> Auth:
     return auth
 
 
-def _queue(got: Mapping[str, object]) -> QueueSettings:
+def _queue(got: Mapping[str, object], env: Mapping[str, str]) -> QueueSettings:
     fields = QueueSettings.__dataclass_fields__
     picked = {name: got[f"queue_settings.{name}"] for name in fields if f"queue_settings.{name}" in got}
+    picked["redis_url"] = with_redis_password(str(picked["redis_url"]), env)
     return QueueSettings(queue_names=got["queue_settings.queues"], **picked)
+
+
+def with_redis_password(url: str, env: Mapping[str, str]) -> str:
+    """``url`` with the appliance's Redis password when it names none: REDIS_PASSWORD, else the one
+    the appliance generated (REDIS_PASSWORD_FILE), if this process may read it. The app's own
+    processes and an operator's ``docker exec`` can; the tools' uids cannot."""
+    if not url.startswith("redis://") or "@" in url:
+        return url
+    password = env.get("REDIS_PASSWORD", "")
+    if not password and env.get("REDIS_PASSWORD_FILE"):
+        try:
+            password = Path(env["REDIS_PASSWORD_FILE"]).read_text(encoding="utf-8").strip()
+        except OSError:
+            password = ""
+    return f"redis://:{password}@{url.removeprefix('redis://')}" if password else url
 
 
 def _runs_at_once(online: bool, env: Mapping[str, str]) -> int:
@@ -371,7 +417,19 @@ def _runs_at_once(online: bool, env: Mapping[str, str]) -> int:
     return int(parse(workers, raw, workers.env) if raw else workers.default)
 
 
+def _check_held_below_queue(got: Mapping[str, object]) -> None:
+    """One client's held runs must stay well below the queue's size, whatever counts them."""
+    held, queued = int(got["limits.held_runs_per_client"]), int(got["queue_settings.max_queued"])
+    if held >= queued:
+        raise SettingsError(
+            f"HELD_RUNS_PER_CLIENT (limits.held_runs_per_client) is {held}, not below QUEUE_MAX_QUEUED "
+            f"(queue_settings.max_queued, {queued}): one client's held runs must be bounded well below "
+            "the queue's size. Lower HELD_RUNS_PER_CLIENT (the default is 10) or raise QUEUE_MAX_QUEUED."
+        )
+
+
 def _limits(got: Mapping[str, object], runs_at_once: int) -> Limits:
+    _check_held_below_queue(got)
     return Limits(
         max_upload_bytes=int(got["limits.max_upload_mb"]) * MB,
         workspace_quota_bytes=int(float(got["limits.workspace_quota_gb"]) * GB),
@@ -382,6 +440,7 @@ def _limits(got: Mapping[str, object], runs_at_once: int) -> Limits:
         runs_at_once=runs_at_once,
         new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),
         empty_workspace_seconds=int(float(got["limits.empty_workspace_minutes"]) * 60),
+        sessions_per_client=int(got["limits.sessions_per_client"]),
         admin_session_seconds=int(float(got["limits.admin_session_minutes"]) * 60),
         admin_max_failures=int(got["limits.admin_max_failures"]),
         admin_failure_window_seconds=60 * int(got["limits.admin_failure_window_minutes"]),

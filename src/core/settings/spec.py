@@ -21,6 +21,8 @@ LOG_LEVELS = ("minimal", "commands", "all")
 LOG_FORMATS = ("text", "json")
 #: How visitors are known: by their workspace link only, or signed in with OpenID Connect.
 AUTH_MODES = ("anonymous", "oidc")
+#: What OIDC_PROMPT may ask the provider for (OpenID Connect Core 3.1.2.1); "": no prompt is sent.
+OIDC_PROMPTS = ("", "none", "login", "consent", "select_account")
 #: Queue priorities, in the order every worker takes jobs from them.
 PRIORITIES = ("high", "normal", "low")
 #: Shortest admin or dashboard password accepted.
@@ -75,21 +77,24 @@ SETTINGS: tuple[Setting, ...] = (
     _app("notify.webhook_url", "NOTIFY_WEBHOOK_URL", "http_url", "", "every run's end is POSTed here as JSON (state, duration, workspace link); unset: no webhook"),
     _app("notify.smtp_host", "SMTP_HOST", "str", "", "mail server for the e-mail a visitor may ask for when a run ends (needs SMTP_FROM and PUBLIC_URL); unset: no e-mail"),
     _app("notify.smtp_port", "SMTP_PORT", "int", 587, "the mail server's port", low=1, high=65535),
-    _app("notify.smtp_starttls", "SMTP_STARTTLS", "bool", True, "`true`: the connection to the mail server is encrypted with STARTTLS"),
+    _app("notify.smtp_starttls", "SMTP_STARTTLS", "bool", True, "`true`: the connection to the mail server is encrypted with STARTTLS, its certificate verified (required with SMTP_USER)"),
+    _app("notify.smtp_ca_file", "SMTP_CA_FILE", "path", "", "PEM file with the certificate of the CA that signed the mail server's certificate (e.g. an institute's own CA), trusted besides the system's CAs; unset: the system's CAs only"),
     _app("notify.smtp_user", "SMTP_USER", "str", "", "login at the mail server; unset: no login"),
     _app("", "SMTP_PASSWORD", "password", "", "password of SMTP_USER (a secret: never shown, never handed to the tools)"),
     _app("notify.smtp_from", "SMTP_FROM", "str", "", "sender address of the e-mails (required with SMTP_HOST)"),
     _app("notify.mails_per_address_per_hour", "MAILS_PER_ADDRESS_PER_HOUR", "int", 5, "e-mails (confirmation codes included) sent to one address per hour, from all workspaces; more are not sent", low=1, high=1000),
     _app("notify.mails_per_workspace_per_hour", "MAILS_PER_WORKSPACE_PER_HOUR", "int", 10, "e-mails (confirmation codes included) one workspace may cause per hour", low=1, high=1000),
+    _app("notify.code_mails_per_client_per_hour", "CODE_MAILS_PER_CLIENT_PER_HOUR", "int", 30, "confirmation codes one client address (or signed-in person) may have mailed per hour, across workspaces (a class behind one address must fit); more are not sent", low=1, high=10000),
     _app("notify.confirm_minutes", "", "int", 30, "how long the code that confirms an e-mail address is valid (min)", low=1, high=24 * 60),
     # ---- what one visitor may use (docs/security.md) ---------------------------------------------
     _app("limits.max_upload_mb", "MAX_UPLOAD_MB", "int", 2048, "largest single upload (MB)", low=1, high=1024**2),
     _app("limits.workspace_quota_gb", "WORKSPACE_QUOTA_GB", "float", 10, "space one workspace may take: inputs, results, logs (GB)", low=0.001, high=1024**2),
     _app("limits.min_free_disk_gb", "MIN_FREE_DISK_GB", "float", 2, "uploads and new runs are refused while the workspaces volume has less free (GB)", low=0, high=1024**2),
     _app("limits.running_runs_per_client", "RUNNING_RUNS_PER_CLIENT", "int", 3, "runs of one client address (across workspaces) started at once; its further runs are held and start by themselves", low=1, high=10000),
-    _app("limits.held_runs_per_client", "HELD_RUNS_PER_CLIENT", "int", 50, "runs of one client address held at once; a start beyond is refused", low=0, high=100000),
+    _app("limits.held_runs_per_client", "HELD_RUNS_PER_CLIENT", "int", 10, "runs of one client address held at once (beyond its running share; they count against it alone, never toward QUEUE_MAX_QUEUED); a start beyond is refused; 0: none held; must be below QUEUE_MAX_QUEUED", low=0, high=100000),
     _app("limits.run_memory_gb", "RUN_MEMORY_GB", "float", 0, "memory (address space) each tool or script of a run may use (GB); 0: the container's memory limit, or the machine's memory, divided by RQ_WORKER_COUNT (online mode), at least 1 GB", low=0, high=1024**2),
     _app("limits.new_workspaces_per_client_per_hour", "NEW_WORKSPACES_PER_CLIENT_PER_HOUR", "int", 100, "online mode: new workspaces one client address may make per hour (a class behind one address must fit)", low=1, high=100000),
+    _app("limits.sessions_per_client", "SESSIONS_PER_CLIENT", "int", 60, "open pages (browser tabs, each a websocket session) of one client address on each web server; more wait with a message until one closes (a class of 30 behind one address, two tabs each, fits)", low=1, high=100000),
     _app("limits.empty_workspace_minutes", "EMPTY_WORKSPACE_MINUTES", "float", 60, "online mode: a workspace nothing was ever put in is removed this long after it was made (min)", low=1, high=7 * 24 * 60),
     _app("limits.admin_session_minutes", "ADMIN_SESSION_MINUTES", "float", 30, "how long an admin sign-in lasts (min)", low=0.1, high=24 * 60),
     _app("limits.admin_max_failures", "", "int", 5, "wrong admin passwords per client address before further tries are refused unchecked", low=1, high=1000),
@@ -103,7 +108,7 @@ SETTINGS: tuple[Setting, ...] = (
     _app("queue_settings.failure_ttl", "", "int", 604800, "seconds a failed job stays in Redis", low=60, high=365 * 86400),
     _app("queue_settings.retries", "QUEUE_RETRIES", "int", 1, "extra attempts for a job whose worker was lost", low=0, high=10),
     _app("queue_settings.retry_intervals", "QUEUE_RETRY_INTERVALS", "int_list", (5,), "seconds before each retry (`5,30` in the environment)", low=0, high=86400),
-    _app("queue_settings.max_queued", "QUEUE_MAX_QUEUED", "int", 50, "Start is refused when this many runs wait", low=1, high=100000),
+    _app("queue_settings.max_queued", "QUEUE_MAX_QUEUED", "int", 50, "Start is refused when this many runs wait for a worker (held runs not counted)", low=1, high=100000),
     _app("queue_settings.connect_timeout", "", "float", 2, "the app's Redis connect timeout (s)", low=0.1, high=60),
     _app("queue_settings.socket_timeout", "", "float", 5, "the app's Redis socket timeout (s)", low=0.1, high=300),
     _app("queue_settings.job_monitoring_interval", "", "int", 10, "seconds between a busy worker's heartbeats", low=1, high=600),
@@ -119,9 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
     _app("auth.mode", "AUTH_MODE", "choice", "anonymous", "`anonymous`: the workspace link is the key to a workspace; `oidc`: every page asks to sign in with the institute's OpenID Connect provider, workspaces belong to a person (docs/sign-in.md)", choices=AUTH_MODES),
     _app("auth.metadata_url", "OIDC_METADATA_URL", "http_url", "", "oidc mode: the provider's discovery document, e.g. `https://id.example.org/realms/lab/.well-known/openid-configuration`"),
     _app("auth.client_id", "OIDC_CLIENT_ID", "str", "", "oidc mode: this server's client id at the provider"),
+    _app("auth.prompt", "OIDC_PROMPT", "choice", "", "oidc mode: the `prompt` the sign-in asks the provider for: `none`, `login`, `consent` or `select_account` (many providers refuse values they do not support); unset: none is sent", choices=OIDC_PROMPTS),
     _app("", "OIDC_CLIENT_SECRET", "password", "", "oidc mode: its client secret (a secret: never shown, never handed to the tools)"),
     _app("", "AUTH_COOKIE_SECRET", "password", "", "oidc mode: signs the sign-in cookie, the same on every web server: 32 or more random characters (a secret)"),
-    _app("auth.admin_users", "ADMIN_USERS", "str_list", (), "oidc mode: e-mail addresses, or values of the `groups`/`roles` claims, that open the Queue admin page's details (comma-separated)"),
+    _app("auth.admin_users", "ADMIN_USERS", "str_list", (), "oidc mode: e-mail addresses (only when the provider says `email_verified`), or values of the `groups`/`roles` claims, that open the Queue admin page's details (comma-separated)"),
     _app("", "RQ_DASHBOARD_URL", "link", "", "where the admin page links to rq-dashboard; unset: port 9181 of the host in the browser's address bar"),
     # ---- the container (entrypoint.sh checks these at start) -------------------------------------
     _appliance("ROLE", "choice", "appliance", "`worker` (or the command `worker`) runs workers only, for scale-out (docs/scale-out.md)", choices=("appliance", "worker")),
@@ -129,7 +135,8 @@ SETTINGS: tuple[Setting, ...] = (
     _appliance("STREAMLIT_SERVER_COUNT", "int", 1, "web servers (Streamlit processes) behind the appliance's HAProxy on port 8501; sessions stick to one by cookie", low=1, high=16),
     _appliance("WORKER_STOP_WAIT", "int", 60, "seconds a running job gets to end when the container stops, before its worker is killed (keep below compose's stop_grace_period, 90 s)", low=1, high=99999),
     _appliance("SCALE_OUT", "bool", False, "Redis also listens on the container network for worker containers (needs REDIS_PASSWORD)"),
-    _appliance("REDIS_PASSWORD", "secret", "", "password of the appliance's Redis: 16 or more letters, digits or `. _ ~ -`"),
+    _appliance("REDIS_PASSWORD", "secret", "", "password of the appliance's Redis: 16 or more letters, digits or `. _ ~ -`; unset: the appliance generates one at its first start and keeps it in REDIS_PASSWORD_FILE"),
+    _appliance("REDIS_PASSWORD_FILE", "str", "", "where the generated Redis password is kept (the image: `/data/redis/password`, readable by the app's user only); the app's processes and `docker exec` commands read it when REDIS_URL names no password"),
     _appliance("RQ_DASHBOARD_USERNAME", "str", "", "rq-dashboard's username (required when it is enabled)"),
     _appliance("RQ_DASHBOARD_PASSWORD", "password", "", "rq-dashboard's password (required when it is enabled)"),
     _appliance("FORWARDED_ALLOW_IPS", "proxy_list", "", "behind a reverse proxy or ingress: its address(es) or range(s), e.g. `10.0.0.0/8`; only from them is X-Forwarded-For believed (docs/security.md); unset: from nobody"),

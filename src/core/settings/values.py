@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from src.core.errors import SettingsError
+from src.core.settings import proxies
 from src.core.settings.spec import PASSWORD_MIN_LENGTH, PRIORITIES, Setting
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -103,7 +104,8 @@ def _secret(name: str, raw: object) -> str:
 def _choice(setting: Setting, name: str, raw: object) -> str:
     text = str(raw).strip().lower()
     if text not in setting.choices:
-        raise SettingsError(f"{name} must be one of {', '.join(setting.choices)}, got {raw!r}.")
+        allowed = ", ".join(choice or "empty" for choice in setting.choices)
+        raise SettingsError(f"{name} must be one of {allowed}, got {raw!r}.")
     return text
 
 
@@ -155,24 +157,31 @@ def _str_list(name: str, raw: object) -> tuple[str, ...]:
     return tuple(text for item in items if (text := str(item).strip()))
 
 
+def _trusts_anyone(name: str, shown: str, why: str = "") -> SettingsError:
+    return SettingsError(
+        f"{name}={shown} would believe an X-Forwarded-For header from anyone{why}, so every visitor could "
+        "name any client address and get past the per-visitor limits. Set the address or range of your "
+        "reverse proxy or ingress instead, e.g. 10.0.0.0/8 (docs/security.md)."
+    )
+
+
 def _proxy_list(name: str, raw: object) -> tuple[str, ...]:
-    """Addresses or ranges of trusted outer proxies, comma- or space-separated; ``*`` is refused."""
+    """Addresses or ranges of trusted outer proxies, comma- or space-separated; ``*``, and any list
+    that covers every IPv4 or every IPv6 address as ``*`` would, is refused."""
     items = [item for item in re.split(r"[,\s]+", str(raw).strip()) if item]
     if "*" in items:
-        raise SettingsError(
-            f"{name}=* would believe an X-Forwarded-For header from anyone, so every visitor could name "
-            "any client address and get past the per-visitor limits. Set the address or range of your "
-            "reverse proxy or ingress instead, e.g. 10.0.0.0/8 (docs/security.md)."
-        )
+        raise _trusts_anyone(name, "*")
     networks = []
     for item in items:
         try:
-            networks.append(str(ipaddress.ip_network(item, strict=False)))
+            networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
             raise SettingsError(
                 f"{name} must list IP addresses or ranges (e.g. 10.0.0.0/8, 172.18.0.1), got {item!r}."
             ) from None
-    return tuple(networks)
+    if family := proxies.covered_families(networks):
+        raise _trusts_anyone(name, " ".join(items), f" (the list holds every {family} address)")
+    return tuple(str(network) for network in networks)
 
 
 def _queue_names(name: str, raw: object) -> dict[str, str]:

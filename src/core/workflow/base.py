@@ -24,7 +24,7 @@ from typing import Any
 
 from src.core import notify
 from src.core.errors import DISK_FULL_MESSAGE, CommandFailed, DiskFull, ParameterError, UserError
-from src.core.execution import CommandExecutor, RunCancelled, run_memory_bytes
+from src.core.execution import CommandExecutor, RunCancelled, Sandbox, run_memory_bytes
 from src.core.layout import WorkflowLayout
 from src.core.params import ParameterManager, tool_missing_message
 from src.core.run import (
@@ -62,7 +62,8 @@ class WorkflowBase:
         self.dir = self.workspace / self.id
         self.layout = WorkflowLayout(self.dir)
         self.params = ParameterManager(self.dir, self.settings.workspaces_dir / ".cache" / "ini")
-        self.files = FileManager(self.dir)
+        fence = Sandbox(self.workspace, self.layout.results, self.settings.workspaces_dir)
+        self.files = FileManager(self.dir, fence)
         self.logger = WorkflowLogger(self.layout.logs)
         self.state = RunStateStore(self.layout.run)
         self.history = RunHistory(self.dir, self.settings.runs_kept)
@@ -74,6 +75,7 @@ class WorkflowBase:
             self.progress,
             self.settings.max_threads,
             memory_limit=run_memory_bytes(self.settings),
+            fence=fence,
         )
         self.last_error = ""  # the error of the latest run() if it failed
 

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from src.core.errors import InputError
+from src.core.execution import Sandbox
 from src.core.layout import WorkflowLayout
 
 
-def _group_writable(folder: Path) -> None:
-    """Add the group's rwx to a folder of ours that lacks them (only its owner may change it)."""
-    if not hasattr(os, "geteuid"):
-        return  # Windows: no such modes
-    info = folder.stat()
-    if info.st_mode & 0o070 != 0o070 and info.st_uid == os.geteuid():
-        folder.chmod(info.st_mode | 0o070)
-
-
 class FileManager:
-    def __init__(self, workflow_dir: Path) -> None:
+    def __init__(self, workflow_dir: Path, fence: Sandbox | None = None) -> None:
         self.workflow_dir = workflow_dir
+        self.fence = fence  # who may write the result folders (src/core/execution/sandbox.py)
         layout = WorkflowLayout(workflow_dir)
         self.input_root, self.results_root = layout.inputs, layout.results
 
@@ -58,12 +50,13 @@ class FileManager:
         return files
 
     def result_dir(self, step: str) -> Path:
-        """The step's result folder, writable for the group too: in the appliance the tools run as a
-        uid of their own in the app's group (docker/run-as-tool.c), whatever umask made the folder."""
+        """The step's result folder, writable for the run's tools: in the appliance they run as a
+        uid of their own that may write nothing else (src/core/execution/sandbox.py)."""
         path = self.results_root / step
         path.mkdir(parents=True, exist_ok=True)
-        for folder in (self.results_root, path):
-            _group_writable(folder)
+        if self.fence is not None:
+            for folder in (self.results_root, path):
+                self.fence.open(folder)
         return path
 
     def outputs(self, inputs: Iterable[Path], step: str, suffix: str) -> list[Path]:

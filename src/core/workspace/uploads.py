@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
+from src.core import jsonfile
 from src.core.errors import InputError, StorageRefused
 from src.core.layout import SPOOL_DIR  # uploads in flight, inside the workspace (so counted by its quota)
 from src.core.settings import Limits
@@ -186,17 +186,9 @@ class UploadSink:
         self.path.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _spool_lock(workspace: Path) -> Iterator[None]:
+def _spool_lock(workspace: Path) -> contextlib.AbstractContextManager[None]:
     """An exclusive lock per workspace, across processes (the web servers share the volume)."""
-    folder = workspace / SPOOL_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK_NAME).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return jsonfile.locked(workspace / SPOOL_DIR / LOCK_NAME)
 
 
 def _disk_error(err: OSError, name: str) -> InputError:
@@ -233,6 +225,25 @@ def store_chunks(
         for chunk in chunks:
             sink.write(chunk)
     return adopt(sink.path, name, folder)
+
+
+def add_made_files(workspace: Path, folder: Path, made: list[Path], limits: Limits, root: Path) -> list[Path]:
+    """Add files the server made (the example data) to ``folder`` as uploads are added: refused
+    as a whole, with an upload's message, if they would take the workspace over its quota or the
+    volume below its free-disk guard; then each through the upload path (chunks, the quota under
+    the workspace's lock, the mzML check)."""
+    total = sum(path.stat().st_size for path in made)
+    try:
+        check_free_disk(root, limits, total)
+        check_quota(workspace, limits, total)
+    except StorageRefused as err:
+        raise StorageRefused(f"The example data ({human(total)}) was not added. {err}") from None
+    added = []
+    for path in made:
+        with path.open("rb") as handle:
+            chunks = iter(lambda handle=handle: handle.read(QUOTA_BLOCK_BYTES), b"")
+            added.append(store_chunks(workspace, folder, path.name, chunks, limits, root))
+    return added
 
 
 def remove_stale_spools(workspace: Path, max_age: float = SPOOL_MAX_AGE_SECONDS) -> int:

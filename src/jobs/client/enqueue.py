@@ -114,6 +114,12 @@ def waiting_count(settings: Settings, connection: Redis) -> int:
     return total
 
 
+def queued_count(settings: Settings, connection: Redis) -> int:
+    """Work waiting for a worker: every waiting job less the held runs, which wait for their own
+    client's runs to end and count against that client's ``held_runs_per_client`` only."""
+    return waiting_count(settings, connection) - Scheduler(settings, connection).held_count()
+
+
 def _retry(settings: Settings) -> Retry | None:
     if settings.queue.retries <= 0:
         return None
@@ -125,8 +131,10 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
 
     ``client`` is the visitor's address: it may have ``limits.running_runs_per_client`` runs
     started at once (across workspaces); its further runs are held in the scheduler's order and
-    start by themselves, up to ``limits.held_runs_per_client``. Runs started by code rather than
-    by a visitor (no client: the benchmarks, an operator's script) are each a client of their own.
+    start by themselves, up to ``limits.held_runs_per_client``. Held runs do not count toward
+    ``max_queued`` (work waiting for a worker), so they never fill the queue for others. Runs
+    started by code rather than by a visitor (no client: the benchmarks, an operator's script) are
+    each a client of their own.
     """
     settings = workflow.settings
     priority = priority or workflow.priority
@@ -159,17 +167,17 @@ def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connect
             "This workflow is already queued or running in this workspace. "
             "Wait for it to finish or stop it first."
         )
-    if waiting_count(settings, connection) >= settings.queue.max_queued:
+    key = client_limits.client_key(client) if client else ""
+    if key:  # the client's own bound first: its held runs are its own business, not the queue's
+        held = client_limits.held_runs(Scheduler(settings, connection), key, adding=1)
+        if held > settings.limits.held_runs_per_client:
+            log.info("start refused: client %s has %d held runs", client, held - 1)
+            raise StartRefused(client_limits.held_limit_message(held - 1, settings.limits, client))
+    if queued_count(settings, connection) >= settings.queue.max_queued:
         raise StartRefused(
-            f"The queue is full ({settings.queue.max_queued} runs waiting). "
+            f"The queue is full ({settings.queue.max_queued} runs waiting for a worker). "
             "Please try again in a few minutes."
         )
-    key = client_limits.client_key(client) if client else ""
-    if key:
-        held = client_limits.held_runs(Scheduler(settings, connection), key)
-        if held >= settings.limits.held_runs_per_client:
-            log.info("start refused: client %s has %d held runs", client, held)
-            raise StartRefused(client_limits.held_limit_message(held, settings.limits, client))
     return _enqueue_job(workflow, priority, connection, key).id
 
 

@@ -3,8 +3,11 @@
 Workspaces are free to make (a fresh one per visit), so the limits count by the client's
 address as the web server sees it, across workspaces. In the queue a client has at most
 ``limits.running_runs_per_client`` runs started at once; its further runs are *held* in the
-scheduler's order (``src/jobs/scheduler.py``) and start by themselves, and only a client with
-``limits.held_runs_per_client`` runs held is refused. The scheduler knows a client by a hash of
+scheduler's order (``src/jobs/scheduler.py``) and start by themselves, up to
+``limits.held_runs_per_client`` (a start that would hold one more is refused with that limit).
+Held runs count against their own client's bound only, never toward the queue's size
+(``max_queued`` counts work waiting for a worker), so one client holding many runs cannot make
+the queue full for others. The scheduler knows a client by a hash of
 its address (so Redis and rq-dashboard do not list visitors' addresses). Runs that fell back to
 a local process because Redis was down are counted in this process and refused beyond the share.
 """
@@ -26,10 +29,11 @@ def client_key(address: str) -> str:
     return hashlib.sha256(f"openms-client:{address}".encode()).hexdigest()[:20]
 
 
-def held_runs(order: Scheduler, key: str) -> int:
-    """Runs of this client that wait beyond its share of started runs (they are held)."""
+def held_runs(order: Scheduler, key: str, adding: int = 0) -> int:
+    """Runs of this client that wait beyond its share of started runs (they are held), with
+    ``adding`` more submitted: a new run is counted before it is let in."""
     admitted, waiting = order.runs_of(key)
-    return max(0, waiting - max(0, order.settings.limits.running_runs_per_client - admitted))
+    return max(0, waiting + adding - max(0, order.settings.limits.running_runs_per_client - admitted))
 
 
 #: How the sign-in mode's clients are named: a person, wherever they sign in from (src/ui/auth.py).
@@ -42,11 +46,18 @@ def for_whom(client: str) -> str:
 
 
 def held_limit_message(held: int, limits: Limits, client: str = "") -> str:
+    """A start refused by the client's own bound on held runs (never by the others' runs)."""
+    share = limits.running_runs_per_client
+    if limits.held_runs_per_client == 0:
+        return (
+            f"You already have {share} runs started or waiting for a worker, the most this server "
+            f"allows {for_whom(client)}; it holds no further runs. Nothing was started: start this one "
+            "when one of them has ended (or stop one)."
+        )
     return (
-        f"You already have {held} runs waiting for their turn on this server, beyond the "
-        f"{limits.running_runs_per_client} that may run at once {for_whom(client)}; no more than "
-        f"{limits.held_runs_per_client} may wait. Nothing was started: start this one when one of "
-        "them has ended (or stop one)."
+        f"You already have {held} runs waiting for their turn on this server, beyond the {share} that "
+        f"may run at once {for_whom(client)}; no more than {limits.held_runs_per_client} may wait "
+        f"{for_whom(client)}. Nothing was started: start this one when one of them has ended (or stop one)."
     )
 
 

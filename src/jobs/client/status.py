@@ -110,9 +110,10 @@ def job_status(
         if place is not None and place.held:  # its client's share is taken: it waits its turn
             run_state, share = RunState.HELD, place.share
             position, queue_length = place.held_position, place.client_held
-        else:  # in the scheduler's order: behind what RQ's queues hold already
+        else:  # in the scheduler's order: behind what RQ's queues hold already, never behind held runs
             position = (place.position if place else 1) + snap.released
-            queue_length = max(queue_length, position)
+            ready = place.waiting_total + snap.released + snap.scheduled if place else queue_length
+            queue_length = max(ready, position)
     else:
         position = snap.position(job.id, priority) if state == JobStatus.QUEUED else None
     started = job.started_at.timestamp() if job.started_at and state != JobStatus.QUEUED else None

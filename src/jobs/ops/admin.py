@@ -8,10 +8,14 @@ since), because the old job would overwrite that run's results.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -22,9 +26,12 @@ from src.core.workflow import WorkflowBase
 from src.jobs import pieces
 from src.jobs.client import enqueue as q
 from src.jobs.client import failure_message
+from src.jobs.client import limits as client_limits
 from src.jobs.connection import get_connection
 from src.jobs.job_model import META_RUN, META_WORKSPACE, is_piece, recorded_status, workflow_of
 from src.jobs.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
 
 
 class AdminError(q.QueueError):
@@ -120,8 +127,11 @@ def _failed_job(settings: Settings, job_id: str, connection: Redis) -> tuple[Job
     raise AdminError(f"Job '{job_id}' is not among the failed jobs (any more). Reload the page.")
 
 
-def requeue(settings: Settings, job_id: str) -> None:
-    """Put a failed job back at the end of its queue, with fresh logs in its workspace."""
+def requeue(settings: Settings, job_id: str) -> bool:
+    """Start a failed run again, with fresh logs in its workspace. It goes through the scheduler's
+    order like a start: counted against its client's share of started runs (the client's key is in
+    the job), and held while that client has its share running, never handed to a worker directly.
+    Returns whether it is held."""
     connection = get_connection(settings.queue)
     job, priority = _failed_job(settings, job_id, connection)
     if is_piece(job):
@@ -130,14 +140,50 @@ def requeue(settings: Settings, job_id: str) -> None:
             "cannot run on its own. Ask the visitor to start the workflow again (or delete the piece)."
         )
     workflow: WorkflowBase = workflow_of(job, settings)
-    if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
-        raise AdminError(
-            f"Workspace {workflow.workspace.name} has started another run since this job failed; "
-            "requeueing the old job would overwrite it. Delete the old job instead."
-        )
-    # Fresh logs and a queued status first: once requeued, a worker may start it at once.
-    q.mark_queued(workflow, job.id, priority)
-    q.queues(settings, connection)[priority].failed_job_registry.requeue(job.id)
+    with _queue_lock(connection, "nothing was requeued"):  # a start in that workspace waits meanwhile
+        if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
+            raise AdminError(
+                f"Workspace {workflow.workspace.name} has started another run since this job failed; "
+                "requeueing the old job would overwrite it. Delete the old job instead."
+            )
+        _back_in_order(settings, connection, workflow, job, priority)
+    order = Scheduler(settings, connection)
+    order.release(order.idle_slots())  # an idle worker takes it now, if it is its turn
+    place = order.place(job.id)
+    return place is not None and place.held
+
+
+def _back_in_order(
+    settings: Settings, connection: Redis, workflow: WorkflowBase, job: Job, priority: str
+) -> None:
+    """The failed job leaves the failed jobs and joins the scheduler's order as a run of its client;
+    if that fails half-way it is put back among the failed jobs, to be requeued or deleted again."""
+    failed = q.queues(settings, connection)[priority].failed_job_registry
+    if not failed.remove(job):
+        raise AdminError(f"Job '{job.id}' was requeued or deleted a moment ago. Reload the page.")
+    try:
+        # Fresh logs and a queued status first: once in the order, a worker may start it at once.
+        q.mark_queued(workflow, job.id, priority)
+        job.started_at = job.ended_at = None
+        Scheduler(settings, connection).submit_run(job, job.meta.get(client_limits.META_KEY, ""), priority)
+    except BaseException:
+        failed.add(job, settings.queue.failure_ttl)
+        raise
+
+
+@contextmanager
+def _queue_lock(connection: Redis, refused: str) -> Iterator[None]:
+    """The lock every start takes: checks and changes of the queue under it are not raced by one."""
+    lock = connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=q.ENQUEUE_WAIT_SECONDS)
+    if not lock.acquire():
+        raise AdminError(f"The queue is busy with starts right now; {refused}. Try again in a moment.")
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except LockError as err:  # it expired meanwhile: what was done under it stands
+            log.warning("the queue lock had expired before it was released: %s", err)
 
 
 def delete(settings: Settings, job_id: str) -> None:
@@ -162,10 +208,7 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
     except (NoSuchJobError, ValueError):
         raise AdminError(f"There is no job '{job_id}'.") from None
     target = q.queues(settings, connection)[priority]
-    lock = connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=q.ENQUEUE_WAIT_SECONDS)
-    if not lock.acquire():
-        raise AdminError("The queue is busy with starts right now; nothing was moved. Try again in a moment.")
-    try:
+    with _queue_lock(connection, "nothing was moved"):
         if job.get_status() != JobStatus.QUEUED:
             raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")
         order = Scheduler(settings, connection)
@@ -179,5 +222,3 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
         if not Queue(job.origin, connection=connection).remove(job):
             raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
         target.enqueue_job(job)
-    finally:
-        lock.release()

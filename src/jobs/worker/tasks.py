@@ -147,7 +147,12 @@ def run_piece(
     worker = job.worker_name if job is not None else "this process"
     workflow.logger.log(f"{name}: on worker {worker}", COMMANDS)
     executor = CommandExecutor(
-        workflow.logger, workflow.params, Progress(), 1, workflow.executor.memory_limit
+        workflow.logger,
+        workflow.params,
+        Progress(),
+        1,
+        workflow.executor.memory_limit,
+        workflow.executor.fence,
     )
     started = time.monotonic()
     try:
