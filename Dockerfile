@@ -52,11 +52,15 @@ RUN set -eux; \
     chmod 2770 /data/redis
 
 # Python 3.11 (bookworm's), Redis 7 and the OpenMS 2.6 TOPP tools from Debian; setfacl (acl) gives a
-# run's tools their result folders.
+# run's tools their result folders. The proteomics workflow searches with Comet (comet-ms) and offers
+# the real data of openms-doc as its demo (BSA1-3 and a target-decoy FASTA; the docs are kept).
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends acl ca-certificates haproxy python3 python3-venv redis-server tini topp; \
-    rm -rf /var/lib/apt/lists/*
+    apt-get install -y --no-install-recommends acl ca-certificates comet-ms haproxy openms-doc python3 \
+        python3-venv redis-server tini topp; \
+    rm -rf /var/lib/apt/lists/*; \
+    command -v comet-ms; \
+    test -s /usr/share/doc/openms/examples/BSA/BSA1.mzML
 
 # Extra CA certificates for builds behind a TLS-intercepting proxy: *.crt files in
 # docker/ca-certificates/ join the system store (after ca-certificates was installed, because
@@ -108,7 +112,8 @@ RUN set -eux; \
     ln -s /app/docker/admin-token.sh /usr/local/bin/admin-token; \
     ln -s /app/docker/backup.sh /usr/local/bin/backup; \
     ln -s /app/docker/restore.sh /usr/local/bin/restore; \
-    python -c 'import src.jobs.worker.tasks, src.jobs.worker, src.workflows'
+    python -c 'import src.jobs.worker.tasks, src.jobs.worker'; \
+    python -m src.workflows
 
 # Online mode: every visitor gets a private workspace and every run is a queued job.
 ENV ONLINE_DEPLOYMENT=true \

@@ -153,6 +153,8 @@ if [ "$#" -gt 0 ]; then
 fi
 
 check_settings
+# The workflows the settings offer (WORKFLOWS) must be installed and load; it says which are offered.
+python -m src.workflows --check || exit "$EXIT_BAD_CONFIG"
 note "OpenMS Workflow Server $APP_VERSION ($ROLE)"
 if [ "$ROLE" = worker ]; then
   check_worker_volume_and_redis

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from src import runs
 from src.core.settings import load_settings
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 
 
 def main(workspace: str, count: int, seconds: float) -> int:
-    workflow = TOPPWorkflow(Path(workspace), load_settings())
+    workflow = MetabolomicsWorkflow(Path(workspace), load_settings())
     stop = time.monotonic() + seconds
     polls = [0] * count
 

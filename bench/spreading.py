@@ -27,7 +27,7 @@ from bench.suite import Bench, render_newest, save_record
 from src import runs
 from src.core.run import read_log
 from src.jobs import pieces
-from src.workflows.demo_data import generate_runs
+from src.workflows.metabolomics.demo_data import generate_runs
 
 STUDY = sorted(DATA.glob("NZ_20200227_*.mzML")) + sorted((DATA / "study").glob("*.mzML"))
 ONE_FILE = STUDY[:1]

@@ -31,8 +31,8 @@ from src import runs
 from src.core.run import read_log
 from src.core.settings import load_settings
 from src.jobs.client import enqueue as q
-from src.workflows.demo_data import generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_runs
 
 RESULTS = REPO / "bench" / "results"
 FINAL = ("finished", "failed", "cancelled")
@@ -63,11 +63,11 @@ class Bench:
         self.figures: dict = {}
 
     # ---- helpers ----------------------------------------------------------------------------
-    def workflow(self, settings, files: list[Path], noise: bool = True) -> TOPPWorkflow:
+    def workflow(self, settings, files: list[Path], noise: bool = True) -> MetabolomicsWorkflow:
         """A workspace with these inputs; ``noise``: the noise threshold the QC runs need (else
         FeatureFinderMetabo's defaults)."""
         self.count += 1
-        workflow = TOPPWorkflow(settings.workspaces_dir / f"bench-{self.count}", settings)
+        workflow = MetabolomicsWorkflow(settings.workspaces_dir / f"bench-{self.count}", settings)
         folder = workflow.files.input_dir("mzML-files")
         for path in files:
             shutil.copy(path, folder / path.name)
@@ -76,7 +76,7 @@ class Bench:
         return workflow
 
     @staticmethod
-    def wait_final(workflow: TOPPWorkflow, timeout: float = 600, interval: float = 0.02) -> None:
+    def wait_final(workflow: MetabolomicsWorkflow, timeout: float = 600, interval: float = 0.02) -> None:
         view = wait(
             lambda: (v := runs.status(workflow)).state in FINAL and v, timeout, interval, "a run to end"
         )

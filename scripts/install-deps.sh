@@ -11,6 +11,9 @@ as_root() {
 
 apt_packages=()
 command -v FeatureFinderMetabo >/dev/null || apt_packages+=(topp)
+# The proteomics workflow: the Comet search engine, and openms-doc's real data (its demo and tests).
+command -v comet-ms >/dev/null || apt_packages+=(comet-ms)
+[ -s /usr/share/doc/openms/examples/BSA/BSA1.mzML ] || apt_packages+=(openms-doc)
 # The tests start their own redis-server; the app itself needs Redis only in online mode.
 [ "${1:-}" = "--dev" ] && ! command -v redis-server >/dev/null && apt_packages+=(redis-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)

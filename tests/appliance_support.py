@@ -92,9 +92,12 @@ import json
 from pathlib import Path
 from src.core.settings import load_settings
 from src import runs
-from src.workflows.topp_workflow import TOPPWorkflow
+try:
+    from src.workflows.metabolomics import MetabolomicsWorkflow
+except ImportError:  # an image of the release before workflows were packages (the upgrade test's)
+    from src.workflows.topp_workflow import TOPPWorkflow as MetabolomicsWorkflow
 settings = load_settings()
-workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
+workflow = MetabolomicsWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
 {setup}
 print(json.dumps(runs.{action}(workflow).__dict__))
 """

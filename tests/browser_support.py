@@ -21,7 +21,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from src.core.settings import load_settings
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import REPO, set_noise_threshold, wait_for
 from tests.queue_support import free_port, online_env
@@ -211,13 +211,25 @@ def open_app(page: Page, server: AppServer, path: str = "") -> str:
     return parse_qs(urlparse(page.url).query)["workspace"][0]
 
 
-def go_to(page: Page, title: str) -> None:
+#: The address of each page of a workflow section (src/ui/navigation.py).
+PAGE_ADDRESS = {"File Upload": "file_upload", "Configure": "configure", "Run": "run", "Results": "results"}
+
+
+def go_to(page: Page, title: str, workflow: str = "") -> None:
     """Open a page from the sidebar, unless it is open already (clicking would rerun it, and a
-    rerun that starts after the next action replaces the widget that action used)."""
+    rerun that starts after the next action replaces the widget that action used). ``workflow``:
+    the id of a workflow other than the first (whose pages have the plain addresses)."""
     heading = page.get_by_role("heading", name=title, exact=True)
-    if heading.count() == 0:
-        page.get_by_role("link", name=title, exact=True).click()
+    address = f"{workflow}-{PAGE_ADDRESS[title]}" if workflow else PAGE_ADDRESS.get(title, "")
+    there = urlparse(page.url).path.rstrip("/").endswith("/" + address) if address else True
+    if heading.count() == 0 or not there:
+        links = page.get_by_role("link", name=title, exact=True)
+        if workflow:
+            links = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{address}"]')
+        links.first.click()
     expect(heading).to_be_visible()
+    if address:
+        wait_for(lambda: urlparse(page.url).path.rstrip("/").endswith("/" + address), 15, what=address)
     settle(page)
 
 
@@ -254,9 +266,9 @@ def start_example_run(page: Page, server) -> Page:
     return page
 
 
-def quiet_noise(settings, workspace_id: str) -> TOPPWorkflow:
+def quiet_noise(settings, workspace_id: str) -> MetabolomicsWorkflow:
     """The bundled QC runs need noise_threshold_int 100 (README); set as the Configure page would."""
-    return set_noise_threshold(TOPPWorkflow(settings.workspaces_dir / workspace_id, settings))
+    return set_noise_threshold(MetabolomicsWorkflow(settings.workspaces_dir / workspace_id, settings))
 
 
 def progress_values(page: Page) -> list[float]:

@@ -9,18 +9,18 @@ from rq.job import Job
 from src import runs
 from src.jobs.connection import get_connection
 from src.jobs.ops import admin, metrics
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
 
 BROKEN_MZML = '<?xml version="1.0"?>\n<mzML><run><spectrumList count="1"><spectrum>'
 
 
-def workflow_in(settings, name: str) -> TOPPWorkflow:
-    return set_noise_threshold(TOPPWorkflow(settings.workspaces_dir / name, settings))
+def workflow_in(settings, name: str) -> MetabolomicsWorkflow:
+    return set_noise_threshold(MetabolomicsWorkflow(settings.workspaces_dir / name, settings))
 
 
-def run_end(workflow: TOPPWorkflow, what: str):
+def run_end(workflow: MetabolomicsWorkflow, what: str):
     """The run's status once it has finished or failed."""
     return wait_for(
         lambda: (view := runs.status(workflow)).state in ("finished", "failed") and view,
@@ -30,7 +30,7 @@ def run_end(workflow: TOPPWorkflow, what: str):
     )
 
 
-def failed_run(settings, name: str) -> tuple[TOPPWorkflow, str]:
+def failed_run(settings, name: str) -> tuple[MetabolomicsWorkflow, str]:
     """A run that fails in FeatureFinderMetabo on a truncated mzML file."""
     workflow = workflow_in(settings, name)
     folder = workflow.files.input_dir("mzML-files")

@@ -158,9 +158,9 @@ import json
 from pathlib import Path
 from src.core.settings import load_settings
 from src import runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 settings = load_settings()
-workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
+workflow = MetabolomicsWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
 {setup}
 print(json.dumps(runs.start(workflow).__dict__))
 """
@@ -170,14 +170,15 @@ import json
 from pathlib import Path
 from src.core.settings import load_settings
 from src import runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 settings = load_settings()
-print(json.dumps(runs.status(TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)).__dict__))
+workflow = MetabolomicsWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
+print(json.dumps(runs.status(workflow).__dict__))
 """
 
 NOISE = 'workflow.params.set_tool_value("FeatureFinderMetabo", "algorithm:common:noise_threshold_int", 100)'
 LARGE = (
-    "from src.workflows.demo_data import generate_large_run\n"
+    "from src.workflows.metabolomics.demo_data import generate_large_run\n"
     'generate_large_run(workflow.files.input_dir("mzML-files"))'
 )
 DEMO = "workflow.load_example()"

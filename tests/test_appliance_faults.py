@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.container]
 
 MANIFEST = "/data/redis/appendonly/appendonly.aof.manifest"
 LARGE = (
-    "from src.workflows.demo_data import generate_large_run\n"
+    "from src.workflows.metabolomics.demo_data import generate_large_run\n"
     'generate_large_run(workflow.files.input_dir("mzML-files"))'
 )
 DEMO = (

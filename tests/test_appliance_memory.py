@@ -17,7 +17,7 @@ import numpy as np
 import pyopenms as oms
 import pytest
 
-from src.workflows.demo_data import generate_runs
+from src.workflows.metabolomics.demo_data import generate_runs
 from tests.appliance_support import Box
 from tests.conftest import wait_for
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.container]
 CONTAINER_MEMORY = "700m"
 HUGE = {"n_compounds": 200, "n_spectra": 1500, "noise_peaks": 5000, "noise_level": 60.0}
 SMALL = (
-    "from src.workflows.demo_data import generate_runs\n"
+    "from src.workflows.metabolomics.demo_data import generate_runs\n"
     'generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)'
 )
 PROGRAMS = ("redis", "streamlit:streamlit-1", "worker:worker-0", "worker:worker-1", "haproxy")

@@ -58,8 +58,8 @@ def in_app(appliance: Box, code: str) -> dict:
 STOP = """
 from pathlib import Path
 from src import runs
-from src.workflows.topp_workflow import TOPPWorkflow
-workflow = TOPPWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
+from src.workflows.metabolomics import MetabolomicsWorkflow
+workflow = MetabolomicsWorkflow(Path(settings.workspaces_dir) / "{ws}", settings)
 started = time.monotonic()
 view = runs.stop(workflow)
 def tools():

@@ -27,17 +27,20 @@ pytestmark = [pytest.mark.slow, pytest.mark.container]
 PREVIOUS_RELEASE = "648adee"
 PREVIOUS_IMAGE = "openms-workflow-server:previous"
 LONG = DATA_DIR / "NZ_20200227_025.mzML"  # FeatureFinderMetabo's defaults: a run of some seconds
-DEMO = (
-    "from src.workflows.demo_data import generate_runs\n"
+DEMO = (  # also run on the previous release's image, whose workflow was not yet a package
+    "try:\n"
+    "    from src.workflows.metabolomics.demo_data import generate_runs\n"
+    "except ImportError:\n"
+    "    from src.workflows.demo_data import generate_runs\n"
     'generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)'
 )
 KEPT = """
 import json
 from pathlib import Path
 from src.core.settings import load_settings
-from src.workflows.topp_results import load_table
-from src.workflows.topp_workflow import TOPPWorkflow
-workflow = TOPPWorkflow(Path(load_settings().workspaces_dir) / "{ws}", load_settings())
+from src.workflows.metabolomics.results import load_table
+from src.workflows.metabolomics import MetabolomicsWorkflow
+workflow = MetabolomicsWorkflow(Path(load_settings().workspaces_dir) / "{ws}", load_settings())
 kept = workflow.kept_runs()
 tables = [r.results_root / "consensus-table" / "consensus_features.tsv" for r in kept]
 print(json.dumps([[r.status.state.value, len(load_table(t))] for r, t in zip(kept, tables)]))

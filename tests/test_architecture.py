@@ -17,6 +17,8 @@ LAYERS = ["content", "src.ui", "src.web", "src.runs", "src.jobs", "src.workflows
 def _modules() -> dict[str, Path]:
     found = {}
     for path in [*(REPO / "src").rglob("*.py"), *(REPO / "content").glob("*.py"), REPO / "app.py"]:
+        if "tests" in path.parts or path.name == "conftest.py":
+            continue  # a workflow package's own tests use the whole app, as the suite's do
         name = ".".join(path.relative_to(REPO).with_suffix("").parts)
         found[name.removesuffix(".__init__")] = path
     return found
@@ -117,7 +119,7 @@ def _packages() -> set[str]:
     return {
         str(init.parent.relative_to(REPO))
         for init in (REPO / "src").rglob("__init__.py")
-        if init.parent != REPO / "src"
+        if init.parent != REPO / "src" and "tests" not in init.relative_to(REPO).parts
     }
 
 

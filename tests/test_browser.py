@@ -16,9 +16,9 @@ from playwright.sync_api import expect
 from src import runs
 from src.core.settings import load_settings
 from src.ui.text import unlinked
-from src.workflows.demo_data import generate_large_run
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run
+from src.workflows.metabolomics.paths import table_in
 from tests.browser_support import (
     ADMIN_PASSWORD,
     RUN_TIMEOUT_MS,
@@ -59,7 +59,9 @@ def test_upload_run_and_results_through_the_queue(online_app, new_page, nz_files
 def test_a_second_workspace_waits_its_turn_with_one_worker(online_app, new_page, nz_files, settings, request):
     first, second = new_page(), new_page()
     first_id = open_app(first, online_app)
-    first_inputs = TOPPWorkflow(settings.workspaces_dir / first_id, settings).files.input_dir("mzML-files")
+    first_inputs = MetabolomicsWorkflow(settings.workspaces_dir / first_id, settings).files.input_dir(
+        "mzML-files"
+    )
     generate_large_run(first_inputs)
     second_id = open_app(second, online_app)
     assert second_id != first_id
@@ -84,15 +86,15 @@ def test_a_second_workspace_waits_its_turn_with_one_worker(online_app, new_page,
     expect(completed_shown(second)).to_be_visible()
     shot(second, "ran-after-first", request)
     # The second run did not start before the first one ended.
-    first_view = runs.status(TOPPWorkflow(settings.workspaces_dir / first_id, settings))
-    second_view = runs.status(TOPPWorkflow(settings.workspaces_dir / second_id, settings))
+    first_view = runs.status(MetabolomicsWorkflow(settings.workspaces_dir / first_id, settings))
+    second_view = runs.status(MetabolomicsWorkflow(settings.workspaces_dir / second_id, settings))
     assert second_view.started_at >= first_view.ended_at - 1
 
 
 def test_stop_workflow_mid_run_cancels_and_leaves_no_tool_running(online_app, new_page, settings, request):
     page = new_page()
     workspace_id = open_app(page, online_app)
-    workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / workspace_id, settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
 
     go_to(page, "Run")
@@ -140,7 +142,7 @@ def test_a_profile_mode_file_is_centroided_and_gives_features(online_app, new_pa
 
     expect(page.get_by_text(re.compile(r"Running PeakPickerHiRes on 1 input")).first).to_be_visible()
     check_results(page, request)
-    workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / workspace_id, settings)
     assert runs.status(workflow).state == "finished"
     assert (
         sum(1 for _ in table_in(workflow.files.results_root).open()) > 1

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from src.core.settings import load_settings
 from src.ui.text import unlinked
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.browser_support import (
     AppServer,
     go_to,
@@ -45,7 +45,7 @@ def choose(page: Page, label: str, option: re.Pattern, typed: str) -> None:
     settle(page)
 
 
-def run_with_noise(page: Page, workflow: TOPPWorkflow, noise: float, request) -> None:
+def run_with_noise(page: Page, workflow: MetabolomicsWorkflow, noise: float, request) -> None:
     workflow.params.set_tool_value("FeatureFinderMetabo", NOISE, noise)  # as the Configure page would
     start_and_watch_to_completion(page, request)
 
@@ -68,7 +68,7 @@ def test_runs_are_kept_compared_and_their_parameters_reused(
         page = new_page()
         workspace_id = open_app(page, server)
         upload(page, nz_files[:2])
-        workflow = TOPPWorkflow(settings.workspaces_dir / workspace_id, load_settings(env=env))
+        workflow = MetabolomicsWorkflow(settings.workspaces_dir / workspace_id, load_settings(env=env))
 
         go_to(page, "Run")
         page.get_by_text("E-mail me when a run ends").click()

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from src import runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.browser_support import (
     ADMIN_PASSWORD,
     AppServer,
@@ -74,7 +74,9 @@ def test_a_visitor_sees_nothing_of_another_visitors_failed_run_without_the_passw
     go_to(first, "Run")
     first.get_by_role("button", name="Start Workflow").click()
     expect(state_shown(first, "Failed")).to_be_visible(timeout=120_000)
-    job_id = runs.status(TOPPWorkflow(online_settings.workspaces_dir / first_id, online_settings)).job_id
+    job_id = runs.status(
+        MetabolomicsWorkflow(online_settings.workspaces_dir / first_id, online_settings)
+    ).job_id
     assert len(job_id) == 32
     secrets = [first_id, first_id[:12], job_id, job_id[:12], private.stem]
 

@@ -14,7 +14,7 @@ from src import runs
 from src.core.settings import load_settings
 from src.jobs.connection import get_connection
 from src.jobs.ops import cleanup
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.conftest import REPO, put_inputs
 from tests.queue_support import free_port, online_env
 
@@ -38,7 +38,7 @@ def workspace_with_file(settings, name: str) -> Path:
 def test_only_stale_workspaces_without_an_active_job_are_removed(online_settings, nz_files):
     stale = workspace_with_file(online_settings, "stale")
     recent = workspace_with_file(online_settings, "recent")
-    busy = TOPPWorkflow(online_settings.workspaces_dir / "busy", online_settings)
+    busy = MetabolomicsWorkflow(online_settings.workspaces_dir / "busy", online_settings)
     put_inputs(busy, nz_files[:1])
     view = runs.start(busy)  # no worker is running: the job stays queued
     assert view.mode == "queue"
@@ -55,7 +55,7 @@ def test_only_stale_workspaces_without_an_active_job_are_removed(online_settings
 
 
 def test_a_stale_workspace_whose_job_ended_is_removed(online_settings, nz_files):
-    done = TOPPWorkflow(online_settings.workspaces_dir / "done", online_settings)
+    done = MetabolomicsWorkflow(online_settings.workspaces_dir / "done", online_settings)
     put_inputs(done, nz_files[:1])
     view = runs.start(done)
     runs.stop(done)
@@ -68,7 +68,7 @@ def test_a_stale_workspace_whose_job_ended_is_removed(online_settings, nz_files)
 
 def test_nothing_is_removed_while_redis_is_unreachable(settings, nz_files, redis_url):
     online = load_settings(env=online_env(settings, redis_url))
-    busy = TOPPWorkflow(online.workspaces_dir / "busy", online)
+    busy = MetabolomicsWorkflow(online.workspaces_dir / "busy", online)
     put_inputs(busy, nz_files[:1])
     runs.start(busy)
     age(busy.workspace, online.workspace_max_age_days + 1)

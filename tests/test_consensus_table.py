@@ -9,7 +9,7 @@ import pandas as pd
 
 from tests.conftest import REPO
 
-SCRIPT = REPO / "src/workflows/consensus_table.py"
+SCRIPT = REPO / "src/workflows/metabolomics/consensus_table.py"
 
 
 def run_script(*args) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ import subprocess
 import pandas as pd
 import pyopenms as oms
 
-from src.workflows.consensus_table import write_table
-from src.workflows.demo_data import generate_runs
+from src.workflows.metabolomics.consensus_table import write_table
+from src.workflows.metabolomics.demo_data import generate_runs
 
 
 def sha256(path) -> str:

@@ -10,8 +10,8 @@ from src.core.errors import StorageRefused
 from src.core.settings import load_settings
 from src.core.workspace import uploads
 from src.core.workspace.space import human
-from src.workflows.demo_data import generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_runs
 from tests.conftest import REPO
 from tests.test_pages import page, texts, use_env
 
@@ -37,7 +37,7 @@ def test_example_data_is_refused_like_an_upload_when_it_does_not_fit(
     app.button(key=EXAMPLE_BUTTON).click().run()
     (shown,) = texts(app, "error")
     assert not any("Example data loaded" in text for text in texts(app, "success"))
-    workflow = TOPPWorkflow(root / "lab", load_settings())
+    workflow = MetabolomicsWorkflow(root / "lab", load_settings())
     assert workflow.files.inputs("mzML-files") == []  # nothing added, not even one of the files
 
     made = generate_runs(tmp_path / "example")  # the same bytes the page made (deterministic)
@@ -49,7 +49,7 @@ def test_example_data_is_refused_like_an_upload_when_it_does_not_fit(
 
 
 def test_example_data_with_room_is_added_through_the_upload_path(settings):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "roomy", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "roomy", settings)
     added = workflow.load_example()
     assert [p.name for p in added] == [f"demo_sample_{n}.mzML" for n in (1, 2, 3)]
     assert workflow.files.inputs("mzML-files") == added

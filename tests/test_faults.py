@@ -23,9 +23,9 @@ from src.core.workspace import space as storage
 from src.jobs.client import enqueue as q
 from src.jobs.ops import admin
 from src.jobs.scheduler import Scheduler
-from src.workflows.demo_data import generate_large_run, generate_runs
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import REPO, processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.test_executor import make_executor
 
@@ -58,7 +58,7 @@ def fill(volume) -> None:
 def test_a_volume_that_fills_during_a_run_fails_it_at_once_and_leaves_it_readable(tmpfs):
     small_volume = tmpfs("64m")
     settings = load_settings(env={"WORKSPACES_DIR": str(small_volume), "MIN_FREE_DISK_GB": "0"})
-    workflow = TOPPWorkflow(small_volume / "full", settings)
+    workflow = MetabolomicsWorkflow(small_volume / "full", settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     outcome: list[RunState] = []
     runner = threading.Thread(target=lambda: outcome.append(workflow.run()))
@@ -86,7 +86,9 @@ def test_redis_restarted_during_a_run_does_not_fail_it(
     online_settings, workers, redis_server, redis_url, nz_files
 ):
     workers.start(online_settings, redis_url, 1)
-    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "blip", online_settings))
+    workflow = set_noise_threshold(
+        MetabolomicsWorkflow(online_settings.workspaces_dir / "blip", online_settings)
+    )
     put_inputs(workflow, nz_files)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     runs.start(workflow)
@@ -119,7 +121,9 @@ def test_redis_down_as_a_run_ends_costs_neither_the_end_nor_the_worker(
     online_settings, workers, redis_server, redis_url
 ):
     [worker] = workers.start(online_settings, redis_url, 1)
-    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "ending", online_settings))
+    workflow = set_noise_threshold(
+        MetabolomicsWorkflow(online_settings.workspaces_dir / "ending", online_settings)
+    )
     generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
     job_id = runs.start(workflow).job_id
     wait_for(
@@ -145,7 +149,9 @@ def test_redis_down_as_a_run_ends_costs_neither_the_end_nor_the_worker(
 def test_a_finished_run_whose_job_runs_again_is_not_run_again(online_settings, workers, redis_url):
     """What RQ does with a job whose end was lost (a retry of the same job): the run stays as it is."""
     workers.start(online_settings, redis_url, 1)
-    workflow = set_noise_threshold(TOPPWorkflow(online_settings.workspaces_dir / "once", online_settings))
+    workflow = set_noise_threshold(
+        MetabolomicsWorkflow(online_settings.workspaces_dir / "once", online_settings)
+    )
     generate_runs(workflow.files.input_dir("mzML-files"), 2, n_spectra=60)
     job_id = runs.start(workflow).job_id
     wait_for(lambda: runs.status(workflow).state is RunState.FINISHED, 120, interval=0.2, what="the run")
@@ -159,7 +165,7 @@ def test_a_finished_run_whose_job_runs_again_is_not_run_again(online_settings, w
     assert len(workflow.kept_runs()) == 1
 
 
-def wait_for_progress(workflow: TOPPWorkflow, what: str) -> None:
+def wait_for_progress(workflow: MetabolomicsWorkflow, what: str) -> None:
     """Wait until the run's own status file shows a new step or progress (or the run ended)."""
     seen = workflow.state.read()
 
@@ -190,9 +196,9 @@ def at_once(action, times: int = 2) -> list:
 
 
 def test_two_tabs_pressing_start_at_once_start_one_local_run(settings):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "two-tabs", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "two-tabs", settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
-    results = at_once(lambda: runs.start(TOPPWorkflow(workflow.workspace, settings)).state)
+    results = at_once(lambda: runs.start(MetabolomicsWorkflow(workflow.workspace, settings)).state)
     try:
         assert len(results) == 2 and results.count(RunState.RUNNING) == 1, results
         refusal = next(r for r in results if r != RunState.RUNNING)
@@ -206,9 +212,9 @@ def test_two_tabs_pressing_start_at_once_start_one_local_run(settings):
 
 def test_two_local_starts_in_the_same_instant_spawn_one_process(settings):
     """The runner itself, without the page's earlier check: its start lock lets one start through."""
-    workflow = TOPPWorkflow(settings.workspaces_dir / "same-instant", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "same-instant", settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
-    results = at_once(lambda: LocalRunner(TOPPWorkflow(workflow.workspace, settings)).start())
+    results = at_once(lambda: LocalRunner(MetabolomicsWorkflow(workflow.workspace, settings)).start())
     try:
         pids = [r for r in results if isinstance(r, int)]
         assert len(pids) == 1, results
@@ -218,7 +224,7 @@ def test_two_local_starts_in_the_same_instant_spawn_one_process(settings):
 
 
 def test_a_busy_enqueue_lock_gives_a_message(online_settings, redis_url):
-    workflow = TOPPWorkflow(online_settings.workspaces_dir / "busy", online_settings)
+    workflow = MetabolomicsWorkflow(online_settings.workspaces_dir / "busy", online_settings)
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     connection = redis.Redis.from_url(redis_url)
     held = connection.lock(q.ENQUEUE_LOCK, timeout=30)
@@ -233,7 +239,7 @@ def test_a_busy_enqueue_lock_gives_a_message(online_settings, redis_url):
 
 
 def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_url):
-    workflow = TOPPWorkflow(online_settings.workspaces_dir / "moved", online_settings)
+    workflow = MetabolomicsWorkflow(online_settings.workspaces_dir / "moved", online_settings)
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     job_id = runs.start(workflow).job_id
     connection = redis.Redis.from_url(redis_url)

@@ -15,8 +15,8 @@ from src.core.errors import SettingsError
 from src.core.settings import load_settings
 from src.jobs.client import enqueue as q
 from src.jobs.scheduler import Scheduler
-from src.workflows.demo_data import generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_runs
 from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
@@ -25,18 +25,18 @@ ONE = "198.51.100.7"  # a class behind one address
 OTHER = "203.0.113.8"
 
 
-def workspaces(settings, count: int, tmp_path) -> list[TOPPWorkflow]:
+def workspaces(settings, count: int, tmp_path) -> list[MetabolomicsWorkflow]:
     """``count`` workspaces with one small mzML each (made once, copied)."""
     made = generate_runs(tmp_path / "demo", 1, n_spectra=60)[0]
     flows = []
     for n in range(count):
-        workflow = TOPPWorkflow(settings.workspaces_dir / f"ws{n:02d}", settings)
+        workflow = MetabolomicsWorkflow(settings.workspaces_dir / f"ws{n:02d}", settings)
         shutil.copy(made, workflow.files.input_dir("mzML-files") / made.name)
         flows.append(workflow)
     return flows
 
 
-def start(workflow: TOPPWorkflow, client: str) -> str:
+def start(workflow: MetabolomicsWorkflow, client: str) -> str:
     """The outcome of a Start as the Run page sees it: the run's state, or the refusal's text."""
     try:
         runs.start(workflow, client=client)

@@ -11,8 +11,8 @@ import pytest
 from src.core.run import RunState, read_log
 from src.core.run.history import new_run_id
 from src.core.settings import load_settings
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import put_inputs
 
 pytestmark = pytest.mark.slow
@@ -20,13 +20,13 @@ pytestmark = pytest.mark.slow
 NOISE = "algorithm:common:noise_threshold_int"
 
 
-def run_with_noise(workflow: TOPPWorkflow, noise: float) -> None:
+def run_with_noise(workflow: MetabolomicsWorkflow, noise: float) -> None:
     workflow.params.set_tool_value("FeatureFinderMetabo", NOISE, noise)
     assert workflow.run() is RunState.FINISHED, workflow.state.read().error
 
 
 def test_two_runs_are_both_kept_with_their_parameters_and_results(settings, nz_files):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "two", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "two", settings)
     put_inputs(workflow, nz_files[:2])
     run_with_noise(workflow, 100)
     run_with_noise(workflow, 1000)
@@ -57,7 +57,7 @@ def test_the_cap_removes_the_oldest_run_first(tmp_path, shared_cache, nz_files):
     settings = load_settings(
         env={"WORKSPACES_DIR": str(root), "ONLINE_DEPLOYMENT": "false", "RUNS_KEPT": "2"}
     )
-    workflow = TOPPWorkflow(root / "capped", settings)
+    workflow = MetabolomicsWorkflow(root / "capped", settings)
     put_inputs(workflow, nz_files[:1])
     for noise in (100, 200, 300):
         run_with_noise(workflow, noise)
@@ -67,7 +67,7 @@ def test_the_cap_removes_the_oldest_run_first(tmp_path, shared_cache, nz_files):
 
 
 def test_a_workspace_from_before_run_history_still_opens_and_archives(settings, nz_files):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "old", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "old", settings)
     put_inputs(workflow, nz_files[:1])
     run_with_noise(workflow, 100)
     (workflow.state.run_dir / "record.json").unlink()  # as a run of the previous version left it
@@ -81,7 +81,7 @@ def test_a_workspace_from_before_run_history_still_opens_and_archives(settings, 
 
 
 def test_a_failed_run_is_kept_with_its_error(settings, nz_files, tmp_path):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "failed", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "failed", settings)
     broken = workflow.files.input_dir("mzML-files") / "broken.mzML"
     broken.write_bytes(nz_files[0].read_bytes()[:100_000])
     assert workflow.run() is RunState.FAILED
@@ -97,7 +97,7 @@ def test_a_failed_run_is_kept_with_its_error(settings, nz_files, tmp_path):
 def test_history_counts_against_the_workspace_quota(settings, nz_files):
     from src.core.workspace import used_bytes
 
-    workflow = TOPPWorkflow(settings.workspaces_dir / "quota", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "quota", settings)
     put_inputs(workflow, nz_files[:1])
     run_with_noise(workflow, 100)
     one_run = used_bytes(workflow.workspace)

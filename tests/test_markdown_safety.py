@@ -35,8 +35,8 @@ WIDGETS = {
     "metric", "progress", "slider", "select_slider", "date_input", "pills", "segmented_control",
 }  # fmt: skip
 TEXT_KEYWORDS = {"body", "label", "text", "help"}
-#: Calls whose first argument is not text (a progress bar's fraction).
-FIRST_NOT_TEXT = {"progress"}
+#: Calls whose first argument is not text (a progress bar's fraction, the page a link goes to).
+FIRST_NOT_TEXT = {"progress", "page_link"}
 #: The workflow UI helper's methods that show text (src/ui/workflow_ui.py): workflows call these.
 UI_HELPER = {"info", "subheader", "caption"}
 #: Objects whose methods of these names are not Streamlit's (besides the modules a file imports).

@@ -18,8 +18,8 @@ from src.core.execution.memory import AUTO_FLOOR_BYTES, machine_memory_bytes
 from src.core.run import RunState, read_log
 from src.core.settings import GB, load_settings
 from src.core.workflow import LocalRunner
-from src.workflows.demo_data import generate_large_run
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
 from tests.test_workflow_local import run_locally
 
@@ -34,7 +34,7 @@ def limited(settings, gigabytes: str):
     return load_settings(env=env)
 
 
-def tool_process(workflow: TOPPWorkflow) -> psutil.Process | None:
+def tool_process(workflow: MetabolomicsWorkflow) -> psutil.Process | None:
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
         if cmdline and cmdline[0].endswith("FeatureFinderMetabo") and str(workflow.dir) in " ".join(cmdline):
@@ -45,7 +45,7 @@ def tool_process(workflow: TOPPWorkflow) -> psutil.Process | None:
 def test_a_file_that_needs_more_than_the_limit_fails_its_run_saying_so(settings, nz_files):
     """With its defaults FeatureFinderMetabo maps about 0.2 GB for an NZ file and over 0.3 GB for
     the large demo run: 0.25 GB fits the one and not the other."""
-    workflow = TOPPWorkflow(settings.workspaces_dir / "big", limited(settings, "0.25"))
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "big", limited(settings, "0.25"))
     put_inputs(workflow, nz_files[:1])
     large = generate_large_run(workflow.files.input_dir("mzML-files"))
     assert run_locally(workflow, timeout=300) is RunState.FAILED
@@ -59,7 +59,7 @@ def test_a_file_that_needs_more_than_the_limit_fails_its_run_saying_so(settings,
 
 
 def test_every_tool_runs_under_the_limit_and_first_in_line_for_the_oom_killer(settings):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "watched", limited(settings, "2"))
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "watched", limited(settings, "2"))
     set_noise_threshold(workflow)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     runner = LocalRunner(workflow)
@@ -76,7 +76,7 @@ def test_every_tool_runs_under_the_limit_and_first_in_line_for_the_oom_killer(se
 
 def test_a_tool_the_kernel_kills_is_reported_as_out_of_memory(settings):
     """The OOM killer ends a process with SIGKILL, and so does this test: the run says what to do."""
-    workflow = TOPPWorkflow(settings.workspaces_dir / "killed", limited(settings, "4"))
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "killed", limited(settings, "4"))
     set_noise_threshold(workflow)
     large = generate_large_run(workflow.files.input_dir("mzML-files"))
     runner = LocalRunner(workflow)

@@ -16,8 +16,8 @@ from src.core.settings import load_settings
 from src.core.version import VERSION
 from src.jobs.connection import get_connection
 from src.jobs.ops import admin, prometheus, run_totals
-from src.workflows.demo_data import generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_runs
 from tests.conftest import wait_for
 from tests.queue_support import online_env
 
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.slow
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*)?\})? (\S+)$')
 CLIENT = "198.51.100.77"
+
+
+WF = MetabolomicsWorkflow.id  # the workflow label of the runs here
 
 
 def parse(text: str) -> dict[tuple[str, frozenset], float]:
@@ -61,10 +64,10 @@ def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers
     online = load_settings(env=online_env(settings, redis_url))
     names = []
     for index in range(2):
-        good = TOPPWorkflow(online.workspaces_dir / f"metrics-good-{index}", online)
+        good = MetabolomicsWorkflow(online.workspaces_dir / f"metrics-good-{index}", online)
         generate_runs(good.files.input_dir("mzML-files"), 1, n_spectra=60)
         names.append(good)
-    bad = TOPPWorkflow(online.workspaces_dir / "metrics-bad", online)
+    bad = MetabolomicsWorkflow(online.workspaces_dir / "metrics-bad", online)
     (bad.files.input_dir("mzML-files") / "private-sample.mzML").write_bytes(
         nz_files[0].read_bytes()[:100_000]
     )
@@ -79,11 +82,13 @@ def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers
     samples = parse(text)
     assert value(samples, "openms_build_info", version=VERSION) == 1
     assert value(samples, "openms_redis_up") == 1
-    assert value(samples, "openms_runs_ended_total", outcome="finished") == 2
-    assert value(samples, "openms_runs_ended_total", outcome="failed") == 1
-    assert value(samples, "openms_run_duration_seconds_count", outcome="finished") == 2
-    assert value(samples, "openms_run_duration_seconds_bucket", outcome="finished", le="+Inf") == 2
-    assert value(samples, "openms_run_duration_seconds_sum", outcome="finished") > 0
+    assert value(samples, "openms_runs_ended_total", outcome="finished", workflow=WF) == 2
+    assert value(samples, "openms_runs_ended_total", outcome="failed", workflow=WF) == 1
+    assert value(samples, "openms_run_duration_seconds_count", outcome="finished", workflow=WF) == 2
+    assert (
+        value(samples, "openms_run_duration_seconds_bucket", outcome="finished", le="+Inf", workflow=WF) == 2
+    )
+    assert value(samples, "openms_run_duration_seconds_sum", outcome="finished", workflow=WF) > 0
     buckets = [
         v for (n, labels), v in samples.items() if n.endswith("_bucket") and ("outcome", "failed") in labels
     ]
@@ -102,7 +107,7 @@ def test_runs_waiting_for_a_worker_are_queued_or_held_by_the_clients_share(setti
     online = load_settings(env=online_env(settings, redis_url, RUNNING_RUNS_PER_CLIENT="1"))
     job_ids = []
     for index in range(3):
-        workflow = TOPPWorkflow(online.workspaces_dir / f"waiting-{index}", online)
+        workflow = MetabolomicsWorkflow(online.workspaces_dir / f"waiting-{index}", online)
         generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=20)
         job_ids.append(runs.start(workflow, client=CLIENT).job_id)
     admin.move(online, job_ids[-1], "high")  # as the admin page's "move" does

@@ -22,7 +22,7 @@ from src.core.notify import subscription
 from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
 from src.core.workflow import LocalRunner
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.browser_support import AppServer
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import free_port, online_env
@@ -116,7 +116,7 @@ def test_a_finished_and_a_failed_run_each_send_one_webhook_call_and_one_mail(
     receiver, mailbox = receivers
     settings = notifying_settings(tmp_path, shared_cache, receiver.url, mailbox.port)
 
-    done = TOPPWorkflow(settings.workspaces_dir / "done", settings)
+    done = MetabolomicsWorkflow(settings.workspaces_dir / "done", settings)
     put_inputs(done, nz_files[:1])
     set_noise_threshold(done)
     confirm(settings, done.workspace, "scientist@example.org", mailbox)
@@ -125,7 +125,7 @@ def test_a_finished_and_a_failed_run_each_send_one_webhook_call_and_one_mail(
     wait_for(lambda: not runner.is_running(), 180, interval=0.2, what="the run to end")
     assert ended_with(done.logger.log_dir) is RunState.FINISHED
 
-    failed = TOPPWorkflow(settings.workspaces_dir / "failed", settings)
+    failed = MetabolomicsWorkflow(settings.workspaces_dir / "failed", settings)
     (failed.files.input_dir("mzML-files") / "broken.mzML").write_bytes(nz_files[0].read_bytes()[:100_000])
     confirm(settings, failed.workspace, "other@example.org", mailbox)
     assert failed.run() is RunState.FAILED
@@ -157,7 +157,7 @@ def test_with_the_receivers_down_the_run_ends_normally_and_its_log_says_so(tmp_p
     mailbox = Mailbox()
     hook = f"http://127.0.0.1:{free_port()}/hook"
     settings = notifying_settings(tmp_path, shared_cache, hook, mailbox.port)
-    workflow = TOPPWorkflow(settings.workspaces_dir / "down", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "down", settings)
     put_inputs(workflow, nz_files[:1])
     set_noise_threshold(workflow)
     confirm(settings, workflow.workspace, "scientist@example.org", mailbox)
@@ -172,7 +172,7 @@ def test_with_the_receivers_down_the_run_ends_normally_and_its_log_says_so(tmp_p
 
 
 def test_no_notification_without_configuration_and_addresses_are_checked(settings, nz_files):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "quiet", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "quiet", settings)
     put_inputs(workflow, nz_files[:1])
     set_noise_threshold(workflow)
     assert workflow.run() is RunState.FINISHED
@@ -183,9 +183,9 @@ def test_no_notification_without_configuration_and_addresses_are_checked(setting
     assert subscription.check_address(" a@example.org ") == "a@example.org"
 
 
-def broken_workflow(settings, name: str, nz_files) -> TOPPWorkflow:
+def broken_workflow(settings, name: str, nz_files) -> MetabolomicsWorkflow:
     """A workspace whose runs fail within a second or two (a truncated mzML file)."""
-    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / name, settings)
     (workflow.files.input_dir("mzML-files") / "broken.mzML").write_bytes(nz_files[0].read_bytes()[:100_000])
     return workflow
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from src.core import workspace as ws
 from src.core.version import VERSION
 from src.jobs.client import enqueue as q
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.conftest import FFM_NOISE, REPO, set_noise_threshold, wait_for
 
 PAGES = [
@@ -136,7 +136,7 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
     app.button(key="start").click().run()
     assert any("no mzML files" in text for text in texts(app, "error"))
 
-    workflow = TOPPWorkflow(settings.workspaces_dir / "runs", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "runs", settings)
     workflow.load_example()
     set_noise_threshold(workflow)
     app = page("content/run.py", workspace="runs")
@@ -148,7 +148,9 @@ def test_start_refuses_without_inputs_and_runs_with_them(monkeypatch, settings):
     app = page("content/results.py", workspace="runs")
     assert not app.exception
     assert len(app.dataframe) == 1 and app.dataframe[0].value.shape[0] >= 20
-    assert len(app.get("plotly_chart")) == 2
+    # features in RT/m/z, intensities, features per sample, and the alignment (on by default): the
+    # deviations per sample before and after, and each sample's correction
+    assert len(app.get("plotly_chart")) == 5
     [download] = app.get("link_button")
     assert download.proto.url.startswith("/download/")  # a link that expires, not a media file
 
@@ -163,7 +165,7 @@ def test_misconfigured_environment_is_shown_not_raised(monkeypatch, settings):
 def test_online_run_page_queues_and_shows_the_place_in_line(monkeypatch, settings, redis_url):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
     workspace = ws.resolve_online(settings.workspaces_dir, None)
-    workflow = TOPPWorkflow(workspace.path, settings)
+    workflow = MetabolomicsWorkflow(workspace.path, settings)
     workflow.load_example()
     app = page("content/run.py", workspace=workspace.id)
     app.button(key="start").click().run()
@@ -180,7 +182,7 @@ def test_a_job_a_worker_has_just_taken_shows_running_and_nothing_else(monkeypatc
     (seen on a slow machine as "Running" above a progress bar that still said "Queued")."""
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL=redis_url)
     workspace = ws.resolve_online(settings.workspaces_dir, None)
-    workflow = TOPPWorkflow(workspace.path, settings)
+    workflow = MetabolomicsWorkflow(workspace.path, settings)
     workflow.load_example()
     app = page("content/run.py", workspace=workspace.id)
     app.button(key="start").click().run()  # no worker: it waits
@@ -199,7 +201,7 @@ def test_a_job_a_worker_has_just_taken_shows_running_and_nothing_else(monkeypatc
 def test_redis_down_at_start_runs_locally_and_says_so(monkeypatch, settings):
     use_env(monkeypatch, settings, ONLINE_DEPLOYMENT="true", REDIS_URL="redis://127.0.0.1:1/0")
     workspace = ws.resolve_online(settings.workspaces_dir, None)
-    TOPPWorkflow(workspace.path, settings).load_example()
+    MetabolomicsWorkflow(workspace.path, settings).load_example()
     app = page("content/run.py", workspace=workspace.id)
     app.button(key="start").click().run()
     assert not app.exception

@@ -89,3 +89,30 @@ def test_a_list_parameter_is_a_list_of_its_type_each_within_range(params):
         params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", ["one"])
     params.set_tool_value("PeakPickerHiRes", "algorithm:ms_levels", [])
     assert params.tool_values("PeakPickerHiRes") == {}
+
+
+def test_a_flag_is_given_alone_when_set_and_a_true_false_option_with_its_value(params, tmp_path):
+    """OpenMS refuses ``-keep_subelements true`` ("Trailing text argument(s)"): a flag (type bool
+    in the ini) is written alone, and not at all when it is off; an option restricted to
+    true/false takes its value. The tool itself accepts the command line (real FeatureLinkerUnlabeledKD)."""
+    import subprocess
+
+    known = params.tool_params("FeatureLinkerUnlabeledKD")
+    flag, option = known["keep_subelements"], known["algorithm:warp:enabled"]
+    assert flag.is_flag and not option.is_flag and option.is_bool
+    assert topp_ini.command_line(flag, True) == ["-keep_subelements"]
+    assert topp_ini.command_line(flag, False) == []
+    assert topp_ini.command_line(option, False) == ["-algorithm:warp:enabled", "false"]
+    written = tmp_path / "with-flag.ini"
+    command = ["FeatureLinkerUnlabeledKD", *topp_ini.command_line(flag, True), "-write_ini", str(written)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    refused = subprocess.run([*command[:2], "true", *command[2:]], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "Trailing text argument" in refused.stdout + refused.stderr
+
+
+def test_an_option_whose_default_is_not_among_its_choices_offers_it(params):
+    """FileFilter's in_type defaults to "" (the tool decides from the file) with a list of types."""
+    in_type = params.tool_params("FileFilter")["in_type"]
+    assert in_type.choices[0] == "" and "mzML" in in_type.choices
+    assert topp_ini.coerce(in_type, "") == ""

@@ -16,17 +16,17 @@ from src.core.settings import load_settings
 from src.jobs.client import enqueue as q
 from src.jobs.client import job_status
 from src.jobs.ops import admin, report
-from src.workflows.demo_data import generate_large_run, generate_runs
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
 
 
-def make_workflow(settings, name: str, files=None, noise: bool = True) -> TOPPWorkflow:
-    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+def make_workflow(settings, name: str, files=None, noise: bool = True) -> MetabolomicsWorkflow:
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / name, settings)
     if files:
         put_inputs(workflow, files)
     if noise:

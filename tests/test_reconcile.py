@@ -16,8 +16,8 @@ from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
 from src.jobs import reconcile
 from src.jobs.client import enqueue as q
-from src.workflows.demo_data import generate_large_run, generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from tests.conftest import processes_mentioning, wait_for
 from tests.queue_support import online_env
 
@@ -30,7 +30,7 @@ def snapshot(folder) -> dict:
 
 
 def test_a_status_read_never_writes_and_the_maintenance_pass_ends_the_run(online_settings, redis_url):
-    workflow = TOPPWorkflow(online_settings.workspaces_dir / "operator-cancelled", online_settings)
+    workflow = MetabolomicsWorkflow(online_settings.workspaces_dir / "operator-cancelled", online_settings)
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     job_id = runs.start(workflow).job_id  # no worker: it waits
     connection = redis.Redis.from_url(redis_url)
@@ -51,7 +51,7 @@ def test_a_status_read_never_writes_and_the_maintenance_pass_ends_the_run(online
 def test_a_killed_work_horse_ends_its_run_at_once(settings, workers, redis_url):
     no_retry = load_settings(env=online_env(settings, redis_url, QUEUE_RETRIES="0"))
     workers.start(no_retry, redis_url, 1, QUEUE_RETRIES="0")
-    workflow = TOPPWorkflow(no_retry.workspaces_dir / "oom", no_retry)
+    workflow = MetabolomicsWorkflow(no_retry.workspaces_dir / "oom", no_retry)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     runs.start(workflow)
 

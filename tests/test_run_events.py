@@ -13,8 +13,8 @@ from src import runs
 from src.core import process_log
 from src.core.settings import load_settings
 from src.jobs import run_events
-from src.workflows.demo_data import generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_runs
 from tests.conftest import wait_for
 from tests.queue_support import online_env
 
@@ -33,9 +33,9 @@ def test_each_run_event_is_one_json_line_without_visitor_data(settings, workers,
     online = load_settings(env=online_env(settings, redis_url, LOG_FORMAT="json"))
     web_log = io.StringIO()
     process_log.configure(online.log_format, "openms", stream=web_log)  # as the web server does
-    good = TOPPWorkflow(online.workspaces_dir / "events-good", online)
+    good = MetabolomicsWorkflow(online.workspaces_dir / "events-good", online)
     generate_runs(good.files.input_dir("mzML-files"), 1, n_spectra=60)
-    bad = TOPPWorkflow(online.workspaces_dir / "events-bad", online)
+    bad = MetabolomicsWorkflow(online.workspaces_dir / "events-bad", online)
     (bad.files.input_dir("mzML-files") / "secret-sample-name.mzML").write_bytes(
         nz_files[0].read_bytes()[:100_000]
     )

@@ -16,8 +16,8 @@ from src import runs
 from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
 from src.jobs import pieces
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import DATA_DIR, processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
 
@@ -30,8 +30,8 @@ STUDY = [DATA_DIR / f"NZ_20200227_0{n}.mzML" for n in (25, 27, 29)] + sorted(
 FINAL = ("finished", "failed", "cancelled")
 
 
-def study(settings, name: str, files=STUDY) -> TOPPWorkflow:
-    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+def study(settings, name: str, files=STUDY) -> MetabolomicsWorkflow:
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / name, settings)
     put_inputs(workflow, files)
     return set_noise_threshold(workflow)
 
@@ -69,12 +69,14 @@ def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
     final = wait_end(spread)
     assert final.state == "finished", final.error
     done = piece_jobs(connection, run_id)
-    assert len(done) == len(STUDY) and all(j.is_finished for j in done)
+    # a piece per file for feature finding and for applying the retention time alignment (on by default)
+    assert len(done) == 2 * len(STUDY) and all(j.is_finished for j in done)
     ran_on = {j.worker_name for j in done}
     assert len(ran_on) == 2, ran_on  # pieces ran on both workers
     log = read_log(spread.logger.log_dir, "commands")
     for source in STUDY:
         assert f"FeatureFinderMetabo on {source.name} (piece " in log
+        assert f"MapRTTransformer on {source.stem}.featureXML (piece " in log
     assert all(f"on worker {name}" in log for name in ran_on)  # the log says which worker ran each
 
     workers.stop_all()  # the same study as one job: spreading off

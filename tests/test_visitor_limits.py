@@ -17,8 +17,8 @@ from src.core.run import read_log
 from src.core.settings import load_settings
 from src.jobs.client import enqueue as q
 from src.jobs.ops import admin_auth
-from src.workflows.demo_data import generate_large_run, generate_runs
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from tests.conftest import REPO, wait_for
 from tests.env_workflow import EnvWorkflow
 from tests.queue_support import online_env
@@ -34,8 +34,8 @@ SECRETS = {
 }
 
 
-def small_workflow(settings, name: str) -> TOPPWorkflow:
-    workflow = TOPPWorkflow(settings.workspaces_dir / name, settings)
+def small_workflow(settings, name: str) -> MetabolomicsWorkflow:
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / name, settings)
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     return workflow
 
@@ -94,7 +94,7 @@ def test_local_fallback_runs_count_per_client_too(settings):
             settings, "redis://127.0.0.1:1/0", RUNNING_RUNS_PER_CLIENT="1", QUEUE_RETRY_INTERVALS=""
         )
     )
-    first = TOPPWorkflow(down.workspaces_dir / "a", down)
+    first = MetabolomicsWorkflow(down.workspaces_dir / "a", down)
     generate_large_run(first.files.input_dir("mzML-files"))
     second = small_workflow(down, "b")
     try:

@@ -35,8 +35,8 @@ from playwright.sync_api import expect
 from src.core.run import RunState
 from src.core.settings import load_settings
 from src.web import downloads
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.paths import table_in
 from tests.browser_support import AppServer, go_to, open_app
 from tests.conftest import REPO, wait_for
 from tests.queue_support import free_port
@@ -222,7 +222,7 @@ def large_study(workspaces: Path, rows: int, samples: int) -> None:
     """A local workspace ``big`` whose latest run ended with a consensus table of ``rows`` features
     in ``samples`` samples."""
     settings = load_settings(env={"WORKSPACES_DIR": str(workspaces), "ONLINE_DEPLOYMENT": "false"})
-    workflow = TOPPWorkflow(workspaces / "big", settings)
+    workflow = MetabolomicsWorkflow(workspaces / "big", settings)
     random = np.random.default_rng(7)
     table = pd.DataFrame(
         {

@@ -8,8 +8,8 @@ import pytest
 
 from src.core.run import RunState, ended_with, read_log
 from src.core.workflow import LocalRunner
-from src.workflows.topp_paths import table_in
-from src.workflows.topp_workflow import TOPPWorkflow
+from src.workflows.metabolomics import MetabolomicsWorkflow
+from src.workflows.metabolomics.paths import table_in
 from tests.conftest import processes_mentioning, put_inputs, set_noise_threshold, wait_for
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def feature_count(path) -> int:
     return features.size()
 
 
-def run_locally(workflow: TOPPWorkflow, timeout: float = 180) -> RunState:
+def run_locally(workflow: MetabolomicsWorkflow, timeout: float = 180) -> RunState:
     runner = LocalRunner(workflow)
     runner.start()
     assert runner.is_running() or workflow.state.read().is_final
@@ -30,7 +30,7 @@ def run_locally(workflow: TOPPWorkflow, timeout: float = 180) -> RunState:
 
 
 def test_real_nz_files_in_a_local_process(settings, nz_files):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "nz", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "nz", settings)
     put_inputs(workflow, nz_files)
     set_noise_threshold(workflow)
     assert workflow.preflight() == []
@@ -53,13 +53,15 @@ def test_real_nz_files_in_a_local_process(settings, nz_files):
     assert commands.count("Running: /usr/bin/FeatureFinderMetabo") == 3
     assert "-algorithm:common:noise_threshold_int 100" in commands
     assert "Running: /usr/bin/FeatureLinkerUnlabeledKD" in commands
-    assert commands.count("finished in") == 5  # three FFM, the linker, the table script
+    assert commands.count("Running: /usr/bin/MapAlignerPoseClustering") == 1  # alignment is on by default
+    assert commands.count("Running: /usr/bin/MapRTTransformer") == 3
+    assert commands.count("finished in") == 9  # three FFM, the aligner, three transformers, linker, table
     assert commands.rstrip().endswith("=== WORKFLOW FINISHED ===")
     assert "Running: " not in read_log(workflow.logger.log_dir, "minimal")
 
 
 def test_a_single_file_run_skips_linking_and_still_gives_a_table(settings, nz_files):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "single", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "single", settings)
     put_inputs(workflow, nz_files[:1])
     set_noise_threshold(workflow)
     assert workflow.run() is RunState.FINISHED, workflow.state.read().error
@@ -71,7 +73,7 @@ def test_a_single_file_run_skips_linking_and_still_gives_a_table(settings, nz_fi
 
 
 def test_generated_demo_data_runs_through(settings):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "demo", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "demo", settings)
     demo_files = workflow.load_example()
     assert len(demo_files) >= 3
     set_noise_threshold(workflow)
@@ -82,9 +84,9 @@ def test_generated_demo_data_runs_through(settings):
 
 
 def test_stop_during_feature_detection_cancels_and_leaves_no_tool_running(settings):
-    from src.workflows.demo_data import generate_large_run
+    from src.workflows.metabolomics.demo_data import generate_large_run
 
-    workflow = TOPPWorkflow(settings.workspaces_dir / "stop", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "stop", settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     runner = LocalRunner(workflow)
     runner.start()
@@ -109,7 +111,7 @@ def test_stop_during_feature_detection_cancels_and_leaves_no_tool_running(settin
     [(b"", "File empty"), ("truncated", "Unable to read file")],
 )
 def test_corrupt_or_empty_mzml_fails_with_the_tools_error(settings, nz_files, content, expected_error):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "bad", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "bad", settings)
     bad = workflow.files.input_dir("mzML-files") / "bad.mzML"
     bad.write_bytes(nz_files[0].read_bytes()[:100_000] if content == "truncated" else content)
     assert run_locally(workflow) is RunState.FAILED
@@ -121,7 +123,7 @@ def test_corrupt_or_empty_mzml_fails_with_the_tools_error(settings, nz_files, co
 
 
 def test_a_run_without_inputs_fails_with_advice(settings):
-    workflow = TOPPWorkflow(settings.workspaces_dir / "empty", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "empty", settings)
     assert any("no mzML files" in problem for problem in workflow.preflight())
     assert workflow.run() is RunState.FAILED
     assert "Upload files on the File Upload page" in workflow.state.read().error
@@ -143,9 +145,9 @@ def test_the_run_process_does_not_re_run_the_parents_main_script(settings, tmp_p
         f"    sys.path.insert(0, {str(REPO)!r})\n"
         "    from src.core.workflow.local_runner import LocalRunner\n"
         "    from src.core.settings import load_settings\n"
-        "    from src.workflows.topp_workflow import TOPPWorkflow\n"
+        "    from src.workflows.metabolomics import MetabolomicsWorkflow\n"
         f"    settings = load_settings(env={{'WORKSPACES_DIR': {str(settings.workspaces_dir)!r}}})\n"
-        "    runner = LocalRunner(TOPPWorkflow(settings.workspaces_dir / 'main', settings))\n"
+        "    runner = LocalRunner(MetabolomicsWorkflow(settings.workspaces_dir / 'main', settings))\n"
         "    runner.start()\n"
         "    while runner.is_running(): time.sleep(0.1)\n"
         "    print(runner.workflow.state.read().state, 'streamlit' in sys.modules)\n"
@@ -160,9 +162,9 @@ def test_a_killed_run_process_takes_its_tools_along_and_is_reported(settings):
     import os
     import signal
 
-    from src.workflows.demo_data import generate_large_run
+    from src.workflows.metabolomics.demo_data import generate_large_run
 
-    workflow = TOPPWorkflow(settings.workspaces_dir / "killed", settings)
+    workflow = MetabolomicsWorkflow(settings.workspaces_dir / "killed", settings)
     generate_large_run(workflow.files.input_dir("mzML-files"))
     runner = LocalRunner(workflow)
     pid = runner.start()

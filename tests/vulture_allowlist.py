@@ -9,3 +9,5 @@ spectra, chromatograms, chromatogram  # the consumer interface's parameters
 run_piece  # the job function of a piece: RQ imports it by the path in src/jobs/pieces.PIECE_TASK
 _result  # an RQ Job attribute: what Job._handle_success records as the piece's return value
 dequeue_job_and_maintain_ttl  # RQ's Worker calls it before every wait for work
+pytest_plugins  # pytest reads it in src/workflows/conftest.py
+fresh_notes  # an autouse fixture of src/workflows/metabolomics/tests/test_alignment.py

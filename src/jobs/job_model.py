@@ -8,7 +8,8 @@ from rq.job import Job, JobStatus
 from src.core.layout import WorkflowLayout
 from src.core.run import RunState, RunStateStore, RunStatus
 from src.core.settings import Settings, load_settings
-from src.core.workflow import WorkflowBase, build_workflow
+from src.core.workflow import WorkflowBase
+from src.workflows import build as build_workflow
 
 #: What each RQ state means for the run.
 RUN_STATE_OF = {

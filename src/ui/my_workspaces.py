@@ -9,13 +9,14 @@ from pathlib import Path
 import streamlit as st
 
 from src.core.errors import WorkspaceError
-from src.core.run import RunState
+from src.core.layout import WorkflowLayout
+from src.core.run import RunState, RunStateStore
 from src.core.settings import Settings
 from src.core.workspace import creation as new_workspaces
 from src.core.workspace import owners
 from src.ui import auth
 from src.ui.text import literal
-from src.workflows import DEFAULT_WORKFLOW
+from src.workflows import installed
 
 _NEW = "➕ New workspace…"
 _BOX = "my-ws-box-"
@@ -91,8 +92,8 @@ def _delete(settings: Settings, workspace: Path, who: auth.Person) -> None:
     sure = st.checkbox("Delete this workspace and everything in it", key=f"my-ws-sure-{workspace.name}")
     if not st.button("Delete workspace", key="my-ws-delete", disabled=not sure):
         return
-    status = DEFAULT_WORKFLOW(workspace, settings).state.read()
-    if status.state is not RunState.NEW and not status.is_final:
+    states = [RunStateStore(WorkflowLayout.of(workspace, cls.id).run).read() for cls in installed()]
+    if any(status.state is not RunState.NEW and not status.is_final for status in states):
         st.error("A run of this workspace is queued or running: stop it first, then delete the workspace.")
         return
     try:

@@ -20,10 +20,10 @@ from src.core.settings import Settings, by_key, load_settings
 from src.core.workflow import WorkflowBase
 from src.core.workspace import creation as new_workspaces
 from src.core.workspace import owners
-from src.ui import auth, run_watch, sidebar
+from src.ui import auth, navigation, run_watch, sidebar
 from src.ui.text import literal
 from src.web import sessions
-from src.workflows import DEFAULT_WORKFLOW
+from src.workflows import RegistryError, offered
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class PageContext:
     workflow: WorkflowBase | None
     client: str  # whom the limits per client count: the visitor's address, or the signed-in person
     person: auth.Person | None = None  # sign-in mode: who is signed in
+    workflows: tuple[type[WorkflowBase], ...] = ()  # every offered workflow, the first one first
 
 
 def client_address() -> str:
@@ -62,6 +63,18 @@ def app_title() -> str:
         return load_settings().app_name
     except SettingsError:
         return str(by_key("app_name").default)
+
+
+def offered_workflows() -> tuple[Settings, tuple[type[WorkflowBase], ...]]:
+    """The settings and the workflows the app offers; a page that says what is wrong if either
+    cannot be had (the appliance's start-up check refuses such settings before this)."""
+    settings = _settings()
+    try:
+        return settings, offered(settings)
+    except RegistryError as err:
+        st.error(f"The app is misconfigured: {literal(err)}")
+        st.stop()
+        raise
 
 
 def _settings() -> Settings:
@@ -156,17 +169,24 @@ def page_setup(run_page: bool = False, makes_workspace: bool = True) -> PageCont
     _log_lines(settings.log_format)
     who = auth.person(settings)  # in sign-in mode: asks to sign in first
     workspace = select_workspace(settings, who, makes_workspace)
-    workflow = _open_workflow(settings, workspace)
+    _, workflows = offered_workflows()
+    workflow = _open_workflow(settings, workspace, workflows)
     sidebar.render(settings, workspace, who)
     if workflow is not None and not run_page:  # the Run page's status block remembers the state itself
         run_watch.watch(workflow)
-    return PageContext(settings, workspace, workflow, who.client if who else client_address(), who)
+    client = who.client if who else client_address()
+    return PageContext(settings, workspace, workflow, client, who, workflows)
 
 
-def _open_workflow(settings: Settings, workspace: Path | None) -> WorkflowBase | None:
-    if workspace is None:
+def _open_workflow(
+    settings: Settings, workspace: Path | None, workflows: tuple[type[WorkflowBase], ...]
+) -> WorkflowBase | None:
+    """The workflow of the page that runs (the first one on pages of no workflow), in the workspace."""
+    if workspace is None or not workflows:
         return None
     script_run = get_script_run_ctx()
     if script_run is not None:  # uploads from this session go to this workspace (src/web/upload_stream.py)
         sessions.register(script_run.session_id, workspace, settings)
-    return DEFAULT_WORKFLOW(workspace, settings)
+    serving = navigation.current_workflow()
+    chosen = next((cls for cls in workflows if cls.id == serving), workflows[0])
+    return chosen(workspace, settings)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from shutil import which
+
 import streamlit as st
 
+from src.ui import navigation
 from src.ui.page import PageContext
 from src.ui.text import literal
 
@@ -18,28 +21,37 @@ link shown in the sidebar (`?workspace=…`) to come back to it later; anyone wi
 """
 
 _STEPS = """
-1. **File Upload**: add mzML files (profile data is centroided for you with PeakPickerHiRes), or
-   press *Load example data* for three small demo runs.
-2. **Configure**: every parameter of PeakPickerHiRes, FeatureFinderMetabo and FeatureLinkerUnlabeledKD,
-   with the tools' own defaults and help texts. Only the values you change are saved.
+Each workflow has its own section in the navigation, with its own files, parameters and runs; the runs
+of different workflows in one workspace go side by side.
+
+1. **File Upload**: add your files (mzML; profile data is centroided for you), or press
+   *Load example data*.
+2. **Configure**: the parameters of every tool the workflow runs, with the tools' own defaults and help
+   texts. Only the values you change are saved.
 3. **Run**: press *Start Workflow* and follow progress and logs; *Stop Workflow* ends it. Earlier runs
-   of the workspace are listed below; if the server sends e-mail you can ask for one when a run ends.
-4. **Results**: the consensus feature table, plots and a zip with every result file, for any kept run;
-   compare two runs, or re-use a run's parameters.
+   are listed below; if the server sends e-mail you can ask for one when a run ends.
+4. **Results**: tables, plots and a zip with every result file, for any kept run; compare two runs, or
+   re-use a run's parameters.
 """
 
 
 def show(ctx: PageContext) -> None:
     st.title(literal(ctx.settings.app_name))
     st.markdown(
-        "Runs [OpenMS](https://openms.de) LC-MS workflows in the browser. The example *TOPP Workflow* "
-        "detects metabolite features in each mzML file (FeatureFinderMetabo), links them across samples "
-        "(FeatureLinkerUnlabeledKD) and shows the consensus features as a table and plots."
+        "Runs [OpenMS](https://openms.de) LC-MS workflows in the browser. The workflows offered here:"
     )
+    for number, workflow in enumerate(ctx.workflows):
+        with st.container(border=True):
+            start = navigation.page(workflow, "file_upload", number == 0)
+            st.page_link(start, label=f"**{literal(workflow.name)}**", icon=":material/science:")
+            if workflow.description:
+                st.markdown(literal(workflow.description))
     st.markdown(_ONLINE if ctx.settings.online_deployment else _LOCAL)
     st.subheader("How to use it")
     st.markdown(_STEPS)
-    missing = ctx.workflow.missing_tools()
+    missing = sorted(
+        {tool for workflow in ctx.workflows for tool in workflow.required_tools if not which(tool)}
+    )
     if missing:
         st.warning(
             f"Not installed here: {literal(', '.join(missing))}. Install the OpenMS TOPP tools "

@@ -24,7 +24,7 @@ from src.core.run import RunState, duration_text, history, tail
 from src.core.settings import LOG_LEVELS
 from src.core.workflow import WorkflowBase
 from src.runs import RunView
-from src.ui import run_watch
+from src.ui import navigation, run_watch
 from src.ui.page import PageContext
 from src.ui.text import literal
 
@@ -221,7 +221,7 @@ def render_status(view: RunView, signed_in: bool = False) -> None:
     elif view.state is RunState.FINISHED:
         took = duration_text(view.took) if view.took is not None else "a moment"
         st.success(f"**{literal(label)}** in {literal(took)}. See the Results page.")
-        st.page_link("content/results.py", label="Go to Results", icon=":material/bar_chart:")
+        st.page_link(navigation.link_target("results"), label="Go to Results", icon=":material/bar_chart:")
     elif view.state is RunState.FAILED:
         st.error(f"**{literal(label)}**: {literal(view.error)}")
     elif view.state is RunState.CANCELLED:

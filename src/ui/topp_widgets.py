@@ -37,6 +37,10 @@ def _save(params: ParameterManager, tool: str, param: ToppParam, key: str) -> No
         )
 
 
+def _choice_text(choice: str) -> str:
+    return choice or "(none: the tool decides)"
+
+
 def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object, key: str) -> None:
     name = param.name.split(":")[-1]
     section = ":".join(param.name.split(":")[:-1])
@@ -52,7 +56,8 @@ def _widget(params: ParameterManager, tool: str, param: ToppParam, value: object
     elif param.is_list:  # one value per line
         st.text_area(label, value="\n".join(str(v) for v in value), max_chars=LIST_MAX_CHARS, **common)
     elif param.choices:
-        st.selectbox(label, param.choices, index=param.choices.index(str(value)), **common)
+        chosen = param.choices.index(str(value)) if str(value) in param.choices else 0
+        st.selectbox(label, param.choices, index=chosen, format_func=_choice_text, **common)
     elif param.type == "int":
         st.number_input(
             label,

@@ -13,13 +13,13 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from src.core.errors import InputError, StorageRefused
+from src.core.errors import InputError, ParameterError, StorageRefused
 from src.core.run import RunRecord
 from src.core.settings import MB
 from src.core.workflow import WorkflowBase
 from src.core.workspace import space as storage
 from src.core.workspace import uploads
-from src.ui import topp_widgets
+from src.ui import navigation, topp_widgets
 from src.ui.text import label_text, literal
 from src.web import downloads
 
@@ -233,4 +233,218 @@ class WorkflowUI:
                 f"The parameters of the run of {literal(run.started)} are loaded. Check them on the "
                 "Configure page, then press 'Start Workflow' on the Run page."
             )
-            st.page_link("content/configure.py", label="Go to Configure", icon=":material/tune:")
+            st.page_link(navigation.link_target("configure"), label="Go to Configure", icon=":material/tune:")
+
+    # ---- the workflow's own switches ------------------------------------------------------------
+    def checkbox(self, key: str, label: str, default: bool, help: str = "") -> bool:
+        """A switch of the workflow's own, saved in its parameters under ``key`` (dropped when it equals
+        ``default``, as TOPP values are) and read in ``execution()`` with ``self.params.get``; returns
+        whether it is on, so the page can show what belongs to it only then."""
+        try:
+            saved = self.workflow.params.get(key, default)
+        except ParameterError as err:
+            st.error(f"The saved parameters are not valid: {literal(err)}")
+            return default
+        widget = f"{self.key}::{key}"
+        on = st.checkbox(
+            label_text(label),
+            value=saved if isinstance(saved, bool) else default,
+            key=widget,
+            help=literal(help) if help else None,
+            on_change=self._save_switch,
+            args=(key, widget, default),
+        )
+        if st.session_state.get(f"{widget}::error"):
+            st.error(f"Not saved: {literal(st.session_state[f'{widget}::error'])}")
+        return bool(on)
+
+    def _save_switch(self, key: str, widget: str, default: bool) -> None:
+        try:
+            self.workflow.params.set(key, bool(st.session_state[widget]), default)
+            st.session_state.pop(f"{widget}::error", None)
+        except (ParameterError, OSError) as err:  # a damaged file or a full disk: say so on the page
+            st.session_state[f"{widget}::error"] = str(err)
+
+    # ---- more of the workflow's own parameters, other kinds of files, choices, downloads -----------
+    def number(
+        self,
+        key: str,
+        label: str,
+        default: float,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        help: str = "",
+    ) -> float:
+        """A number of the workflow's own, saved in its parameters under ``key`` (dropped when it
+        equals ``default``) like :meth:`checkbox`; returns the value in force."""
+        try:
+            saved = self.workflow.params.get(key, default)
+        except ParameterError as err:
+            st.error(f"The saved parameters are not valid: {literal(err)}")
+            return default
+        usable = isinstance(saved, int | float) and not isinstance(saved, bool)
+        inside = usable and (minimum is None or saved >= minimum) and (maximum is None or saved <= maximum)
+        if not inside:
+            st.error(f"The saved value {literal(saved)} of this setting is not allowed; set it again below.")
+        value = float(saved) if inside else float(default)
+        widget = f"{self.key}::{key}::{value!r}"  # a value saved elsewhere (a re-run's) shows at once
+        st.number_input(
+            label_text(label),
+            value=value,
+            min_value=None if minimum is None else float(minimum),
+            max_value=None if maximum is None else float(maximum),
+            format="%g",
+            key=widget,
+            help=literal(help) if help else None,
+            on_change=self._save_value,
+            args=(key, widget, default),
+        )
+        self._save_error(widget)
+        return value
+
+    def choice(
+        self, key: str, label: str, options: dict[str, str], default: str | None = None, help: str = ""
+    ) -> str | None:
+        """One of ``options`` (value -> how it is named), saved in the workflow's parameters under
+        ``key``; returns the value in force, None while nothing (still offered) is chosen."""
+        try:
+            saved = self.workflow.params.get(key, default)
+        except ParameterError as err:
+            st.error(f"The saved parameters are not valid: {literal(err)}")
+            return None
+        current = saved if saved in options else None
+        widget = f"{self.key}::{key}::{current}"
+        st.selectbox(
+            label_text(label),
+            list(options),
+            index=list(options).index(current) if current is not None else None,
+            format_func=lambda value: options.get(value, str(value)),
+            placeholder="Choose one",
+            key=widget,
+            help=literal(help) if help else None,
+            on_change=self._save_value,
+            args=(key, widget, default),
+        )
+        self._save_error(widget)
+        return current
+
+    def _save_value(self, key: str, widget: str, default: object) -> None:
+        try:
+            self.workflow.params.set(key, st.session_state[widget], default)
+            st.session_state.pop(f"{widget}::error", None)
+        except (ParameterError, OSError) as err:  # a damaged file or a full disk: say so on the page
+            st.session_state[f"{widget}::error"] = str(err)
+
+    def _save_error(self, widget: str) -> None:
+        if st.session_state.get(f"{widget}::error"):
+            st.error(f"Not saved: {literal(st.session_state[f'{widget}::error'])}")
+
+    def select(self, label: str, options: list[str], key: str, index: int = 0) -> str | None:
+        """A choice that only changes what a page shows (saved nowhere), e.g. what to compare."""
+        if not options:
+            return None
+        return st.selectbox(
+            label_text(label), options, index=min(index, len(options) - 1), key=f"{self.key}-{key}"
+        )
+
+    def edit_table(self, frame: pd.DataFrame, title: str, key: str, editable: list[str]) -> pd.DataFrame:
+        """``frame`` with its ``editable`` columns open to edits; returns the table as edited. The
+        widget is keyed by the data, so a table saved elsewhere (a re-run's parameters) shows at once."""
+        st.subheader(literal(title))
+        fingerprint = int(pd.util.hash_pandas_object(frame, index=False).sum())
+        return st.data_editor(
+            frame,
+            key=f"{self.key}-edit-{key}-{fingerprint}",
+            disabled=[column for column in frame.columns if column not in editable],
+            hide_index=True,
+            num_rows="fixed",
+            width="stretch",
+        )
+
+    def problem(self, message: str) -> None:
+        """A message about something that stops the workflow (shown exactly as written)."""
+        st.error(literal(message))
+
+    def upload_other_files(
+        self,
+        key: str,
+        label: str,
+        types: list[str],
+        adopt: Callable[[Path, str, Path], Path],
+        describe: Callable[[list[Path]], list[tuple[str, str]]] | None = None,
+    ) -> None:
+        """An upload of files other than mzML (e.g. FASTA): each arrives in the workspace's spool
+        folder, within the same limits as an mzML upload, then ``adopt(spooled, name, folder)``
+        checks it and moves it into the input folder ``key`` (or raises InputError, removing it);
+        ``describe`` may add notes on the new files, as ``describe_inputs`` does for mzML."""
+        folder = self.workflow.files.input_dir(key)
+        with st.form(f"{self.key}-upload-{key}", clear_on_submit=True):
+            try:
+                chosen = st.file_uploader(
+                    f"Add {label_text(label)}",
+                    accept_multiple_files=True,
+                    type=types,
+                    max_upload_size=max(1, self.workflow.settings.limits.max_upload_bytes // MB),
+                )
+            except StreamlitAPIException:  # a name the web server replaced (src/web/upload_stream.py)
+                chosen = None
+                st.error(
+                    f"An upload was refused: its name is not one this server accepts for {literal(label)} "
+                    f"({literal(', '.join(types))}). Rename the file and upload it again."
+                )
+            submitted = st.form_submit_button("Add files")
+        added = []
+        for upload in (chosen or []) if submitted else []:
+            name = _sent_name(upload)
+            try:
+                added.append(adopt(self._spooled(upload, name), name, folder))
+                st.success(f"Added {literal(added[-1].name)}")
+            except InputError as err:
+                st.error(f"Not added: {literal(err)}")
+        for kind, message in describe(added) if describe and added else []:
+            if kind == "problem":
+                st.warning(literal(message))
+            else:
+                st.info(literal(message))
+        self._current_files(key, label)
+
+    def _spooled(self, upload, name: str) -> Path:
+        """The upload as a file in the workspace's spool folder: the one the web server wrote, or
+        (served without src/web/server.py) written here from memory once it is known to fit."""
+        workspace, settings = self.workflow.workspace, self.workflow.settings
+        upload.seek(0)
+        found = uploads.read_ticket(upload.read(len(uploads.TICKET_PREFIX) + 4096))
+        upload.seek(0)
+        if found is not None:
+            if found.get("refused"):
+                raise InputError(str(found["refused"]))
+            spooled = uploads.spool_path(workspace, str(found.get("token", "")))
+            if not spooled.is_file():
+                raise InputError(
+                    f"{name}: the uploaded file is gone (uploads are kept for an hour); add it again."
+                )
+            return spooled
+        if upload.size > settings.limits.max_upload_bytes:
+            raise InputError(uploads.too_large_message(name, settings.limits))
+        storage.check_free_disk(settings.workspaces_dir, settings.limits, upload.size)
+        storage.check_quota(workspace, settings.limits, upload.size)
+        import uuid  # here, so the module's head stays as it was
+
+        spooled = uploads.spool_path(workspace, uuid.uuid4().hex)
+        spooled.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with spooled.open("wb") as handle:
+                handle.writelines(iter(lambda: upload.read(MB), b""))  # in chunks, never whole
+        except OSError as err:
+            spooled.unlink(missing_ok=True)
+            raise InputError(f"{name}: the file could not be stored ({err.strerror}). Try again.") from None
+        return spooled
+
+    def download_folder(self, folder: Path, name: str, label: str) -> None:
+        """A link (valid for a few minutes, in this browser only) that downloads one result folder
+        as a zip named ``name``, served like :meth:`download_results`."""
+        browser = st.context.cookies.get(downloads.COOKIE, "")
+        url = downloads.link(
+            self.workflow.settings, folder, name, browser if isinstance(browser, str) else ""
+        )
+        st.link_button(label_text(label), url, icon=":material/download:")

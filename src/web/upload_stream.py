@@ -33,6 +33,7 @@ from src.core.workspace import (
     too_large_message,
 )
 from src.web import sessions
+from src.workflows import upload_types
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ class _FilePart:
                 settings.limits,
                 settings.workspaces_dir,
                 self.expected,
+                upload_types(),
             )
         except InputError as err:
             self.refused = str(err)
@@ -242,7 +244,8 @@ class StreamedUploads:
         "..") with a traceback on the page, so it never sees the browser's; the ticket keeps that
         name for the page's message."""
         boundary = f"openms-{uuid.uuid4().hex}".encode()
-        disposition = f'form-data; name="file"; filename="{safe_forward_name(part.raw_name)}"'.encode()
+        forwarded = safe_forward_name(part.raw_name, upload_types())
+        disposition = f'form-data; name="file"; filename="{forwarded}"'.encode()
         body = b"".join(
             [
                 b"--" + boundary + b"\r\n",

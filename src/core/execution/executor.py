@@ -239,7 +239,7 @@ class CommandExecutor:
             param = known.get(name)
             if param is None:
                 raise ParameterError(f"{tool} has no parameter '{name}'.")
-            options += [f"-{name}", *topp_ini.command_line_value(param, topp_ini.coerce(param, value))]
+            options += topp_ini.command_line(param, topp_ini.coerce(param, value))
         return options
 
     @staticmethod

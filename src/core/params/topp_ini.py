@@ -43,6 +43,12 @@ class ToppParam:
     def is_bool(self) -> bool:
         return self.type == "bool" or set(self.choices) == {"true", "false"}
 
+    @property
+    def is_flag(self) -> bool:
+        """A TOPP flag (``type="bool"`` in the ini): given alone when set (``-force``), never with a
+        value; OpenMS refuses ``-force true``. String options restricted to true/false take one."""
+        return self.type == "bool" and not self.choices
+
 
 def tool_missing_message(tool: str) -> str:
     return (
@@ -116,6 +122,8 @@ def _item_to_param(element: ET.Element, prefix: str) -> ToppParam:
         default = _convert(raw, kind) if raw != "" else ""
         if set(choices) == {"true", "false"}:
             kind, default = "bool", default == "true"
+        elif choices and str(default) not in choices:  # e.g. in_type "": the tool decides itself
+            choices = (str(default), *choices)
     return ToppParam(
         name=prefix + element.get("name", ""),
         type=kind,
@@ -178,6 +186,14 @@ def _check_item(param: ToppParam, value: object) -> None:
         raise ParameterError(f"{param.name} must be at most {param.maximum}, got {value}.")
     if param.choices and not param.is_bool and value not in param.choices:
         raise ParameterError(f"{param.name} must be one of {', '.join(param.choices)}, got {value!r}.")
+
+
+def command_line(param: ToppParam, value: object) -> list[str]:
+    """The option and its value as written on a TOPP command line: a flag alone, or nothing when
+    it is not set; lists as separate arguments."""
+    if param.is_flag:
+        return [f"-{param.name}"] if value else []
+    return [f"-{param.name}", *command_line_value(param, value)]
 
 
 def command_line_value(param: ToppParam, value: object) -> list[str]:

@@ -177,6 +177,8 @@ class Settings:
     dashboard_url: str  # where to link to it; "" = DASHBOARD_PORT on the host the visitor used
     limits: Limits
     runs_kept: int  # runs kept per workspace (history), the latest included
+    workflows: tuple[str, ...]  # ids of the workflows offered, in order; () = every installed one
+    protein_databases_dir: Path  # FASTA files the proteomics workflow offers
     public_url: str  # the app's address for links in notifications; "" = unknown
     notify: Notify
     metrics: Metrics
@@ -298,12 +300,19 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         dashboard_url=str(got["RQ_DASHBOARD_URL"]),
         limits=_limits(got, _runs_at_once(bool(got["online_deployment"]), env)),
         runs_kept=int(got["runs_kept"]),
+        workflows=tuple(got["workflows"]),
+        protein_databases_dir=_beside(path, Path(str(got["protein_databases_dir"]))),
         public_url=str(got["public_url"]),
         notify=_notify(got),
         metrics=Metrics(enabled=bool(got["metrics.enabled"]), token=str(got["METRICS_TOKEN"])),
         auth=_auth(got),
         source=path,
     )
+
+
+def _beside(settings_file: Path, folder: Path) -> Path:
+    """A folder setting: as given when absolute, else relative to settings.json."""
+    return folder if folder.is_absolute() else settings_file.parent / folder
 
 
 def _notify(got: Mapping[str, object]) -> Notify:

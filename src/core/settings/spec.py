@@ -71,6 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
     _app("resource_refresh_seconds", "", "float", 5, "how often the sidebar's CPU/RAM and queue monitors refresh (s)", low=1, high=3600),
     _app("workspace_max_age_days", "WORKSPACE_MAX_AGE_DAYS", "float", 7, "online mode: workspaces untouched this long are removed (never one with an active run)", low=0.001, high=3650),
     _app("cleanup_interval_seconds", "", "int", 3600, "how often the appliance looks for such workspaces (s)", low=10, high=7 * 86400),
+    _app("workflows", "WORKFLOWS", "str_list", (), "ids of the workflows the app offers, in the order of its navigation, the first one first (comma-separated; `python -m src.workflows` lists the installed ones); empty: every installed workflow"),
+    _app("protein_databases_dir", "PROTEIN_DATABASES_DIR", "path", "/usr/share/doc/openms/examples/TOPPAS/data/BSA_Identification", "the Peptides and proteins workflow offers the FASTA files (`*.fasta`) in this folder as protein databases, besides those a visitor uploads (relative to settings.json; the tools must be able to read it); a missing folder offers none"),
     _app("runs_kept", "RUNS_KEPT", "int", 10, "runs kept per workspace for the run history, the latest included; the oldest ended run is removed first", low=1, high=1000),
     # ---- notifications when a run ends (off unless set; docs/notifications.md) --------------------
     _app("public_url", "PUBLIC_URL", "link", "", "the app's address as visitors reach it (e.g. `https://openms.example.org`), for the workspace link in notifications"),

@@ -49,12 +49,20 @@ log = logging.getLogger(__name__)
 class WorkflowBase:
     #: Shown in the UI.
     name = "Workflow"
-    #: Folder name inside the workspace; also part of job ids. Letters, digits and '-'.
+    #: Folder name inside the workspace, and the workflow's name in settings, metrics and job
+    #: records. Letters, digits and '-'; never change it once runs exist (their folders use it).
     id = "workflow"
+    #: A few sentences for the Quickstart: what the workflow does and with which tools.
+    description = ""
+    #: Import paths ("module:Class") this class had in earlier releases: jobs queued before an
+    #: upgrade name it so (see ``src/workflows/__init__.py``).
+    former_refs: tuple[str, ...] = ()
     #: Queue priority in online mode: "high", "normal" or "low".
     priority = "normal"
     #: TOPP tools the workflow needs; checked before a run and on the Configure page.
     required_tools: tuple[str, ...] = ()
+    #: The kinds of file (suffixes) its uploads take; the web server accepts those of every workflow.
+    upload_types: tuple[str, ...] = (".mzML",)
 
     def __init__(self, workspace: Path | str, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()

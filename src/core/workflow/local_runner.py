@@ -43,7 +43,8 @@ DIED_MESSAGE = (
 
 
 def workflow_ref(workflow_class: type[WorkflowBase]) -> str:
-    """The import path of a workflow class, e.g. ``src.workflows.topp_workflow:TOPPWorkflow``."""
+    """The import path of a workflow class: the module that defines it, not the package that exports
+    it (e.g. ``src.workflows.metabolomics.workflow:MetabolomicsWorkflow``)."""
     return f"{workflow_class.__module__}:{workflow_class.__qualname__}"
 
 

@@ -18,7 +18,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from src.core import jsonfile
@@ -58,23 +58,31 @@ def safe_filename(name: str) -> str:
     return cleaned
 
 
-def check_name(name: str) -> str:
-    """A safe file name for an upload, or InputError saying what is wrong with it."""
+#: The kinds of file an upload may be unless the workflows say otherwise (``WorkflowBase.upload_types``).
+MZML = (".mzML",)
+
+
+def check_name(name: str, suffixes: tuple[str, ...] = MZML) -> str:
+    """A safe file name for an upload of one of the kinds ``suffixes`` names, or InputError saying
+    what is wrong with it."""
     filename = safe_filename(name)
     if len(filename) > MAX_NAME_LENGTH:
         raise InputError(
             f"{name[:40]}…: the file name has {len(filename)} characters, more than the {MAX_NAME_LENGTH} "
             "allowed. Rename the file and upload it again."
         )
-    if not filename.lower().endswith(".mzml"):
+    if not filename.lower().endswith(tuple(suffix.lower() for suffix in suffixes)):
+        others = [suffix for suffix in suffixes if suffix.lower() != ".mzml"]
+        where = f" (and {', '.join(others)} where a workflow asks for them)" if others else ""
         raise InputError(
-            f"{name}: only .mzML files are accepted. Convert other formats with ProteoWizard msconvert."
+            f"{name}: only .mzML files are accepted{where}. Convert other formats with ProteoWizard "
+            "msconvert."
         )
     return filename
 
 
 def check_mzml(name: str, head: bytes, size: int) -> str:
-    """Return a safe file name for an upload, or raise InputError saying what is wrong."""
+    """Return a safe file name for an mzML upload, or raise InputError saying what is wrong."""
     filename = check_name(name)
     if size == 0:
         raise InputError(f"{name}: the file is empty. Upload the complete file again.")
@@ -111,10 +119,18 @@ class UploadSink:
     """
 
     def __init__(
-        self, workspace: Path, token: str, name: str, limits: Limits, root: Path, expected: int = 0
+        self,
+        workspace: Path,
+        token: str,
+        name: str,
+        limits: Limits,
+        root: Path,
+        expected: int = 0,
+        suffixes: tuple[str, ...] = MZML,
     ) -> None:
-        """``expected``: the size announced by the browser, if any, to refuse at once what cannot fit."""
-        self.name = check_name(name)
+        """``expected``: the size announced by the browser, if any, to refuse at once what cannot fit;
+        ``suffixes``: the kinds of file this server's workflows take (mzML unless they say more)."""
+        self.name = check_name(name, suffixes)
         self.workspace, self.limits, self.root = workspace, limits, root
         self.path = spool_path(workspace, token)
         if expected > limits.max_upload_bytes:
@@ -200,13 +216,17 @@ def _disk_error(err: OSError, name: str) -> InputError:
     return InputError(f"{name}: the file could not be stored ({err.strerror}). Try again in a moment.")
 
 
-def adopt(spooled: Path, name: str, folder: Path) -> Path:
-    """Check a spooled upload's head and move it into ``folder`` (replacing a file of that name)."""
+def adopt(
+    spooled: Path, name: str, folder: Path, check: Callable[[str, bytes, int], str] = check_mzml
+) -> Path:
+    """Check a spooled upload's head (``check(name, head, size)`` gives its safe name or raises
+    InputError; mzML unless said otherwise) and move it into ``folder`` (replacing a file of that
+    name). A refused upload is removed."""
     try:
         size = spooled.stat().st_size
         with spooled.open("rb") as handle:
             head = handle.read(HEADER_BYTES)
-        filename = check_mzml(name, head, size)
+        filename = check(name, head, size)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / filename
         os.replace(spooled, target)
@@ -280,11 +300,11 @@ def display_name(raw: str) -> str:
     return shown if len(shown) <= MAX_NAME_LENGTH else shown[:MAX_NAME_LENGTH] + "…"
 
 
-def safe_forward_name(raw: str) -> str:
+def safe_forward_name(raw: str, suffixes: tuple[str, ...] = MZML) -> str:
     """The file name the web server hands on to Streamlit for an upload: the stored name if the
     browser's passes the checks, else a placeholder (Streamlit refuses other names with a traceback)."""
     try:
-        return check_name(raw)
+        return check_name(raw, suffixes)
     except InputError:
         return REFUSED_NAME
 

@@ -4,7 +4,8 @@ Everything comes from Redis (the queue, the workers' registrations, the counters
 ``run_totals``, the web servers' session counts) or from the shared workspaces volume, so any
 web server answers for the whole deployment, however many workers, worker containers and web
 servers it has; nothing is kept in the per-job processes RQ forks. No label carries a workspace,
-job, file or client address: only states, outcomes, priorities, worker hosts and web servers.
+job, file or client address: only workflows (their ids), states, outcomes, priorities, worker
+hosts and web servers.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "Pieces of spread steps (one tool on one file) waiting on the queues or running.",
     ),
     "openms_workers": ("gauge", "Live RQ workers by host and state (busy, idle, ...)."),
-    "openms_runs_ended_total": ("counter", "Runs ended, by outcome (finished, failed, cancelled, lost)."),
-    "openms_run_duration_seconds": ("histogram", "How long ended runs ran, by outcome."),
+    "openms_runs_ended_total": (
+        "counter",
+        "Runs ended, by workflow (its id) and outcome (finished, failed, cancelled, lost).",
+    ),
+    "openms_run_duration_seconds": ("histogram", "How long ended runs ran, by workflow and outcome."),
     "openms_workspaces": ("gauge", "Workspaces on the workspaces volume."),
     "openms_workspace_bytes": ("gauge", "Bytes in all workspaces (inputs, results, logs)."),
     "openms_disk_free_bytes": ("gauge", "Free bytes on the workspaces volume."),
@@ -136,14 +140,15 @@ def _queue_families(out: Exposition, settings: Settings, connection: Redis) -> N
         out.sample("openms_workers", count, host=host, state=state)
     ended, durations = run_totals.read(connection)
     out.family("openms_runs_ended_total")
-    for outcome, count in sorted(ended.items()):
-        out.sample("openms_runs_ended_total", count, outcome=outcome)
+    for (workflow, outcome), count in sorted(ended.items()):
+        out.sample("openms_runs_ended_total", count, workflow=workflow, outcome=outcome)
     out.family("openms_run_duration_seconds")
-    for outcome, entry in sorted(durations.items()):
+    for (workflow, outcome), entry in sorted(durations.items()):
+        labels = {"workflow": workflow, "outcome": outcome}
         for le, count in entry.cumulative():
-            out.sample("openms_run_duration_seconds_bucket", count, outcome=outcome, le=le)
-        out.sample("openms_run_duration_seconds_sum", entry.total_seconds, outcome=outcome)
-        out.sample("openms_run_duration_seconds_count", entry.count, outcome=outcome)
+            out.sample("openms_run_duration_seconds_bucket", count, **labels, le=le)
+        out.sample("openms_run_duration_seconds_sum", entry.total_seconds, **labels)
+        out.sample("openms_run_duration_seconds_count", entry.count, **labels)
 
 
 def _runs_by_state(settings: Settings, connection: Redis) -> tuple[Counter, Counter, Counter]:

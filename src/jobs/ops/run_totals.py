@@ -19,8 +19,10 @@ from src.jobs.connection import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
-ENDED_KEY = "openms:metrics:runs-ended"  # hash: outcome -> runs
-DURATION_KEY = "openms:metrics:run-duration"  # hash: "outcome|bucket" -> runs, "outcome|sum" -> s
+ENDED_KEY = "openms:metrics:runs-ended"  # hash: "workflow|outcome" -> runs
+DURATION_KEY = "openms:metrics:run-duration"  # hash: "workflow|outcome|bucket" -> runs, "...|sum" -> s
+#: The workflow of counts written before runs were counted per workflow (one workflow then).
+EARLIER = "topp-workflow"
 #: Upper bounds of the run-duration histogram's buckets (s): from a one-file run to a long study.
 BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0)
 INF = "+Inf"
@@ -35,15 +37,16 @@ def _label(bound: float) -> str:
     return f"{bound:g}"
 
 
-def record_end(connection: Redis, outcome: str, seconds: float | None) -> None:
-    """Count one run's end; its duration too when known (a lost run's is not). A Redis that cannot
-    be reached costs this one count, never the run."""
+def record_end(connection: Redis, workflow: str, outcome: str, seconds: float | None) -> None:
+    """Count one run's end of a workflow (its id); its duration too when known (a lost run's is
+    not). A Redis that cannot be reached costs this one count, never the run."""
+    key = f"{workflow or EARLIER}|{outcome}"
     try:
         with connection.pipeline() as pipe:
-            pipe.hincrby(ENDED_KEY, outcome, 1)
+            pipe.hincrby(ENDED_KEY, key, 1)
             if seconds is not None and math.isfinite(seconds) and seconds >= 0:
-                pipe.hincrby(DURATION_KEY, f"{outcome}|{bucket_of(seconds)}", 1)
-                pipe.hincrbyfloat(DURATION_KEY, f"{outcome}|sum", seconds)
+                pipe.hincrby(DURATION_KEY, f"{key}|{bucket_of(seconds)}", 1)
+                pipe.hincrbyfloat(DURATION_KEY, f"{key}|sum", seconds)
             pipe.execute()
     except REDIS_ERRORS as err:
         log.warning("the end of a run (%s) was not counted for /metrics (Redis: %s)", outcome, err)
@@ -69,22 +72,34 @@ class Durations:
         return sum(self.per_bucket.values())
 
 
-def read(connection: Redis) -> tuple[dict[str, int], dict[str, Durations]]:
-    """(runs ended by outcome, durations by outcome)."""
+Ended = tuple[str, str]  # (workflow, outcome)
+
+
+def read(connection: Redis) -> tuple[dict[Ended, int], dict[Ended, Durations]]:
+    """(runs ended by workflow and outcome, durations by workflow and outcome)."""
     with connection.pipeline(transaction=False) as pipe:
         pipe.hgetall(ENDED_KEY)
         pipe.hgetall(DURATION_KEY)
         ended_raw, duration_raw = pipe.execute()
-    ended = {_text(k): int(v) for k, v in ended_raw.items()}
-    durations: dict[str, Durations] = {}
+    ended: dict[Ended, int] = {}
+    for key, value in ended_raw.items():
+        which = _which(_text(key))
+        ended[which] = ended.get(which, 0) + int(value)
+    durations: dict[Ended, Durations] = {}
     for key, value in duration_raw.items():
-        outcome, _, part = _text(key).rpartition("|")
-        entry = durations.setdefault(outcome, Durations())
+        run, _, part = _text(key).rpartition("|")
+        entry = durations.setdefault(_which(run), Durations())
         if part == "sum":
             entry.total_seconds = float(value)
         else:
             entry.per_bucket[part] = int(value)
     return ended, durations
+
+
+def _which(field: str) -> Ended:
+    """(workflow, outcome) of a counter's field; a field of an earlier release names no workflow."""
+    workflow, _, outcome = field.rpartition("|")
+    return (workflow or EARLIER, outcome)
 
 
 def _text(value: bytes | str) -> str:

@@ -39,10 +39,11 @@ from src.core.settings import QueueSettings, Settings, load_for_command, redact
 from src.core.version import VERSION
 from src.jobs import pieces, reconcile, run_events
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
-from src.jobs.job_model import is_piece, workflow_of
+from src.jobs.job_model import META_WORKFLOW, is_piece, workflow_of
 from src.jobs.ops import metrics, run_totals
 from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
+from src.workflows import RegistryError, installed
 
 log = logging.getLogger("src.jobs.worker")
 
@@ -129,7 +130,7 @@ class OpenMSWorker(Worker):
         if is_piece(job):
             return  # RQ retries it; its run's own job waits for it (or takes it)
         run_events.ended(job.id, "lost", None)
-        run_totals.record_end(self.connection, "lost", None)
+        run_totals.record_end(self.connection, job.meta.get(META_WORKFLOW, ""), "lost", None)
         try:
             reconcile.lost_run(workflow_of(job, self.openms_settings), job)
         except OSError as err:  # e.g. a full disk; the maintenance pass tries again
@@ -191,13 +192,18 @@ class OpenMSWorker(Worker):
 
 
 #: Imported once in the worker's parent process, so that every forked job starts without the cost.
-PRELOADED = ("pyopenms", "src.jobs.worker.tasks", "src.workflows")
+PRELOADED = ("pyopenms", "src.jobs.worker.tasks")
 
 
 def preload() -> None:
-    """Import the heavy modules once in the parent, so forked jobs start fast."""
+    """Import the heavy modules and every installed workflow once in the parent, so forked jobs
+    start fast (and a workflow that cannot be loaded is logged when the worker starts)."""
     for name in PRELOADED:
         importlib.import_module(name)
+    try:
+        installed()
+    except RegistryError as err:  # its jobs fail with this message; the others run
+        log.error("%s", err)
 
 
 def worker_name() -> str:

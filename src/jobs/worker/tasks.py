@@ -19,13 +19,13 @@ from src.core.errors import DISK_FULL_MESSAGE, CommandFailed, DiskFull
 from src.core.execution import CommandExecutor, die_with_parent
 from src.core.run import COMMANDS, Progress, RunState
 from src.core.settings import load_settings
-from src.core.workflow import build_workflow
 from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import record_duration, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.job_model import is_piece, workflow_of
 from src.jobs.ops import run_totals
 from src.jobs.worker.spreading import QueueSpreader
+from src.workflows import build as build_workflow
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
     duration = time.monotonic() - started
     if job is not None:
         run_events.ended(job.id, outcome.value, round(duration, 3))
-        run_totals.record_end(job.connection, outcome.value, duration)
+        run_totals.record_end(job.connection, workflow.id, outcome.value, duration)
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
@@ -210,4 +210,4 @@ def on_job_stopped(job: Job, connection) -> None:
     if not is_piece(job):
         seconds = (datetime.now(UTC) - job.started_at).total_seconds() if job.started_at else None
         run_events.ended(job.id, RunState.CANCELLED.value, seconds)
-        run_totals.record_end(connection, RunState.CANCELLED.value, seconds)
+        run_totals.record_end(connection, workflow.id, RunState.CANCELLED.value, seconds)

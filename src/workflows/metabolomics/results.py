@@ -1,4 +1,5 @@
-"""Results of the TOPP Workflow: the consensus table, two plots and a zip of everything.
+"""Results of the metabolomics workflow: the consensus table, its plots, the retention time alignment
+(when the run aligned) and a zip of everything.
 
 Builds pandas/plotly objects and hands them to the page's UI helper, so it has no
 Streamlit import of its own.
@@ -14,7 +15,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from src.core.run import RunRecord, duration_text, history
-from src.workflows.topp_paths import feature_count, table_in
+from src.workflows.metabolomics import alignment_figures
+from src.workflows.metabolomics.alignment_figures import box_stats
+from src.workflows.metabolomics.paths import feature_count, shifts_in, table_in, transformations_in
 
 INTENSITY_PREFIX = "intensity_"
 #: Points one plot shows at most (those of highest quality): a plot travels to the browser in one
@@ -65,22 +68,23 @@ def intensity_figure(table: pd.DataFrame) -> go.Figure:
 
 
 def _box(name: str, intensities: pd.Series) -> go.Box | None:
-    values = np.log10(intensities[intensities > 0].to_numpy(dtype=float))
-    if not len(values):
+    stats = box_stats(np.log10(intensities[intensities > 0].to_numpy(dtype=float)))
+    if stats is None:
         return None
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
-    reach = 1.5 * (q3 - q1)
-    inside = values[(values >= q1 - reach) & (values <= q3 + reach)]
-    return go.Box(
-        name=name,
-        x=[name],
-        q1=[q1],
-        median=[median],
-        q3=[q3],
-        lowerfence=[inside.min()],
-        upperfence=[inside.max()],
-        showlegend=False,
+    return go.Box(name=name, x=[name], showlegend=False, **{key: [value] for key, value in stats.items()})
+
+
+def features_per_sample_figure(table: pd.DataFrame) -> go.Figure:
+    """How many features each sample contributed to the consensus features: a sample far below the
+    others had a problem (injection, detection) before linking could help."""
+    columns = sample_columns(table)
+    counts = pd.DataFrame(
+        {
+            "sample": [column.removeprefix(INTENSITY_PREFIX) for column in columns],
+            "features": [int((table[column] > 0).sum()) for column in columns],
+        }
     )
+    return px.bar(counts, x="sample", y="features", title="Features per sample")
 
 
 def describe(run: RunRecord) -> str:
@@ -134,10 +138,50 @@ def show(ui: Any, workflow: Any) -> None:
     ui.plot(rt_mz_figure(table))
     if sample_columns(table):
         ui.plot(intensity_figure(table))
+        ui.plot(features_per_sample_figure(table))
+    _alignment(ui, run)
     others = [other for other in runs if other.id != run.id]
     if others:
         _compare(ui, run, table, others)
     ui.download_results(run)
+
+
+def _alignment(ui: Any, run: RunRecord) -> None:
+    """The run's retention time alignment: deviations per sample before and after, the correction
+    applied to each sample, and a word when a correction looks like a mismatch rather than drift."""
+    ui.subheader("Retention time alignment")
+    path = shifts_in(run.results_root)
+    if not path.is_file():
+        ui.caption(
+            "This run did not align retention times (switched off on the Configure page, or one file)."
+        )
+        return
+    shifts = alignment_figures.load_shifts(path)
+    if shifts.empty:
+        ui.caption("No consensus feature was found in two samples or more: there are no deviations to show.")
+        return
+    typical = alignment_figures.typical_deviation(shifts)
+    ui.metric_row(
+        {
+            "Typical RT deviation before (s)": f"{typical['before']:.2f}",
+            "Typical RT deviation after (s)": f"{typical['after']:.2f}",
+        }
+    )
+    ui.caption(
+        "Deviation: how far a feature's retention time lies from its consensus feature's (the mean of "
+        "its samples'), the median over all features found in two samples or more."
+    )
+    ui.plot(alignment_figures.shift_figure(shifts))
+    ranges = alignment_figures.sample_ranges(shifts)
+    figure, stretched = alignment_figures.correction_figure(transformations_in(run.results_root), ranges)
+    ui.plot(figure)
+    if stretched:
+        names = ui.literal(", ".join(stretched))
+        ui.caption(
+            f"The correction stretches or compresses the retention times of {names} by more than 10 %."
+            " Between runs of one method that is rarely real: if the runs are short, "
+            "lower MapAlignerPoseClustering's distance_RT max_difference (pairfinder) on the Configure page."
+        )
 
 
 def _compare(ui: Any, run: RunRecord, table: pd.DataFrame, others: list[RunRecord]) -> None:
