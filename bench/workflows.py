@@ -1,7 +1,7 @@
 """Benchmarks of the workflows of issue 31 on real data, each figure next to its baseline from the same
 run.
 
-    .venv/bin/python -m bench.workflows [--quick]
+    .venv/bin/python -m bench.workflows [--quick] [--render]
 
 Real redis-server, real project workers (online settings, QUEUE_SPREAD true, one thread per run and
 per piece), real TOPP tools and Comet:
@@ -17,8 +17,8 @@ per piece), real TOPP tools and Comet:
    the MapRTTransformer pieces, against the same study without alignment in the same run.
 
 Prints a table, writes bench/results/workflows-<UTC time>.json and bench/WORKFLOWS.md (with
-bench/WORKFLOWS-NOTES.md if present) and puts that section into BENCHMARKS.md. Nothing passes or
-fails here: targets stand next to the figures.
+bench/WORKFLOWS-NOTES.md if present) and puts that section into BENCHMARKS.md (--render: only that,
+from the newest record). Nothing passes or fails here: targets stand next to the figures.
 """
 
 from __future__ import annotations
@@ -288,7 +288,10 @@ def write_section(record: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in record["rows"]:
-        cells = [r["measure"].strip(), r["figure"], r["baseline"], r["ratio"], r["target"], r["met"]]
+        measure = r["measure"].strip()
+        if r["measure"].startswith(" "):  # a row about the one above it
+            measure = f"&emsp;{measure}"
+        cells = [measure, r["figure"], r["baseline"], r["ratio"], r["target"], r["met"]]
         lines.append("| " + " | ".join(cells) + " |")
     notes = REPO / "bench" / "WORKFLOWS-NOTES.md"
     if notes.exists():
@@ -315,7 +318,16 @@ def into_benchmarks(section: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="each configuration once (a first look)")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite the section from the newest workflows record"
+    )
     args = parser.parse_args()
+    if args.render:
+        newest = max((REPO / "bench" / "results").glob("workflows-*.json"), default=None)
+        if newest is None:
+            raise SystemExit("no workflows-*.json in bench/results yet: run the benchmark first")
+        into_benchmarks(write_section(json.loads(newest.read_text())))
+        return 0
     if len(STUDY) != 12:
         raise SystemExit("the 12-run study is expected in ../shared/data/mzML (three NZ files and study/)")
     demo_data.example_files()  # InputError (with what to install) without openms-doc
