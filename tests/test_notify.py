@@ -134,15 +134,15 @@ def test_a_finished_and_a_failed_run_each_send_one_webhook_call_and_one_mail(
     first, second = (call["json"] for call in receiver.calls)
     assert receiver.calls[0]["path"] == "/hooks/openms"
     assert first["workspace_link"] == "https://openms.example.org/?workspace=done"
-    assert first["duration_seconds"] > 0 and first["workflow"] == "TOPP Workflow"
+    assert first["duration_seconds"] > 0 and first["workflow"] == MetabolomicsWorkflow.name
     assert "FeatureFinderMetabo failed" in second["error"]
 
     wait_for(lambda: len(mailbox.messages) == 4, 10, what="two confirmations and two mails of runs")
     (to_done, mail_done), (to_failed, mail_failed) = mailbox.messages[1], mailbox.messages[3]
     assert to_done == ["scientist@example.org"] and to_failed == ["other@example.org"]
-    assert mail_done["Subject"] == "TOPP Workflow: Completed"
+    assert mail_done["Subject"] == f"{MetabolomicsWorkflow.name}: Completed"
     assert "https://openms.example.org/?workspace=done" in mail_done.get_content()
-    assert mail_failed["Subject"] == "TOPP Workflow: Failed"
+    assert mail_failed["Subject"] == f"{MetabolomicsWorkflow.name}: Failed"
     stop_link = mail_done["List-Unsubscribe"].strip("<>")
     assert stop_link in mail_done.get_content() and stop_link.startswith(
         "https://openms.example.org/notify/stop?"
