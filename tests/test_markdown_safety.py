@@ -60,7 +60,7 @@ def _receiver(node: ast.expr) -> str:
 
 def _is_literal_call(node: ast.expr) -> bool:
     name = getattr(node.func, "id", getattr(node.func, "attr", "")) if isinstance(node, ast.Call) else ""
-    return name in ("literal", "label_text")
+    return name in ("literal", "label_text", "bullet_list")
 
 
 def _safe(node: ast.expr, passed_through: set[str]) -> bool:

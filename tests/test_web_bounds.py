@@ -128,14 +128,17 @@ def test_closed_sessions_do_not_pile_up_in_memory(server):
     take is used again, not added to (a closed session's values go with it)."""
     process = psutil.Process(server.process.pid)
     after_round = []
-    for _ in range(3):
+    for _ in range(4):
         threads = [threading.Thread(target=run_page, args=(server.url, FLOODER, 900_000)) for _ in range(20)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(180)
         after_round.append(process.memory_info().rss)
-    assert after_round[2] - after_round[1] < 10e6, [f"{rss / 1e6:.0f} MB" for rss in after_round]
+    # Values that piled up would add their 18 MB in every round; the allocator's own growth comes
+    # and goes (seen: +12 MB in one round, +1 MB in the next), so one later round must add < 10 MB.
+    later = [after_round[n + 1] - after_round[n] for n in (1, 2)]
+    assert min(later) < 10e6, [f"{rss / 1e6:.0f} MB" for rss in after_round]
 
 
 def test_a_value_over_the_widget_bound_closes_its_session_and_an_ordinary_one_works(server):
@@ -249,7 +252,8 @@ def test_a_large_studys_results_fit_the_message_size_and_download_in_its_browser
     open_app(page, server, "results?workspace=big")
     go_to(page, "Results")
     expect(page.get_by_text("Consensus features", exact=True).first).to_be_visible()
-    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    # RT vs m/z, intensities across samples, features per sample (no alignment in this run)
+    expect(page.locator(".js-plotly-plot")).to_have_count(3)
     expect(page.get_by_text("10,000 of 50,000, highest quality").first).to_be_visible()
     expect(page.get_by_text(re.compile("exceeds the message size limit"))).to_have_count(0)
     assert max(frames) < message_limit_bytes() / 2, f"largest message {max(frames) / 1e6:.1f} MB"

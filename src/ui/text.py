@@ -51,3 +51,8 @@ def label_text(value: object) -> str:
     and character references get word joiners (as :func:`unlinked`), which screen readers pass over."""
     kept = _LABEL_DROPPED.sub("", _CONTROL.sub("", str(value)).replace("\n", " "))
     return unlinked(kept.replace("&", "&" + WORD_JOINER))  # "&#119;" is no "w", so no "www."
+
+
+def bullet_list(items: list[tuple[str, str]]) -> str:
+    """Markdown bullets "**name**: text", each name and text as it is (through :func:`literal`)."""
+    return "\n".join(f"- **{literal(name)}**: {literal(text)}" for name, text in items)
