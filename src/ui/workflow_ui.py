@@ -33,6 +33,10 @@ def _sent_name(upload) -> str:
     return str(found.get("name", "")) if found else upload.name
 
 
+#: What :meth:`WorkflowUI._saved` gives for a parameters file that cannot be read.
+_UNREADABLE = object()
+
+
 class WorkflowUI:
     def __init__(self, workflow: WorkflowBase) -> None:
         self.workflow = workflow
@@ -240,10 +244,8 @@ class WorkflowUI:
         """A switch of the workflow's own, saved in its parameters under ``key`` (dropped when it equals
         ``default``, as TOPP values are) and read in ``execution()`` with ``self.params.get``; returns
         whether it is on, so the page can show what belongs to it only then."""
-        try:
-            saved = self.workflow.params.get(key, default)
-        except ParameterError as err:
-            st.error(f"The saved parameters are not valid: {literal(err)}")
+        saved = self._saved(key, default)
+        if saved is _UNREADABLE:
             return default
         widget = f"{self.key}::{key}"
         on = st.checkbox(
@@ -251,19 +253,11 @@ class WorkflowUI:
             value=saved if isinstance(saved, bool) else default,
             key=widget,
             help=literal(help) if help else None,
-            on_change=self._save_switch,
+            on_change=self._save_value,
             args=(key, widget, default),
         )
-        if st.session_state.get(f"{widget}::error"):
-            st.error(f"Not saved: {literal(st.session_state[f'{widget}::error'])}")
+        self._save_error(widget)
         return bool(on)
-
-    def _save_switch(self, key: str, widget: str, default: bool) -> None:
-        try:
-            self.workflow.params.set(key, bool(st.session_state[widget]), default)
-            st.session_state.pop(f"{widget}::error", None)
-        except (ParameterError, OSError) as err:  # a damaged file or a full disk: say so on the page
-            st.session_state[f"{widget}::error"] = str(err)
 
     # ---- more of the workflow's own parameters, other kinds of files, choices, downloads -----------
     def number(
@@ -277,10 +271,8 @@ class WorkflowUI:
     ) -> float:
         """A number of the workflow's own, saved in its parameters under ``key`` (dropped when it
         equals ``default``) like :meth:`checkbox`; returns the value in force."""
-        try:
-            saved = self.workflow.params.get(key, default)
-        except ParameterError as err:
-            st.error(f"The saved parameters are not valid: {literal(err)}")
+        saved = self._saved(key, default)
+        if saved is _UNREADABLE:
             return default
         usable = isinstance(saved, int | float) and not isinstance(saved, bool)
         inside = usable and (minimum is None or saved >= minimum) and (maximum is None or saved <= maximum)
@@ -307,10 +299,8 @@ class WorkflowUI:
     ) -> str | None:
         """One of ``options`` (value -> how it is named), saved in the workflow's parameters under
         ``key``; returns the value in force, None while nothing (still offered) is chosen."""
-        try:
-            saved = self.workflow.params.get(key, default)
-        except ParameterError as err:
-            st.error(f"The saved parameters are not valid: {literal(err)}")
+        saved = self._saved(key, default)
+        if saved is _UNREADABLE:
             return None
         current = saved if saved in options else None
         widget = f"{self.key}::{key}::{current}"
@@ -327,6 +317,15 @@ class WorkflowUI:
         )
         self._save_error(widget)
         return current
+
+    def _saved(self, key: str, default: object) -> object:
+        """The workflow's saved value of ``key``, or _UNREADABLE (said on the page) if its
+        parameters file is damaged."""
+        try:
+            return self.workflow.params.get(key, default)
+        except ParameterError as err:
+            st.error(f"The saved parameters are not valid: {literal(err)}")
+            return _UNREADABLE
 
     def _save_value(self, key: str, widget: str, default: object) -> None:
         try:
