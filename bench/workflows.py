@@ -123,16 +123,20 @@ class WorkflowBench(SpreadBench):
         workflow.load_example()
         return workflow
 
-    def queued_search(self, count: int) -> tuple[float, ProteomicsWorkflow]:
+    def queued_run(self, workflow, count: int, label: str) -> float:
+        """Start to end (by the run's own status file) of one run on ``count`` fresh workers."""
         pool = self.pool(count, QUEUE_SPREAD="true")
-        workflow = self.bsa_workflow()
         start = time.time()
         runs.start(workflow)
         self.wait_final(workflow, interval=0.2)
         pool.stop()
         seconds = workflow.state.read().ended_at - start
-        self._note_load(f"BSA, {count} worker(s)", seconds)
-        return seconds, workflow
+        self._note_load(label, seconds)
+        return seconds
+
+    def queued_search(self, count: int) -> tuple[float, ProteomicsWorkflow]:
+        workflow = self.bsa_workflow()
+        return self.queued_run(workflow, count, f"BSA, {count} worker(s)"), workflow
 
     def by_hand(self, commands: list[list[str]]) -> tuple[float, dict[str, list[float]]]:
         """The commands one after another, as a person would type them, in the environment a run
@@ -235,15 +239,9 @@ class WorkflowBench(SpreadBench):
         for order in orders[: 1 if self.quick else 2]:
             for name in order:
                 count, align = settings[name]
-                pool = self.pool(count, QUEUE_SPREAD="true")
                 workflow = self.workflow(self.online, STUDY, noise=True)
                 workflow.params.set(ALIGN_KEY, align)
-                start = time.time()
-                runs.start(workflow)
-                self.wait_final(workflow, interval=0.2)
-                pool.stop()
-                seconds = workflow.state.read().ended_at - start
-                self._note_load(f"study, {name}", seconds)
+                seconds = self.queued_run(workflow, count, f"study, {name}")
                 times[name].append(seconds)
                 steps[name].append(tool_times(workflow))
                 if align != ("MapAlignerPoseClustering" in steps[name][-1]):
