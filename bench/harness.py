@@ -158,3 +158,17 @@ def streamlit_idle_rss_mb(env: dict[str, str], settle: float = 5.0) -> float:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def into_benchmarks(section: str, heading: str) -> None:
+    """BENCHMARKS.md with this section (which starts with ``heading``) in place of its earlier
+    version, or at its end. A section ends where the next '## ' heading begins."""
+    path = REPO / "BENCHMARKS.md"
+    text = path.read_text()
+    start = text.find(heading)
+    if start < 0:
+        path.write_text(text.rstrip("\n") + "\n\n" + section)
+        return
+    following = text.find("\n## ", start + len(heading))
+    rest = "" if following < 0 else "\n" + text[following + 1 :]
+    path.write_text(text[:start] + section + rest)

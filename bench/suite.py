@@ -416,7 +416,7 @@ def versions() -> dict:
 
 def render_newest() -> None:
     """Rewrite BENCHMARKS.md from the newest suite record (and bench/NOTES.md, VIEWERS.md,
-    SPREADING.md, WORKFLOWS.md)."""
+    SPREADING.md, WORKFLOWS.md, VIEWER-INDEX.md)."""
     newest = max(RESULTS.glob("suite-*.json"), default=None)
     if newest is None:
         raise SystemExit("no suite-*.json in bench/results yet: run the suite first")
@@ -442,7 +442,7 @@ def write_markdown(record: dict) -> None:
         f"| {r['measure']} | {r['figure']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |"
         for r in record["rows"]
     ]
-    for extra in ("NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md"):
+    for extra in ("NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md", "VIEWER-INDEX.md"):
         section = REPO / "bench" / extra
         if section.exists():
             lines += ["", section.read_text().strip()]

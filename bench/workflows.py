@@ -37,6 +37,7 @@ from pathlib import Path
 
 from rq.job import Job
 
+from bench import harness
 from bench.harness import REPO, median
 from bench.spreading import STUDY, SpreadBench
 from bench.suite import save_record
@@ -299,20 +300,6 @@ def write_section(record: dict) -> str:
     return text
 
 
-def into_benchmarks(section: str) -> None:
-    """BENCHMARKS.md with this section in place of its earlier version (or at its end). The section
-    ends where the next '## ' heading begins."""
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text()
-    start = text.find(SECTION)
-    if start < 0:
-        path.write_text(text.rstrip("\n") + "\n\n" + section)
-        return
-    following = text.find("\n## ", start + len(SECTION))
-    rest = "" if following < 0 else "\n" + text[following + 1 :]
-    path.write_text(text[:start] + section + rest)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="each configuration once (a first look)")
@@ -324,7 +311,7 @@ def main() -> int:
         newest = max((REPO / "bench" / "results").glob("workflows-*.json"), default=None)
         if newest is None:
             raise SystemExit("no workflows-*.json in bench/results yet: run the benchmark first")
-        into_benchmarks(write_section(json.loads(newest.read_text())))
+        harness.into_benchmarks(write_section(json.loads(newest.read_text())), SECTION)
         return 0
     if len(STUDY) != 12:
         raise SystemExit("the 12-run study is expected in ../shared/data/mzML (three NZ files and study/)")
@@ -341,7 +328,7 @@ def main() -> int:
     bench.figures["load"]["uptime after"] = uptime()
     print(f"  load after: {bench.figures['load']['uptime after']}")
     record, out = save_record("workflows", when, bench)
-    into_benchmarks(write_section(record))
+    harness.into_benchmarks(write_section(record), SECTION)
     print(f"recorded in {out.relative_to(REPO)}; summary in bench/WORKFLOWS.md and BENCHMARKS.md")
     return 0
 

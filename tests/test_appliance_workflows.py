@@ -4,7 +4,8 @@ Peptides and proteins section and uploads its database without decoys (which the
 with decoys made by DecoyDatabase), configures, runs both, one after the other in the same
 workspace, and sees both Results pages. Each run's pieces ran on both workers
 (the commands log names the worker of every piece), and the BSA proteins at 1 % FDR have bovine
-serum albumin first in every sample."""
+serum albumin first in every sample. The raw data viewer then shows the features of a metabolomics
+file and the identified peptides of BSA1 over their peak maps."""
 
 from __future__ import annotations
 
@@ -92,6 +93,25 @@ def test_both_workflows_run_in_the_browser_with_their_pieces_on_both_workers(
     expect(page.get_by_text(f"searched in {fasta.name}")).to_be_visible()  # the new upload is chosen
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     shot(page, "results-proteomics", request)
+
+    # The raw data viewer draws what each run found over its file's peak map (issue 32).
+    go_to(page, "Raw data viewer")
+    expect(page.get_by_text("About this file")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text(re.compile(r"Show the features of the latest run, finished"))).to_be_visible()
+    settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    shot(page, "viewer-features", request)
+    assert not page.get_by_text(re.compile(r"MessageSizeError|Traceback")).count()
+    page.get_by_test_id("stSelectbox").filter(has_text="File").click()
+    page.get_by_role("option", name="BSA1.mzML (Peptides and proteins)").click()
+    expect(page.get_by_test_id("stTable")).to_contain_text("1,684 (MS1: 564, MS2: 1,120)", timeout=120_000)
+    expect(
+        page.get_by_text(re.compile(r"Show the peptides of the latest run, finished .*\(31\)"))
+    ).to_be_visible()
+    settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    shot(page, "viewer-peptides", request)
+    assert not page.get_by_text(re.compile(r"MessageSizeError|Traceback")).count()
 
     proteins = protein_table(appliance, ws)
     for sample in ("BSA1", "BSA2", "BSA3"):

@@ -32,11 +32,25 @@ WAITING_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run is Ru
 META_WORKSPACE, META_WORKFLOW = "workspace", "workflow"
 #: A piece's meta: the id of its run's own job (``src/jobs/pieces.py``).
 META_RUN = "run"
+#: A job that is no run at all says what it is: the raw data viewer's index of a file
+#: (``src/jobs/client/view_index.py``), on a queue of its own (:func:`view_queue_name`).
+META_KIND, VIEW_INDEX = "kind", "view-index"
 
 
 def is_piece(job: Job) -> bool:
     """A piece of a run's step, not a run's own job: its end is not the run's end."""
     return bool(job.meta.get(META_RUN))
+
+
+def is_run(job: Job) -> bool:
+    """A run's own job: its end is a run's end (not a piece's, not a viewer index's)."""
+    return not is_piece(job) and job.meta.get(META_KIND) != VIEW_INDEX
+
+
+def view_queue_name(settings: Settings) -> str:
+    """The queue of the viewer's index jobs, which every worker takes first (they are short and a
+    scientist waits at the page): ``openms-normal`` gives ``openms-view``."""
+    return settings.queue.queue_names["normal"].removesuffix("-normal") + "-view"
 
 
 def run_state_of(status: JobStatus) -> RunState:

@@ -26,7 +26,7 @@ from src.core.run import MINIMAL, RunState
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import pieces
-from src.jobs.job_model import is_piece, recorded_status, run_state_of, workflow_of
+from src.jobs.job_model import is_run, recorded_status, run_state_of, workflow_of
 from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,8 @@ def recent_endings(settings: Settings, connection: Redis, queues: dict, now: flo
         )
         ids += _recent_ids(connection, queue.canceled_job_registry.key, now - RECENT_SECONDS)
         for job in Job.fetch_many(ids, connection=connection):
-            if job is None or is_piece(job) or not run_state_of(job.get_status(refresh=False)).is_final:
-                continue  # a piece's end is its run's own job's business
+            if job is None or not is_run(job) or not run_state_of(job.get_status(refresh=False)).is_final:
+                continue  # a piece's end is its run's own job's business; a viewer index is no run
             if _not_ended(job) and write_end(workflow_of(job, settings), job):
                 log.warning("job %s had ended without its run saying so; its logs now end too", job.id)
                 ended += 1

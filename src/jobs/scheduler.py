@@ -37,7 +37,7 @@ from rq.job import Job, JobStatus
 
 from src.core.settings import PRIORITIES, Settings
 from src.jobs.connection import get_connection
-from src.jobs.job_model import META_RUN
+from src.jobs.job_model import META_RUN, view_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,8 @@ class Scheduler:
         ttl = self.settings.queue.worker_ttl
         workers = Worker.all(connection=self.connection)
         idle = sum(1 for w in workers if w.get_state() == "idle" and heard_from(w, ttl))
-        queued = sum(self.connection.llen(key) for key in self.rq_queue_keys())
+        view = Queue(view_queue_name(self.settings), connection=self.connection).key  # taken first
+        queued = sum(self.connection.llen(key) for key in [*self.rq_queue_keys(), view])
         return max(0, idle - queued)
 
     def recover_releasing(self, now: float | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The app's navigation: the Quickstart, one section per offered workflow, the Queue admin.
+"""The app's navigation: the Quickstart, one section per offered workflow, the tools, the Queue admin.
 
 Every workflow gets the same four pages (``content/``); a page learns which workflow it serves
 from :func:`current_workflow`, set here before it runs. The first workflow's pages keep the
@@ -25,6 +25,15 @@ WORKFLOW_PAGES = (
     (CONTENT / "configure.py", "Configure", ":material/tune:", "configure"),
     (CONTENT / "run.py", "Run", ":material/play_arrow:", "run"),
     (CONTENT / "results.py", "Results", ":material/bar_chart:", "results"),
+)
+#: The pages of no workflow, in the "Tools" section: (script, title, icon, address).
+#: The calculators (src/ui/tools.py) need no workspace or run.
+TOOL_PAGES = (
+    (CONTENT / "viewer.py", "Raw data viewer", ":material/insights:", "viewer"),
+    (CONTENT / "tool_peptide_mz.py", "Peptide m/z", ":material/calculate:", "peptide-mz"),
+    (CONTENT / "tool_digest.py", "In-silico digest", ":material/content_cut:", "digest"),
+    (CONTENT / "tool_fragments.py", "Fragment ions", ":material/scatter_plot:", "fragment-ions"),
+    (CONTENT / "tool_isotopes.py", "Isotope pattern", ":material/equalizer:", "isotope-pattern"),
 )
 _CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("openms_workflow_page", default="")
 #: The pages declared for this script run: (workflow id, page name) -> page.
@@ -56,6 +65,10 @@ def run(workflows: tuple[type[WorkflowBase], ...]) -> None:
             ((workflow.id, entry[3]), one) for entry, one in zip(WORKFLOW_PAGES, pages, strict=True)
         )
         sections[workflow.name] = pages
+    sections["Tools"] = [
+        st.Page(script, title=title, icon=icon, url_path=address)
+        for script, title, icon, address in TOOL_PAGES
+    ]
     sections["Admin"] = [st.Page(CONTENT / "admin.py", title="Queue admin", icon=":material/monitoring:")]
     chosen = st.navigation(sections)
     known = _DECLARED.set(declared)

@@ -161,7 +161,7 @@ class WorkflowUI:
         remove = st.multiselect("Remove files", [p.name for p in files], key=f"{self.key}-remove-{key}")
         if remove and st.button("Remove selected files", key=f"{self.key}-remove-btn-{key}"):
             for name in remove:
-                (self.workflow.files.input_dir(key) / name).unlink(missing_ok=True)
+                self.workflow.files.remove_input(key, name)
             st.session_state.pop(f"{self.key}-remove-{key}", None)
             st.rerun()
 

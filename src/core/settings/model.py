@@ -96,6 +96,7 @@ class Limits:
     min_free_bytes: int  # uploads and starts are refused when the workspaces volume has less free
     running_runs_per_client: int  # runs of one client address started at once; the others are held
     held_runs_per_client: int  # runs of one client address held at once; more are refused
+    view_indexes_per_client: int  # viewer indexes of one client address queued or building at once
     run_memory_gb: float  # memory each tool of a run may use; 0: this host's memory / runs_at_once
     runs_at_once: int  # runs this host runs at the same time (RQ_WORKER_COUNT online, else 1)
     new_workspaces_per_client_per_hour: int  # online mode: fresh workspaces per client address
@@ -445,6 +446,7 @@ def _limits(got: Mapping[str, object], runs_at_once: int) -> Limits:
         min_free_bytes=int(float(got["limits.min_free_disk_gb"]) * GB),
         running_runs_per_client=int(got["limits.running_runs_per_client"]),
         held_runs_per_client=int(got["limits.held_runs_per_client"]),
+        view_indexes_per_client=int(got["limits.view_indexes_per_client"]),
         run_memory_gb=float(got["limits.run_memory_gb"]),
         runs_at_once=runs_at_once,
         new_workspaces_per_client_per_hour=int(got["limits.new_workspaces_per_client_per_hour"]),

@@ -40,6 +40,7 @@ from src.core.run import (
     WorkflowLogger,
 )
 from src.core.settings import Settings, load_settings
+from src.core.viewer.overlay import MapOverlay
 from src.core.workflow.files import FileManager
 from src.core.workspace import is_disk_full, volume_full
 
@@ -108,6 +109,13 @@ class WorkflowBase:
     def describe_inputs(self, paths: list[Path]) -> list[tuple[str, str]]:
         """Notes on newly uploaded files for the upload page: ("note" | "problem", message) pairs."""
         return []
+
+    def map_overlay(self, mzml: Path) -> MapOverlay | None:
+        """What the latest finished run found in the input file ``mzml`` (features, identified
+        peptides) for the raw data viewer to draw over its peak map; None if nothing (no finished
+        run, or the file was not one of its inputs). Read in the web server: keep it to the
+        run's small per-file results, never the mzML itself."""
+        return None
 
     # ---- the engine ---------------------------------------------------------------------------
     def missing_tools(self) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from src.core.errors import InputError
 from src.core.execution import Sandbox
 from src.core.layout import WorkflowLayout
+from src.core.viewer import store as viewer_store
 
 
 class FileManager:
@@ -34,6 +35,12 @@ class FileManager:
         if suffix:
             files = [p for p in files if p.name.lower().endswith(suffix.lower())]
         return files
+
+    def remove_input(self, key: str, name: str) -> None:
+        """Remove an input file, and the raw data viewer's index of it (it counts against the quota)."""
+        path = self.input_root / key / Path(name).name
+        path.unlink(missing_ok=True)
+        viewer_store.remove_for(self.workflow_dir.parent, path)
 
     def all_inputs(self) -> list[Path]:
         """Every input file, of every kind."""

@@ -3,7 +3,7 @@ run times of ``durations``), the shared reading of the queue (``queue_reading``)
 (``limits``).
 """
 
-from src.jobs.client import durations, enqueue, limits, queue_reading
+from src.jobs.client import durations, enqueue, limits, queue_reading, view_index
 from src.jobs.client.durations import record_duration
 from src.jobs.client.enqueue import (
     JobAccessError,
@@ -28,4 +28,5 @@ __all__ = [
     "limits",
     "record_duration",
     "recorded_job_id",
+    "view_index",
 ]

@@ -39,7 +39,7 @@ from src.core.settings import QueueSettings, Settings, load_for_command, redact
 from src.core.version import VERSION
 from src.jobs import pieces, reconcile, run_events
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
-from src.jobs.job_model import META_WORKFLOW, is_piece, workflow_of
+from src.jobs.job_model import META_WORKFLOW, is_run, view_queue_name, workflow_of
 from src.jobs.ops import metrics, run_totals
 from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
@@ -127,8 +127,9 @@ class OpenMSWorker(Worker):
         """The job's process died (out of memory, kill -9) while this worker lives: the run could
         not say so, so the worker writes its end (or that it will be retried)."""
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        if is_piece(job):
-            return  # RQ retries it; its run's own job waits for it (or takes it)
+        if not is_run(job):
+            # a piece: RQ retries it and its run's own job waits; a viewer's index: its page offers a retry
+            return
         run_events.ended(job.id, "lost", None)
         run_totals.record_end(self.connection, job.meta.get(META_WORKFLOW, ""), "lost", None)
         try:
@@ -240,7 +241,9 @@ def register_queues(queues: list[Queue]) -> None:
 
 def build_worker(settings: Settings, connection: redis.Redis) -> OpenMSWorker:
     queue = settings.queue
-    queues = [Queue(name, connection=connection) for name in queue.ordered_queue_names]
+    # The viewer's index jobs first: short, and a scientist waits at the page for each.
+    names = [view_queue_name(settings), *queue.ordered_queue_names]
+    queues = [Queue(name, connection=connection) for name in names]
     # The scheduler's waiting queue too (no worker listens to it): `rq info` lists what waits there.
     register_queues([*queues, Queue(waiting_queue_name(settings), connection=connection)])
     worker = OpenMSWorker(

@@ -65,7 +65,7 @@ def save_meta(job: Job) -> bool:
         return False
 
 
-def _check_workspace(workspace: str, root: Path) -> Path:
+def check_workspace(workspace: str, root: Path) -> Path:
     path = Path(workspace).resolve()
     if path.parent != root.resolve():
         raise ValueError(f"workspace {workspace} is not inside the workspaces directory {root}")
@@ -77,7 +77,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
     die_with_parent()
     job = get_current_job()
     settings = load_settings()
-    workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    workflow = build_workflow(ref, str(check_workspace(workspace, settings.workspaces_dir)), settings)
     note = _retry_note(job, settings.queue.retries)
     if job is not None and _finished_before(workflow, job):
         log.warning("job %s had finished before its end could be recorded; it is not run again", job.id)
@@ -139,7 +139,7 @@ def run_piece(
     die_with_parent()
     job = get_current_job()
     settings = load_settings()
-    workflow = build_workflow(ref, str(_check_workspace(workspace, settings.workspaces_dir)), settings)
+    workflow = build_workflow(ref, str(check_workspace(workspace, settings.workspaces_dir)), settings)
     if recorded_job_id(workflow) != run_id or workflow.state.read().is_final:
         log.info("piece %s not run: its run has ended", job.id if job else label)
         return {"outcome": "skipped", "why": "its run had ended"}

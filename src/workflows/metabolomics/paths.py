@@ -7,11 +7,19 @@ from pathlib import Path
 
 #: The input folder of the mzML files (``<workflow>/input-files/mzML-files``).
 MZML_KEY = "mzML-files"
+#: FeatureFinderMetabo's folder: one featureXML per input file, named by the file's stem.
+FEATURE_STEP, FEATURE_SUFFIX = "feature-detection", ".featureXML"
 #: The consensus table: its step's result folder and its file name.
 TABLE_STEP, TABLE_NAME = "consensus-table", "consensus_features.tsv"
 #: Retention time alignment's folder (one trafoXML and one aligned featureXML per sample), and the
 #: table of each sample's retention time shifts, written beside the consensus table when aligned.
 ALIGNMENT_STEP, SHIFTS_NAME = "rt-alignment", "rt_shifts.tsv"
+
+
+def features_of(results_root: Path, mzml: Path) -> Path:
+    """The features FeatureFinderMetabo found in the input file ``mzml`` in a run (a profile-mode
+    file's centroided copy keeps its stem, so the name is the same either way)."""
+    return results_root / FEATURE_STEP / f"{mzml.stem}{FEATURE_SUFFIX}"
 
 
 def table_in(results_root: Path) -> Path:

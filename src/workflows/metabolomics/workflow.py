@@ -16,21 +16,27 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from src.core.errors import CommandFailed, InputError, OutOfMemory, ParameterError
 from src.core.run import MINIMAL, RunRecord
 from src.core.workflow import WorkflowBase
 from src.core.workspace import uploads
-from src.workflows import peak_mode
+from src.workflows import peak_mode, run_overlay
 from src.workflows.metabolomics.paths import (
     ALIGNMENT_STEP,
+    FEATURE_STEP,
+    FEATURE_SUFFIX,
     MZML_KEY,
     TABLE_NAME,
     TABLE_STEP,
     feature_count,
+    features_of,
     shifts_in,
 )
+
+if TYPE_CHECKING:
+    from src.core.viewer import MapOverlay
 
 CONSENSUS_SCRIPT = Path(__file__).with_name("consensus_table.py")
 #: The workflow's own switches (kept in params.json beside the tools' parameters) and their defaults:
@@ -112,7 +118,7 @@ class MetabolomicsWorkflow(WorkflowBase):
         align = wanted and count > 1
         self.progress.plan(len(profile) + count * (1 + adducts + align) + align + 2)
         mzml_files = self._centroid(mzml_files, profile)
-        features = self.files.outputs(mzml_files, "feature-detection", ".featureXML")
+        features = self.files.outputs(mzml_files, FEATURE_STEP, FEATURE_SUFFIX)
         self.executor.run_topp("FeatureFinderMetabo", {"in": mzml_files, "out": features})
         if adducts:
             features = self._group_adducts(features)
@@ -220,6 +226,16 @@ class MetabolomicsWorkflow(WorkflowBase):
         from src.workflows.metabolomics import results
 
         results.show(ui, self)
+
+    def map_overlay(self, mzml: Path) -> MapOverlay | None:
+        """The features FeatureFinderMetabo found in ``mzml`` in the latest run, if it finished (their
+        measured retention times: the file's own, before any alignment)."""
+        found = run_overlay.latest_result(self, mzml, MZML_KEY, features_of)
+        if found is None:
+            return None
+        from src.workflows.metabolomics import overlay  # pyOpenMS only when a viewer asks
+
+        return overlay.features(*found)
 
     # ---- helpers used by the pages and tests ---------------------------------------------------
     def load_example(self) -> list[Path]:

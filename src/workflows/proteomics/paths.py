@@ -30,6 +30,12 @@ SAMPLE_TABLE = "samples.tsv"
 COUNTS_NAME = "counts.tsv"
 
 
+def identifications_of(results_root: Path, mzml: Path) -> Path:
+    """The PSMs at the PSM FDR of the input file ``mzml`` in a run (IDFilter's output: every per-file
+    step names its output by the mzML file's stem)."""
+    return results_root / FILTER_STEP / f"{mzml.stem}.idXML"
+
+
 def table_in(results_root: Path, name: str) -> Path:
     """One of the tables (PSM_TABLE, PEPTIDE_TABLE, PROTEIN_TABLE, SAMPLE_TABLE, COUNTS_NAME) of a run."""
     return results_root / TABLE_STEP / name

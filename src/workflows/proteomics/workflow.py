@@ -21,13 +21,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from src.core.errors import CommandFailed, InputError, ParameterError
 from src.core.run import MINIMAL, RunRecord
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.core.workspace import uploads
+from src.workflows import run_overlay
 from src.workflows.proteomics import demo_data, design, fasta, inputs, paths
 from src.workflows.proteomics.paths import FASTA_KEY, MZML_KEY
 from src.workflows.proteomics.tuning import (
@@ -37,6 +38,9 @@ from src.workflows.proteomics.tuning import (
     WORKFLOW_DEFAULTS,
     TunedParameters,
 )
+
+if TYPE_CHECKING:
+    from src.core.viewer import MapOverlay
 
 TABLES_SCRIPT = Path(__file__).with_name("tables.py")
 #: Names under which Comet may be installed (Debian's package: comet-ms).
@@ -187,6 +191,15 @@ class ProteomicsWorkflow(WorkflowBase):
         from src.workflows.proteomics import results
 
         results.show(ui, self)
+
+    def map_overlay(self, mzml: Path) -> MapOverlay | None:
+        """The peptides identified in ``mzml`` at the PSM FDR in the latest run, if it finished."""
+        found = run_overlay.latest_result(self, mzml, MZML_KEY, paths.identifications_of)
+        if found is None:
+            return None
+        from src.workflows.proteomics import overlay  # pyOpenMS only when a viewer asks
+
+        return overlay.peptides(*found)
 
     # ---- checks -------------------------------------------------------------------------------------
     def preflight(self) -> list[str]:

@@ -26,10 +26,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from src.core.errors import InputError
-from src.core.run import RunState, read_log
+from src.core.run import RunState, moment_text, read_log
 from src.core.settings import load_settings
 from src.ui.text import literal
-from src.workflows.proteomics import ProteomicsWorkflow, demo_data, design, fasta, inputs, paths, results
+from src.workflows.proteomics import (
+    ProteomicsWorkflow,
+    demo_data,
+    design,
+    fasta,
+    inputs,
+    overlay,
+    paths,
+    results,
+)
 from src.workflows.proteomics.tests.test_pages import page
 from src.workflows.proteomics.tuning import PROTEIN_FDR, PSM_FDR
 from tests.conftest import REPO
@@ -380,3 +389,48 @@ def test_results_page_renders_with_streamlit(bsa_run):
     compared.set_value("BSA3").run()
     assert not app.exception, app.exception
     assert len(app.get("link_button")) == 3  # mzTab, tables, everything
+
+
+# ---- the raw data viewer's overlay: the identified peptides of each file ------------------------------
+@pytest.mark.slow
+def test_the_map_overlay_of_each_file_holds_its_psms_at_the_fdr(bsa_run):
+    ended = moment_text(bsa_run.state.read().ended_at)
+    for mzml in bsa_run.files.inputs(paths.MZML_KEY, ".mzML"):
+        found = bsa_run.map_overlay(mzml)
+        proteins: list = []
+        spectra = oms.PeptideIdentificationList()
+        oms.IdXMLFile().load(
+            str(paths.identifications_of(bsa_run.files.results_root, mzml)), proteins, spectra
+        )
+        hits = [(s.getRT(), s.getMZ(), s.getHits()[0]) for s in spectra if s.getHits()]
+        assert found.kind == "peptides" and not found.has_boxes and len(found) == PSMS_BY_HAND[mzml.stem]
+        shown = sorted(zip(found.rt.tolist(), found.mz.tolist(), found.labels, strict=True))
+        expected = [
+            (rt, mz, f"{h.getSequence().toString()} ({h.getCharge()}+), q={h.getScore():.3g}")
+            for rt, mz, h in hits
+        ]
+        assert shown == sorted(expected)
+        assert found.source == f"the latest run, finished {ended}"
+
+
+@pytest.mark.slow
+def test_the_best_scoring_psms_are_shown_when_there_are_more(bsa_run):
+    path = paths.identifications_of(bsa_run.files.results_root, bsa_run.files.inputs(paths.MZML_KEY)[0])
+    found = overlay.peptides(path, "the latest run", limit=5)
+    q_values = sorted(float(label.rsplit("q=", 1)[1]) for label in overlay.peptides(path, "").labels)
+    assert [float(label.rsplit("q=", 1)[1]) for label in found.labels] == q_values[:5]
+    assert found.source == f"the latest run; the 5 best-scoring identified spectra of {PSMS_BY_HAND['BSA1']}"
+
+
+@pytest.mark.slow
+def test_files_that_were_not_searched_have_no_map_overlay(bsa_run, examples):
+    assert bsa_run.map_overlay(examples[0]) is None  # BSA1 itself, outside the workspace
+    assert bsa_run.map_overlay(bsa_run.database()) is None
+
+
+def test_no_map_overlay_before_a_run_or_after_a_failed_one(workflow, examples):
+    mzml = Path(shutil.copy(examples[0], workflow.files.input_dir(paths.MZML_KEY)))
+    assert workflow.map_overlay(mzml) is None
+    workflow.params.set(fasta.DATABASE_PARAM, f"{fasta.WORKSPACE}:gone.fasta")
+    assert workflow.run() is RunState.FAILED and "gone.fasta" in workflow.last_error
+    assert workflow.map_overlay(mzml) is None
