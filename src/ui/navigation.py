@@ -70,7 +70,7 @@ def run(workflows: tuple[type[WorkflowBase], ...]) -> None:
         for script, title, icon, address in TOOL_PAGES
     ]
     sections["Admin"] = [st.Page(CONTENT / "admin.py", title="Queue admin", icon=":material/monitoring:")]
-    chosen = st.navigation(sections)
+    chosen = st.navigation(sections, expanded=True)  # every page listed: none behind "View N more"
     known = _DECLARED.set(declared)
     try:
         with serving(serves.get(chosen.url_path, "")):
