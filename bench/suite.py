@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rq import Queue
@@ -416,11 +417,32 @@ def versions() -> dict:
 
 def render_newest() -> None:
     """Rewrite BENCHMARKS.md from the newest suite record (and bench/NOTES.md, VIEWERS.md,
-    SPREADING.md, WORKFLOWS.md, VIEWER-INDEX.md)."""
+    SPREADING.md, WORKFLOWS.md, VIEWER-INDEX.md, CORES.md)."""
     newest = max(RESULTS.glob("suite-*.json"), default=None)
     if newest is None:
         raise SystemExit("no suite-*.json in bench/results yet: run the suite first")
     write_markdown(json.loads(newest.read_text()))
+
+
+TABLE_HEAD = [
+    "| measure | figure | baseline (same run) | ratio | target | met |",
+    "|---|---|---|---|---|---|",
+]
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """A bench's rows as the Markdown table every section of BENCHMARKS.md shows."""
+    cells = ("measure", "figure", "baseline", "ratio", "target", "met")
+    return TABLE_HEAD + ["| " + " | ".join(str(r[c]) for c in cells) + " |" for r in rows]
+
+
+def write_section(name: str, intro: list[str], rows: list[dict]) -> None:
+    """bench/<name>.md: the intro, the table and bench/<name>-NOTES.md (BENCHMARKS.md includes it)."""
+    lines = [*intro, "", *table_lines(rows)]
+    notes = REPO / "bench" / f"{name}-NOTES.md"
+    if notes.exists():
+        lines += ["", notes.read_text().strip()]
+    (REPO / "bench" / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 def write_markdown(record: dict) -> None:
@@ -435,14 +457,10 @@ def write_markdown(record: dict) -> None:
         f"Last run: {record['when']} on {record['machine']['cpus']} CPUs, {record['machine']['platform']};",
         "versions: " + ", ".join(f"{k} {v}" for k, v in record["versions"].items()) + ".",
         "",
-        "| measure | figure | baseline (same run) | ratio | target | met |",
-        "|---|---|---|---|---|---|",
+        *table_lines(record["rows"]),
     ]
-    lines += [
-        f"| {r['measure']} | {r['figure']} | {r['baseline']} | {r['ratio']} | {r['target']} | {r['met']} |"
-        for r in record["rows"]
-    ]
-    for extra in ("NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md", "VIEWER-INDEX.md"):
+    extras = ["NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md", "VIEWER-INDEX.md", "CORES.md"]
+    for extra in [*extras, "LIMIT.md"]:
         section = REPO / "bench" / extra
         if section.exists():
             lines += ["", section.read_text().strip()]
@@ -463,6 +481,16 @@ def save_record(kind: str, when: dt.datetime, bench: Bench) -> tuple[dict, Path]
     out = RESULTS / f"{kind}-{when:%Y-%m-%dT%H%M%SZ}.json"
     out.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record, out
+
+
+def record_section(kind: str, when: dt.datetime, bench: Bench, write: Callable[[dict], None]) -> int:
+    """A section bench's end: its record saved, its section written by ``write``, BENCHMARKS.md
+    rendered again; returns the exit code."""
+    record, out = save_record(kind, when, bench)
+    write(record)
+    render_newest()
+    print(f"recorded in {out.relative_to(REPO)}; summary in bench/{kind.upper()}.md and BENCHMARKS.md")
+    return 0
 
 
 def main() -> int:

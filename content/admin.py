@@ -1,4 +1,4 @@
-"""Queue admin: Redis, workers, queue depth and failed jobs (online mode)."""
+"""Queue admin: Redis, workers, queue depth, runs in order (Move), failed jobs (online mode)."""
 
 import streamlit as st
 

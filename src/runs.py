@@ -9,10 +9,10 @@ Status always comes back in one shape (:class:`RunView`) with a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 
-from src.core.errors import AlreadyRunning, StorageRefused, UserError
-from src.core.run import RunState, RunStatus
+from src.core.errors import ALREADY_ACTIVE, AlreadyRunning, StorageRefused, UserError
+from src.core.run import RunState, RunStatus, RunView
 from src.core.settings import Settings, redact
 from src.core.workflow import LocalRunner, WorkflowBase
 from src.core.workspace import space as storage
@@ -20,6 +20,7 @@ from src.jobs.client import enqueue as q
 from src.jobs.client import job_status, queue_reading
 from src.jobs.client import limits as client_limits
 from src.jobs.connection import REDIS_ERRORS, reachable
+from src.jobs.errors import JobAccessError, StartRefused
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +30,6 @@ _local_runs = client_limits.LocalRuns()
 
 class RunRefused(UserError):
     """A run cannot start; the message says why and what to do."""
-
-
-@dataclass
-class RunView:
-    mode: str = ""  # "queue" or "local"; empty before the first run
-    state: RunState = RunState.NEW
-    progress: float | None = None
-    step: str = ""
-    position: int | None = None
-    queue_length: int = 0
-    eta_seconds: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    worker: str = ""
-    error: str = ""
-    job_id: str = ""
-    notice: str = ""
-    share: int = 0  # a held run: how many runs its network may have started at once
-
-    @property
-    def active(self) -> bool:
-        return self.state.is_active
-
-    @property
-    def took(self) -> float | None:
-        """How long the run took, once it has ended (None before)."""
-        return self.ended_at - self.started_at if self.started_at and self.ended_at else None
 
 
 def queue_wanted(settings: Settings) -> bool:
@@ -85,7 +59,7 @@ def _start(workflow: WorkflowBase, client: str) -> RunView:
         if usable:
             try:
                 return RunView(mode="queue", state=RunState.QUEUED, job_id=q.enqueue(workflow, client=client))
-            except q.StartRefused as err:
+            except StartRefused as err:
                 raise RunRefused(str(err)) from None
             except REDIS_ERRORS as err:
                 why = f"the job queue failed while queueing the run: {err}"
@@ -107,10 +81,7 @@ def _check_startable(workflow: WorkflowBase) -> None:
     except StorageRefused as err:
         raise RunRefused(str(err)) from None
     if status(workflow).active:
-        raise RunRefused(
-            "This workflow is already queued or running in this workspace. "
-            "Wait for it to finish or stop it first."
-        )
+        raise RunRefused(ALREADY_ACTIVE)
 
 
 def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
@@ -128,13 +99,8 @@ def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
     return RunView(mode="local", state=RunState.RUNNING, notice=notice)
 
 
-def _same_fields(source: object) -> dict:
-    """What a run's status on disk or its job's status says, under RunView's own field names."""
-    return {f.name: getattr(source, f.name) for f in fields(RunView) if hasattr(source, f.name)}
-
-
 def _from_disk(status: RunStatus, mode: str, notice: str = "") -> RunView:
-    return RunView(mode=mode, notice=notice, **_same_fields(status))
+    return RunView.of(status, mode=mode, notice=notice)
 
 
 def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
@@ -150,7 +116,7 @@ def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
     try:
         snapshot = queue_reading.shared(workflow.settings).snapshot() if shared else None
         queued = job_status(workflow, job_id, snapshot)
-    except q.JobAccessError:
+    except JobAccessError:
         return _from_disk(
             workflow.state.read(),
             "queue",
@@ -169,7 +135,7 @@ def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
     # A run that ended says best how: its job may look otherwise if Redis was away as it ended.
     trust_disk = disk.is_final and queued.state.is_final
     return replace(
-        RunView(mode="queue", **_same_fields(queued)),
+        queued,
         state=disk.state if trust_disk else queued.state,
         started_at=queued.started_at or disk.started_at,
         error=disk.error if trust_disk else queued.error,

@@ -7,8 +7,10 @@ import redis
 from rq.job import Job
 
 from src import runs
+from src.jobs.client.queue_reading import Snapshot
 from src.jobs.connection import get_connection
-from src.jobs.ops import admin, metrics
+from src.jobs.ops import admin
+from src.jobs.telemetry import queue_load
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.paths import table_in
 from tests.conftest import put_inputs, set_noise_threshold, wait_for
@@ -90,8 +92,8 @@ def test_requeue_is_refused_once_the_workspace_has_moved_on(online_settings, wor
 
 def test_queue_load_and_depth_history(online_settings, workers, redis_url, nz_files):
     connection = redis.Redis.from_url(redis_url)
-    empty = metrics.current_load(online_settings, connection)
-    assert (empty.workers_total, empty.waiting, empty.running, empty.backlog_warning) == (0, 0, 0, "")
+    empty = queue_load.current_load(online_settings, connection)
+    assert (empty.workers_total, empty.waiting_total, empty.running, empty.backlog_warning) == (0, 0, 0, "")
 
     waiting = []
     for name in ("w1", "w2"):
@@ -99,37 +101,37 @@ def test_queue_load_and_depth_history(online_settings, workers, redis_url, nz_fi
         put_inputs(workflow, nz_files[:1])
         runs.start(workflow)
         waiting.append(workflow)
-    no_workers = metrics.current_load(online_settings, connection)
-    assert no_workers.waiting == 2 and "No worker is running" in no_workers.backlog_warning
+    no_workers = queue_load.current_load(online_settings, connection)
+    assert no_workers.waiting_total == 2 and "No worker is running" in no_workers.backlog_warning
 
-    assert metrics.record_sample(online_settings, connection, force=True)
-    assert not metrics.record_sample(online_settings, connection), "a second sample within 10 s"
-    [sample] = metrics.depth_history(online_settings, connection)
+    assert queue_load.record_sample(online_settings, connection, force=True)
+    assert not queue_load.record_sample(online_settings, connection), "a second sample within 10 s"
+    [sample] = queue_load.depth_history(online_settings, connection)
     assert (sample.waiting, sample.running, sample.workers) == (2, 0, 0)
 
     workers.start(online_settings, redis_url, 1)
     busy = wait_for(
-        lambda: (load := metrics.current_load(online_settings, connection)).workers_busy == 1 and load,
+        lambda: (load := queue_load.current_load(online_settings, connection)).workers_busy == 1 and load,
         60,
         interval=0.2,
         what="the worker to take a job",
     )
     assert busy.workers_total == 1 and busy.running == 1 and busy.utilisation == 1.0
-    assert busy.waiting == 1 and busy.backlog_warning == ""
+    assert busy.waiting_total == 1 and busy.backlog_warning == ""
 
-    connection.delete(metrics.SAMPLE_LOCK_KEY)
+    connection.delete(queue_load.SAMPLE_LOCK_KEY)
     wait_for(
-        lambda: len(metrics.depth_history(online_settings, connection)) >= 2,
+        lambda: len(queue_load.depth_history(online_settings, connection)) >= 2,
         30,
         interval=0.5,
         what="the worker to record a queue-depth sample by itself",
     )
-    assert metrics.depth_history(online_settings, connection)[-1].workers == 1
+    assert queue_load.depth_history(online_settings, connection)[-1].workers == 1
     for workflow in waiting:
         runs.stop(workflow)
 
 
 def test_backlog_warning_thresholds():
-    assert metrics.QueueLoad(2, 2, 3, 2).backlog_warning == ""
-    assert "4 runs are waiting for 2 worker(s)" in metrics.QueueLoad(2, 2, 4, 2).backlog_warning
-    assert metrics.QueueLoad(0, 0, 0, 0).backlog_warning == ""
+    assert Snapshot(in_order=3, workers_total=2, workers_busy=2).backlog_warning == ""
+    assert "4 runs are waiting for 2 worker(s)" in Snapshot(in_order=4, workers_total=2).backlog_warning
+    assert Snapshot().backlog_warning == ""

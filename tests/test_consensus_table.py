@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyopenms as oms
 
 from tests.conftest import REPO
 
@@ -39,6 +42,26 @@ def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files):
     assert list(table.columns[:6]) == ["consensus_id", "rt", "mz", "charge", "quality", "n_samples"]
     assert table["rt"].is_monotonic_increasing
     assert set(table["n_samples"]) <= {1, 2, 3}
+    same_as_pyopenms_reads_it(consensus, table)
+
+
+def same_as_pyopenms_reads_it(consensus, table: pd.DataFrame) -> None:
+    """The table holds what pyOpenMS's own reader (``ConsensusMap.to_df``, written independently of
+    the script) finds in the map: every consensus feature's position, charge and per-file
+    intensities, in order of retention time and then m/z."""
+    cmap = oms.ConsensusMap()
+    oms.ConsensusXMLFile().load(str(consensus), cmap)
+    reference = cmap.to_df().sort_values(["rt", "mz"], kind="stable").reset_index(drop=True)
+    assert len(reference) == len(table) == cmap.size()
+    assert table["rt"].tolist() == reference["rt"].tolist()
+    assert table["mz"].tolist() == reference["mz"].tolist()
+    assert table["charge"].tolist() == reference["charge"].tolist()
+    files = {Path(h.filename).stem: h.filename for h in cmap.getColumnHeaders().values()}
+    for stem, column in files.items():
+        # pyOpenMS keeps intensities as 32-bit floats; the map stores them so too.
+        assert np.allclose(table[f"intensity_{stem}"], reference[column], rtol=1e-6, atol=0)
+    found = (reference[list(files.values())] > 0).sum(axis=1)
+    assert table["n_samples"].tolist() == found.tolist()
 
 
 def test_missing_or_garbage_input_fails_with_a_message(tmp_path):

@@ -3,11 +3,18 @@ page made it, refused when changed or opened anywhere else."""
 
 from __future__ import annotations
 
+import io
+import os
+import tracemalloc
 import urllib.error
 import urllib.request
+import zipfile
 
+from src.core.workflow import FileManager
 from src.web import downloads
 from tests.browser_support import AppServer
+
+MB = 1024**2
 
 
 def test_a_link_opens_its_own_folder_in_its_own_browser_until_it_expires(settings):
@@ -77,3 +84,43 @@ def test_the_web_server_serves_a_link_as_a_zip_to_its_browser_only(settings, tmp
         assert fetch(server.url + link[:-3] + "xyz", browser)[0] == 404
     finally:
         server.stop()
+
+
+def test_the_results_zip_is_made_while_it_is_read_with_the_same_entries(tmp_path):
+    """40 MB of results (incompressible, so the zip is as large): the archive holds what the
+    in-memory zip of before held (names, contents, times, modes), and making it never holds
+    more than a few MB at once (about 1.4 MB; it was a 40 MB bytes object, twice)."""
+    results = tmp_path / "topp-workflow" / "results"
+    for step in ("feature-detection", "consensus-table", "consensus-table/plots"):
+        (results / step).mkdir(parents=True)
+    for n in range(4):
+        (results / "feature-detection" / f"sample{n}.featureXML").write_bytes(os.urandom(10 * MB))
+    (results / "consensus-table" / "consensus_features.tsv").write_text("a\tb\n1\t2\n" * 1000)
+    (results / "consensus-table" / "plots" / "empty.txt").write_bytes(b"")
+    total = sum(p.stat().st_size for p in results.rglob("*") if p.is_file())
+    files = FileManager(results.parent)
+
+    tracemalloc.start()
+    try:
+        with (tmp_path / "streamed.zip").open("wb") as out:
+            for piece in files.results_zip():
+                out.write(piece)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < total / 8, f"{peak / MB:.1f} MB held at once for {total / MB:.0f} MB of results"
+
+    before = io.BytesIO()  # the zip as it was made before, whole in memory
+    with zipfile.ZipFile(before, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(results.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(results).as_posix())
+    with zipfile.ZipFile(before) as old, zipfile.ZipFile(tmp_path / "streamed.zip") as new:
+        assert new.testzip() is None
+        fields = ("filename", "file_size", "compress_type", "date_time", "external_attr")
+        assert [[getattr(i, f) for f in fields] for i in new.infolist()] == [
+            [getattr(i, f) for f in fields] for i in old.infolist()
+        ]
+        assert all(new.read(name) == old.read(name) for name in old.namelist())
+    nothing = b"".join(FileManager(tmp_path / "no-run").results_zip())
+    assert zipfile.ZipFile(io.BytesIO(nothing)).namelist() == []  # no results: an empty archive

@@ -6,6 +6,7 @@ import sys
 import threading
 import uuid
 
+import pyopenms as oms
 import pytest
 
 from src.core.errors import CommandFailed
@@ -144,3 +145,33 @@ def test_tools_die_with_a_killed_run_process(tmp_path, settings):
     parent.send_signal(signal.SIGKILL)
     parent.wait(5)
     wait_for(lambda: not tools(), 5, what="the tool to die with its run process")
+
+
+def _feature_map(path, rt_shift: float) -> None:
+    features = oms.FeatureMap()
+    for index in range(30):
+        feature = oms.Feature()
+        feature.setMZ(150.0 + 7.3 * index)
+        feature.setRT(20.0 + 9.0 * index + rt_shift)
+        feature.setIntensity(1000.0 + index)
+        feature.setCharge(1)
+        features.push_back(feature)
+    features.setUniqueIds()
+    oms.FeatureXMLFile().store(str(path), features)
+
+
+def test_a_tool_unsafe_with_threads_gets_one(tmp_path, settings):
+    """MapAlignerPoseClustering shares one aligner between its OpenMP threads (see
+    SINGLE_THREADED_TOOLS): whatever the run may use, it gets ``-threads 1``; others get the rest."""
+    executor = make_executor(tmp_path, settings, max_threads=4)
+    maps = [tmp_path / f"{name}.featureXML" for name in ("a", "b")]
+    for path, shift in zip(maps, (0.0, 5.0), strict=True):
+        _feature_map(path, shift)
+    trafos = [tmp_path / f"{name}.trafoXML" for name in ("a", "b")]
+    executor.run_topp("MapAlignerPoseClustering", {"in": [maps], "trafo_out": [trafos]})
+    moved = {"in": [maps[1]], "trafo_in": [trafos[1]], "out": [tmp_path / "c.featureXML"]}
+    executor.run_topp("MapRTTransformer", moved)
+    ran = [line for line in read_log(executor.logger.log_dir, "commands").splitlines() if "Running: " in line]
+    assert "MapAlignerPoseClustering" in ran[0] and "-threads 1 " in ran[0]
+    assert "MapRTTransformer" in ran[1] and "-threads 4 " in ran[1]
+    assert all(path.is_file() for path in trafos)

@@ -27,6 +27,7 @@ from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from src.workflows.metabolomics.paths import table_in
 from tests.conftest import REPO, processes_mentioning, put_inputs, set_noise_threshold, wait_for
+from tests.queue_support import online_env
 from tests.test_executor import make_executor
 
 pytestmark = pytest.mark.slow
@@ -82,10 +83,12 @@ def test_a_volume_that_fills_during_a_run_fails_it_at_once_and_leaves_it_readabl
     assert workflow.run() is RunState.FINISHED  # with room again, the next run completes
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])  # 2: the run's own job runs two pieces at once
 def test_redis_restarted_during_a_run_does_not_fail_it(
-    online_settings, workers, redis_server, redis_url, nz_files
+    settings, workers, redis_server, redis_url, nz_files, threads
 ):
-    workers.start(online_settings, redis_url, 1)
+    online_settings = load_settings(env=online_env(settings, redis_url, MAX_THREADS=threads))
+    workers.start(online_settings, redis_url, 1, MAX_THREADS=threads)
     workflow = set_noise_threshold(
         MetabolomicsWorkflow(online_settings.workspaces_dir / "blip", online_settings)
     )
@@ -252,6 +255,19 @@ def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_u
         job_id.encode() not in connection.lrange(queue.key, 0, -1)
         for queue in q.queues(online_settings, connection).values()
     )
+
+
+def test_a_run_moved_from_a_workers_queue_keeps_its_new_priority_for_its_pieces(online_settings, redis_url):
+    workflow = MetabolomicsWorkflow(online_settings.workspaces_dir / "moved-up", online_settings)
+    generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
+    job_id = runs.start(workflow).job_id
+    connection = redis.Redis.from_url(redis_url)
+    order = Scheduler(online_settings, connection)
+    assert order.release(1) == 1  # on RQ's normal queue, no worker has taken it yet
+    admin.move(online_settings, job_id, "high")
+    queues = q.queues(online_settings, connection)
+    assert connection.lrange(queues["high"].key, 0, -1) == [job_id.encode()]
+    assert order.run_info(job_id)["priority"] == "high"  # where its pieces will wait
 
 
 HORSE_KILL = """

@@ -10,12 +10,17 @@ import socket
 
 import pytest
 import redis
+from rq import Queue
+from rq.executions import Execution
+from rq.job import Job
 
 from src import runs
 from src.core.settings import load_settings
 from src.core.version import VERSION
+from src.jobs import pieces
 from src.jobs.connection import get_connection
-from src.jobs.ops import admin, prometheus, run_totals
+from src.jobs.ops import admin, prometheus
+from src.jobs.telemetry import run_totals
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_runs
 from tests.conftest import wait_for
@@ -120,6 +125,30 @@ def test_runs_waiting_for_a_worker_are_queued_or_held_by_the_clients_share(setti
     assert total(samples, "openms_workers") == 0
 
 
+def test_jobs_a_worker_runs_are_told_apart_as_runs_and_pieces(settings, redis_url):
+    """RQ 3 keeps a started job as "<job id>:<execution id>" in its registry: a piece running on a
+    worker is a piece, not a run (the registry's own parse_job_id reads the entry)."""
+    online = load_settings(env=online_env(settings, redis_url))
+    connection = get_connection(online.queue)
+    queue = Queue(online.queue.queue_names["normal"], connection=connection)
+    run = Job.create("builtins.len", args=([],), id="f" * 32, connection=connection, origin=queue.name)
+    piece = Job.create(
+        "builtins.len",
+        args=([],),
+        id=pieces.piece_id(run.id, "0123456789", 0),
+        connection=connection,
+        origin=queue.name,
+    )
+    with connection.pipeline() as pipe:
+        for job in (run, piece):
+            job.save(pipeline=pipe)
+            Execution.create(job, ttl=60, pipeline=pipe)  # what a worker does as it starts a job
+        pipe.execute()
+    samples = parse(prometheus.render(online, connection, None))
+    assert value(samples, "openms_runs", state="running") == 1
+    assert value(samples, "openms_pieces", state="running") == 1
+
+
 def test_a_redis_that_is_down_is_reported_down_with_the_rest(settings):
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -131,3 +160,20 @@ def test_a_redis_that_is_down_is_reported_down_with_the_rest(settings):
     assert value(samples, "openms_build_info", version=VERSION) == 1
     assert value(samples, "openms_web_sessions", server="web-1:8601") == 0
     assert not [name for name, _ in samples if name.startswith(("openms_runs", "openms_workers"))]
+
+
+def test_the_workspace_count_is_of_the_root_asked_about_not_of_the_last_one_walked(settings, tmp_path):
+    """The disk walk is cached per process; a second root read inside the cache window is walked
+    itself (the clean-clone CI of stop 38 read 0 workspaces: an earlier test had cached an empty
+    root)."""
+    empty, full = tmp_path / "empty", tmp_path / "full"
+    empty.mkdir()
+    for name in ("a", "b", "c"):
+        (full / name).mkdir(parents=True)
+        (full / name / "params.json").write_text("{}")
+    down = redis.Redis(port=1, socket_connect_timeout=0.2)
+    for root, count in ((empty, 0), (full, 3), (empty, 0)):
+        online = load_settings(env=online_env(settings, "redis://127.0.0.1:1/0", WORKSPACES_DIR=str(root)))
+        samples = parse(prometheus.render(online, down, ("web-1:8601", 0)))
+        assert value(samples, "openms_workspaces") == count
+        assert (value(samples, "openms_workspace_bytes") > 0) == (count > 0)

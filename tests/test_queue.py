@@ -13,9 +13,12 @@ from rq.scheduler import RQScheduler
 from src import runs
 from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
+from src.jobs import errors
 from src.jobs.client import enqueue as q
 from src.jobs.client import job_status
-from src.jobs.ops import admin, report
+from src.jobs.ops import admin
+from src.jobs.ops.health import report
+from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from src.workflows.metabolomics.paths import table_in
@@ -254,7 +257,7 @@ def test_admin_can_move_a_waiting_job_to_another_priority(online_settings, redis
     assert runs.status(second).position == 2
     admin.move(online_settings, runs.status(second).job_id, "high")
     assert (runs.status(second).position, runs.status(first).position) == (1, 2)
-    with pytest.raises(q.QueueError, match="Unknown priority"):
+    with pytest.raises(errors.QueueError, match="Unknown priority"):
         admin.move(online_settings, runs.status(first).job_id, "urgent")
 
 
@@ -272,11 +275,11 @@ def test_jobs_of_another_workspace_cannot_be_read_or_stopped(online_settings, re
     owner, intruder = (make_workflow(online_settings, name) for name in ("owner", "intruder"))
     generate_runs(owner.files.input_dir("mzML-files"), 1, n_spectra=60)
     job_id = runs.start(owner).job_id
-    with pytest.raises(q.JobAccessError, match="another workspace"):
+    with pytest.raises(errors.JobAccessError, match="another workspace"):
         job_status(intruder, job_id)
-    with pytest.raises(q.JobAccessError, match="another workspace"):
+    with pytest.raises(errors.JobAccessError, match="another workspace"):
         q.cancel(intruder, job_id)
-    with pytest.raises(q.JobAccessError, match="no job"):
+    with pytest.raises(errors.JobAccessError, match="no job"):
         job_status(intruder, "../../etc/passwd")
     assert runs.status(owner).state == "queued"
 
@@ -295,7 +298,7 @@ def test_back_pressure_and_one_active_run_per_workflow(settings, redis_url):
     with pytest.raises(runs.RunRefused, match="queue is full"):
         runs.start(flows[2])
     assert q.recorded_job_id(flows[2]) is None
-    assert q.waiting_count(limited, redis.Redis.from_url(redis_url)) == 2
+    assert Scheduler(limited, redis.Redis.from_url(redis_url)).waiting_count() == 2
 
 
 def test_health_reports_redis_workers_and_queues(online_settings, workers, redis_url):

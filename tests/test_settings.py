@@ -384,3 +384,18 @@ def test_a_renamed_setting_in_settings_json_names_its_new_name(tmp_path):
         SettingsError, match="now 'limits.running_runs_per_client'.*held and start by themselves"
     ):
         load_settings(path=path, env={})
+
+
+def test_online_threads_default_to_the_hosts_cores_shared_by_its_workers(tmp_path):
+    """MAX_THREADS unset online: each run (one per worker) gets its share of the cores the process
+    may use, at least one; set, it is taken as it is."""
+    from src.core.settings.model import host_cores
+
+    cores = len(os.sched_getaffinity(0))
+    assert 1 <= host_cores() <= cores
+    base = {"ONLINE_DEPLOYMENT": "true", "WORKSPACES_DIR": str(tmp_path)}
+    assert load_settings(env={**base, "RQ_WORKER_COUNT": "1"}).max_threads == host_cores()
+    assert load_settings(env={**base, "RQ_WORKER_COUNT": "2"}).max_threads == max(1, host_cores() // 2)
+    assert load_settings(env={**base, "RQ_WORKER_COUNT": "32"}).max_threads == max(1, host_cores() // 32)
+    assert load_settings(env={**base, "RQ_WORKER_COUNT": "1", "MAX_THREADS": "3"}).max_threads == 3
+    assert load_settings(env={**base, "ONLINE_DEPLOYMENT": "false"}).max_threads == 2  # local: as before

@@ -144,7 +144,9 @@ def test_people_sign_in_and_see_only_their_own_workspaces(
         alice.get_by_text("E-mail me when a run ends").click()
         expect(alice.get_by_label("E-mail address", exact=True)).to_have_value(PEOPLE["alice-0001"]["email"])
         alice.get_by_role("button", name="Send a confirmation code").click()
-        wait_for(lambda: mailbox.messages, 10, what="the confirmation mail")
+        sent = unlinked(f"A code was sent to {PEOPLE['alice-0001']['email']}")
+        expect(alice.get_by_text(sent)).to_be_visible(timeout=30_000)  # the page says it was sent ...
+        wait_for(lambda: mailbox.messages, 10, what="the confirmation mail")  # ... and it was
         assert mailbox.messages[0][0] == [PEOPLE["alice-0001"]["email"]]
 
         # A second workspace of Alice: its run is her second, and one may start at once: it is held.

@@ -90,6 +90,35 @@ def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
     assert len(table(spread)) > 250
 
 
+def test_one_worker_runs_its_pieces_side_by_side_as_its_threads_allow_with_the_same_table(
+    settings, workers, redis_url
+):
+    """One worker with MAX_THREADS=2 (a lab's one-worker server on a 2-core host): the run's own
+    job runs two of a step's pieces at once, as the run would without the queue, and the table is
+    the one of MAX_THREADS=1, where they run one after another."""
+    connection = redis.Redis.from_url(redis_url)
+    two = load_settings(env=online_env(settings, redis_url, MAX_THREADS="2"))
+    side_by_side = study(two, "side-by-side")
+    workers.start(two, redis_url, 1, MAX_THREADS="2")
+    run_id = runs.start(side_by_side).job_id
+    assert wait_end(side_by_side).state == "finished"
+    done = piece_jobs(connection, run_id)
+    assert len(done) == 2 * len(STUDY) and len({j.worker_name for j in done}) == 1
+    spans = sorted((j.started_at, j.ended_at) for j in done)
+    overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
+    assert overlapping >= len(STUDY) // 2, spans  # pieces ran two at a time, not one after another
+
+    workers.stop_all()
+    one = load_settings(env=online_env(settings, redis_url, MAX_THREADS="1"))
+    in_turn = study(one, "in-turn")
+    workers.start(one, redis_url, 1, MAX_THREADS="1")
+    in_turn_id = runs.start(in_turn).job_id
+    assert wait_end(in_turn).state == "finished"
+    spans = sorted((j.started_at, j.ended_at) for j in piece_jobs(connection, in_turn_id))
+    assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:], strict=False))  # one at a time
+    pd.testing.assert_frame_equal(table(side_by_side), table(in_turn))
+
+
 def test_two_studies_started_at_once_on_two_workers_both_finish(online_settings, workers, redis_url):
     first, second = study(online_settings, "first", STUDY[:4]), study(online_settings, "second", STUDY[2:])
     workers.start(online_settings, redis_url, 2)
@@ -150,11 +179,11 @@ def test_a_worker_killed_mid_piece_costs_that_piece_only(online_settings, worker
     assert wait_end(reference).state == "finished"
 
     run_id = runs.start(workflow).job_id
-    own = Job.fetch(run_id, connection=connection)
 
     def piece_elsewhere() -> Job | None:
-        own.refresh()
-        busy = [j for j in piece_jobs(connection, run_id) if j.get_status() == "started"]
+        # status, worker and mark as of one read of each job (a refreshed status could be newer
+        # than the worker name fetched with it)
+        busy = [j for j in piece_jobs(connection, run_id) if j.get_status(refresh=False) == "started"]
         return next((j for j in busy if not j.meta.get(pieces.META_IN_RUN_JOB)), None)
 
     victim_piece = wait_for(piece_elsewhere, 60, interval=0.1, what="a piece on the other worker")

@@ -63,3 +63,23 @@ def test_fragment_and_isotope_pages_show_their_messages(monkeypatch, settings):
     app.text_input(key="tool-isotopes-formula").set_value("C6H12Xy").run()
     assert not app.exception
     assert any("'Xy' is not a chemical element" in text for text in texts(app, "error"))
+
+
+def _page_that_fails(kind: str) -> None:
+    from src.core.errors import WorkspaceError
+    from src.ui.navigation import user_errors_shown
+
+    with user_errors_shown():
+        if kind == "user":
+            raise WorkspaceError("This workspace is full: remove files you no longer need.")
+        raise RuntimeError("a bug")
+
+
+def test_a_user_error_no_section_caught_shows_its_message_and_a_bug_stays_a_bug():
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_function(_page_that_fails, args=("user",)).run()
+    assert not app.exception
+    assert texts(app, "error") == ["This workspace is full: remove files you no longer need."]
+    bug = AppTest.from_function(_page_that_fails, args=("bug",)).run()
+    assert bug.exception and not bug.error  # reported as an app error (its details only in the log)

@@ -17,6 +17,7 @@ from src.core.run import read_log
 from src.core.settings import load_settings
 from src.jobs.client import enqueue as q
 from src.jobs.ops import admin_auth
+from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from tests.conftest import REPO, wait_for
@@ -55,7 +56,7 @@ def test_a_job_with_an_old_style_id_still_shows_its_status(online_settings, work
     old_id = f"{workflow.workspace.name}-{workflow.id}-0123456789ab"
     connection = redis.Redis.from_url(redis_url)
     with connection.lock(q.ENQUEUE_LOCK, timeout=10):
-        q._enqueue_job(workflow, "normal", connection, job_id=old_id)
+        q._enqueue_job(workflow, "normal", Scheduler(online_settings, connection), job_id=old_id)
     assert runs.status(workflow).job_id == old_id and runs.status(workflow).state == "queued"
     workers.start(online_settings, redis_url, 1)
     final = wait_for(
@@ -144,6 +145,23 @@ def test_a_successful_sign_in_clears_the_clients_wrong_tries(online_settings, re
     assert sign_in("right-password").ok
     for _ in range(limits.admin_max_failures - 1):  # the counts started again from nothing
         assert "Wrong admin password" in sign_in("wrong").message
+
+
+def test_the_admins_tries_are_the_one_count_of_tries_whose_window_starts_at_the_first(
+    online_settings, redis_url
+):
+    """admin_auth counts with hourly_counts.tally_keys, as the e-mail code's tries do: both keys
+    at once, each expiring with its window from the first try on, never renewed by later tries."""
+    connection = redis.Redis.from_url(redis_url)
+    limits = online_settings.limits
+    admin_auth.sign_in(connection, limits, "198.51.100.20", "page-a", "right-password", "wrong")
+    keys = sorted(k.decode() for k in connection.keys("openms:admin:tries:*"))
+    assert [k.split(":")[3] for k in keys] == ["client", "session"]
+    connection.expire(keys[0], 5)  # as if the window were nearly over
+    admin_auth.sign_in(connection, limits, "198.51.100.20", "page-a", "right-password", "wrong")
+    assert [int(connection.get(k)) for k in keys] == [2, 2]
+    assert 0 < connection.ttl(keys[0]) <= 5  # a later try does not renew the window
+    assert 5 < connection.ttl(keys[1]) <= limits.admin_failure_window_seconds
 
 
 PRESS_SIGN_IN = """

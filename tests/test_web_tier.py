@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from src.jobs.ops import web_state
+from src.jobs.ops.health import web_state
 from tests.browser_support import AppServer, go_to, open_app
 from tests.queue_support import free_port
 

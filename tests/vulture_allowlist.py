@@ -12,3 +12,6 @@ _result  # an RQ Job attribute: what Job._handle_success records as the piece's 
 dequeue_job_and_maintain_ttl  # RQ's Worker calls it before every wait for work
 pytest_plugins  # pytest reads it in src/workflows/conftest.py
 fresh_notes  # an autouse fixture of src/workflows/metabolomics/tests/test_alignment.py
+compress_type  # zipfile reads it from the ZipInfo that FileManager.results_zip hands ZipFile.open
+list_commands, get_command  # click's Group calls them (the lazy group of src/__main__.py)
+collect  # prometheus_client's registry calls it at scrape time (src/jobs/ops/prometheus.py)

@@ -81,3 +81,11 @@ class AddressError(UserError, ValueError):
 
 class AlreadyRunning(UserError):
     """A second run of the same workflow in the same workspace was refused."""
+
+
+#: Why a start is refused while the workflow's run in this workspace is queued or running. Checked
+#: before anything is written (``src/runs.py``) and again under the queue's enqueue lock, where two
+#: tabs pressing Start at once meet (``src/jobs/client/enqueue.py``).
+ALREADY_ACTIVE = (
+    "This workflow is already queued or running in this workspace. Wait for it to finish or stop it first."
+)

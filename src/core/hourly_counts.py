@@ -1,5 +1,7 @@
 """Counts per hour that bound what one visitor (or address, or workspace) may cause: e-mails sent,
-workspaces made. One call checks and takes from several counts at once, all or nothing.
+workspaces made. One call checks and takes from several counts at once, all or nothing. Tries
+counted before a check (the admin sign-in's, the e-mail code's) are the other kind of count here
+(``tally_keys``): one added per try, the caller compares.
 
 In online mode the counts live in Redis, so every web server and worker (on any host) shares them
 and simultaneous takes cannot get past a limit (one Lua script checks and counts). In local mode,
@@ -68,20 +70,30 @@ def _connection(settings: Settings) -> redis.Redis:
 
 
 def tally(settings: Settings, key: str, seconds: int) -> int:
-    """Add one to the Redis count ``key``, which ends ``seconds`` after its first addition, and
-    return it, this one included: one INCR, so each of any number of simultaneous callers, on any
-    web server, gets a count of its own (a limit on tries is checked against it *before* anything
-    is compared). Raises CountsUnavailable if Redis cannot be reached."""
+    """Add one to the Redis count ``key`` (``tally_keys``) and return it, this one included.
+    Raises CountsUnavailable if Redis cannot be reached."""
     connection = _connection(settings)
     try:
-        with connection.pipeline() as pipe:  # MULTI/EXEC: the count never lives without its expiry
-            pipe.incr(key)
-            pipe.expire(key, max(1, seconds), nx=True)
-            return int(pipe.execute()[0])
+        return tally_keys(connection, [key], seconds)[0][0]
     except redis.exceptions.RedisError as err:
         raise CountsUnavailable(str(err)) from None
     finally:
         connection.close()
+
+
+def tally_keys(connection: redis.Redis, keys: Sequence[str], seconds: int) -> tuple[list[int], int]:
+    """Add one to each Redis count of ``keys``, each ending ``seconds`` after its first addition:
+    (their counts, this one included; seconds left of the first one's window). One INCR each, so
+    each of any number of simultaneous callers, on any web server, gets a count of its own (a limit
+    on tries is checked against it *before* anything is compared); in one MULTI/EXEC, so the counts
+    move together and none lives without its expiry. Redis errors are the caller's."""
+    with connection.pipeline() as pipe:
+        for key in keys:
+            pipe.incr(key)
+            pipe.expire(key, max(1, seconds), nx=True)  # the window starts at the first addition
+        pipe.ttl(keys[0])
+        results = pipe.execute()
+    return [int(count) for count in results[:-1:2]], max(int(results[-1]), 1)
 
 
 def _take_in_redis(settings: Settings, counts: Sequence[tuple[str, int]]) -> int:

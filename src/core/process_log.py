@@ -41,10 +41,12 @@ def handler_for(log_format: str, stream: TextIO | None = None) -> logging.Handle
 
 
 def configure(log_format: str, logger_name: str = "", stream: TextIO | None = None) -> None:
-    """Send INFO and above of ``logger_name`` (the root: everything) to stdout in ``log_format``.
+    """Send INFO and above of ``logger_name`` (the root: everything) to ``stream`` (stdout) in
+    ``log_format``. The one logging setup of every process of the server.
 
-    A process that owns its logging (a worker) configures the root; the web server, whose logging
-    is Streamlit's, configures only the project's own loggers."""
+    A process that owns its logging (a worker, the clean-up) configures the root; the web server,
+    whose logging is Streamlit's, configures only the project's own loggers (``src``, and the run
+    events' ``openms``)."""
     logger = logging.getLogger(logger_name)
     logger.handlers[:] = [handler_for(log_format, stream)]
     logger.setLevel(logging.INFO)

@@ -3,6 +3,7 @@ mean for that run. The one place where RQ's job and the app's run meet."""
 
 from __future__ import annotations
 
+from rq import Retry
 from rq.job import Job, JobStatus
 
 from src.core.layout import WorkflowLayout
@@ -27,6 +28,11 @@ RUN_STATE_OF = {
 ACTIVE_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run.is_active)
 #: RQ states in which a job waits for a worker.
 WAITING_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run is RunState.QUEUED)
+#: RQ states after which a job does not run again (unless an admin requeues it).
+ENDED_JOB_STATES = frozenset(s for s, run in RUN_STATE_OF.items() if run.is_final)
+#: The same as the texts RQ keeps in its job hash, less FINISHED: a piece in one of these (or gone:
+#: None) ends its step and its run as failed (``worker/spreading.py``).
+ENDED_BADLY = frozenset({*(s.value for s in ENDED_JOB_STATES if s != JobStatus.FINISHED), None})
 
 #: A job's meta: the workspace (its folder) and the workflow (its id) of the run.
 META_WORKSPACE, META_WORKFLOW = "workspace", "workflow"
@@ -51,6 +57,13 @@ def view_queue_name(settings: Settings) -> str:
     """The queue of the viewer's index jobs, which every worker takes first (they are short and a
     scientist waits at the page): ``openms-normal`` gives ``openms-view``."""
     return settings.queue.queue_names["normal"].removesuffix("-normal") + "-view"
+
+
+def retry_policy(settings: Settings) -> Retry | None:
+    """How often a run's job or a piece is tried again when its worker is lost (never: None)."""
+    if settings.queue.retries <= 0:
+        return None
+    return Retry(max=settings.queue.retries, interval=list(settings.queue.retry_intervals) or 0)
 
 
 def run_state_of(status: JobStatus) -> RunState:

@@ -1,7 +1,7 @@
 """The pieces of a run: a step over N files becomes N RQ jobs that any free worker may take.
 
 A run is one RQ job (its *own job*, the one the Run page follows). When its workflow reaches a
-step over several files in online mode, the own job creates one piece per file (``create``),
+step over several files in online mode, the own job creates one piece per file (``piece_jobs``),
 puts them in the scheduler's order (``src/jobs/scheduler.py``) and then runs pieces itself, one
 after another, while idle workers on any host take the others; the step ends when its last
 piece ended (``src/jobs/worker/spreading.py``). Nobody waits for a piece that needs a free
@@ -17,14 +17,12 @@ import logging
 import re
 
 from redis import Redis
-from rq import Retry
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 
-from src.core.errors import UserError
 from src.core.settings import Settings
-from src.jobs.job_model import META_RUN, META_WORKFLOW, META_WORKSPACE
+from src.jobs.job_model import META_RUN, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES, retry_policy
 from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -33,12 +31,6 @@ log = logging.getLogger(__name__)
 PIECE_TASK = "src.jobs.worker.tasks.run_piece"
 #: Meta key of a piece run in its run's own job (its id), not on a worker of its own.
 META_IN_RUN_JOB = "in_run_job"
-#: States of a piece that still may run.
-WAITING_STATES = frozenset({JobStatus.CREATED, JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED})
-
-
-class PieceFailed(UserError):
-    """A piece of a step failed: the run fails with the piece's own message (tool, file, error)."""
 
 
 #: What a piece's id looks like (a run's id never does, old-style ones included).
@@ -63,7 +55,7 @@ def _members_key(run_id: str) -> str:
     return f"openms:run-pieces:{run_id}"
 
 
-def create(
+def piece_jobs(
     settings: Settings,
     run_job: Job,
     ids: list[str],
@@ -76,9 +68,7 @@ def create(
     """Job objects for pieces ``indices`` of a step of ``total`` (not saved: the scheduler saves
     them as it queues them up), their ids remembered for the run, so a stop finds every one."""
     connection = run_job.connection
-    retry = None
-    if settings.queue.retries > 0:
-        retry = Retry(max=settings.queue.retries, interval=list(settings.queue.retry_intervals) or 0)
+    retry = retry_policy(settings)
     jobs = [
         Job.create(
             PIECE_TASK,
@@ -125,7 +115,7 @@ def stop_all(connection: Redis, run_id: str) -> int:
             continue
         state = job.get_status(refresh=False)
         try:
-            if state in WAITING_STATES or (state == JobStatus.STARTED and job.meta.get(META_IN_RUN_JOB)):
+            if state in WAITING_JOB_STATES or (state == JobStatus.STARTED and job.meta.get(META_IN_RUN_JOB)):
                 job.cancel()  # waiting, or in the run's own job, which ends with its run
                 ended += 1
             elif state == JobStatus.STARTED:

@@ -21,31 +21,44 @@ rotations (lists, with ``*-set`` twins so nothing is listed twice), ``jobs:<run>
 jobs in order, ``run:<run>`` a hash (client, priority, order of submission), ``admitted:<client>``
 and ``admitted`` the admitted runs, ``waiting`` (a sorted set, in order of submission) the runs
 not admitted yet, ``releasing`` the jobs being moved to an RQ queue (put back if a process dies
-in between).
+in between), ``lent`` the idle workers a run's lone step uses the cores of (:meth:`lend`).
+
+A step that stays one command (linking all maps, a quantification) would leave the host's other
+workers idle while every other core waits; when nothing waits for a worker, the run *borrows*
+those idle workers of its host for that one step: its tool gets their threads too, and they
+count as busy, so no job is handed to them meanwhile. They are given back when the step ends,
+and a run that arrived meanwhile starts then: nobody waits longer than one step for them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis import Redis
+from redis.exceptions import LockError
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
 from src.core.settings import PRIORITIES, Settings
 from src.jobs.connection import get_connection
-from src.jobs.job_model import META_RUN, view_queue_name
+from src.jobs.job_model import ENDED_JOB_STATES, META_RUN, view_queue_name
 
 log = logging.getLogger(__name__)
 
 PREFIX = "openms:sched:"
-#: States of a run's own job after which the run no longer belongs in the order.
-ENDED_STATES = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED})
 #: A job taken from the order and not on an RQ queue after this long is put on one again.
 RELEASE_GRACE_SECONDS = 30
+#: The lock under which the order is counted and changed by a start (the app's enqueue, the
+#: admin's requeue and move) and by a lend, so a run started now is either seen or sees the lend.
+ORDER_LOCK = "openms:enqueue-lock"
+#: How long a start waits for that lock before it is refused with a message; a lend, before it
+#: gives up (the step runs with its own threads).
+ORDER_LOCK_WAIT_SECONDS = 5
 
 # Picks the next job: for each priority, round the clients, then round the runs of the client,
 # then the run's first waiting job. A run not admitted yet is skipped (held) while its client
@@ -115,27 +128,11 @@ return redis.call("LLEN", p .. "jobs:" .. run)
 """
 
 # A run's own job takes one of the run's jobs itself: the first of the ids still waiting in the
-# run's order, else the first still on one of RQ's queues or waiting there to be retried (no
-# worker has it). ARGV: run, waiting queue key, n, n RQ queue keys, m, m scheduled-registry keys,
-# then the ids. Returns the id taken, or nil.
+# run's order. ARGV: run, then the ids. Returns the id taken, or nil.
 _CLAIM = """
 local p = "openms:sched:"
-local run, waiting, nq = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ns = tonumber(ARGV[4 + nq])
-local first = 5 + nq + ns
-for i = first, #ARGV do
-  if redis.call("LREM", p .. "jobs:" .. run, 1, ARGV[i]) == 1 then
-    redis.call("LREM", waiting, 1, ARGV[i])
-    return ARGV[i]
-  end
-end
-for i = first, #ARGV do
-  for q = 4, 3 + nq do
-    if redis.call("LREM", ARGV[q], 1, ARGV[i]) == 1 then return ARGV[i] end
-  end
-  for q = 5 + nq, 4 + nq + ns do
-    if redis.call("ZREM", ARGV[q], ARGV[i]) == 1 then return ARGV[i] end
-  end
+for i = 2, #ARGV do
+  if redis.call("LREM", p .. "jobs:" .. ARGV[1], 1, ARGV[i]) == 1 then return ARGV[i] end
 end
 return nil
 """
@@ -158,6 +155,13 @@ def heard_from(worker: Worker, worker_ttl: int) -> bool:
     if beat is None:
         return False
     return (datetime.now(UTC) - beat).total_seconds() < worker_ttl
+
+
+def _between_jobs(worker: Worker) -> bool:
+    """Idle, or busy with no job any more: a worker that has just ended one says "idle" a moment
+    later, when it looks for the next (and, nothing waiting, finds none)."""
+    state = worker.get_state()
+    return state == "idle" or (state == "busy" and worker.get_current_job_id() is None)
 
 
 def waiting_queue_name(settings: Settings) -> str:
@@ -195,9 +199,6 @@ class Scheduler:
 
     def _rq_queue(self, priority: str) -> Queue:
         return Queue(self.settings.queue.queue_names[priority], connection=self.connection)
-
-    def rq_queue_keys(self) -> list[str]:
-        return [self._rq_queue(p).key for p in PRIORITIES]
 
     # ---- runs and their jobs ---------------------------------------------------------------------
     def submit_run(self, job: Job, client: str, priority: str) -> None:
@@ -258,15 +259,26 @@ class Scheduler:
 
     def claim(self, run_id: str, job_ids: list[str]) -> str | None:
         """For the run's own job: take the first of these jobs that no worker has taken yet (still
-        in the order, on an RQ queue, or waiting there to be retried)."""
+        in the order, on an RQ queue, or waiting there to be retried). Each removal is one atomic
+        Redis command, so a job is taken by exactly one: this job or a worker."""
         if not job_ids:
             return None
-        keys = self.rq_queue_keys()
-        scheduled = [self._rq_queue(p).scheduled_job_registry.key for p in PRIORITIES]
-        taken = self._claim(
-            args=[run_id, self.waiting_queue.key, len(keys), *keys, len(scheduled), *scheduled, *job_ids]
-        )
-        return _text(taken) if taken else None
+        taken = self._claim(args=[run_id, *job_ids])
+        if taken:
+            taken = _text(taken)
+            self.waiting_queue.remove(taken)
+            return taken
+        wanted = set(job_ids)
+        for priority in PRIORITIES:
+            queue = self._rq_queue(priority)
+            retries = queue.scheduled_job_registry
+            listed = (wanted & set(queue.get_job_ids()), wanted & set(retries.get_job_ids(cleanup=False)))
+            for job_id in job_ids:
+                if job_id in listed[0] and queue.remove(job_id) == 1:
+                    return job_id
+                if job_id in listed[1] and retries.remove(job_id) == 1:
+                    return job_id
+        return None
 
     # ---- handing jobs to RQ ----------------------------------------------------------------------
     def release(self, slots: int) -> int:
@@ -281,6 +293,13 @@ class Scheduler:
                 released += 1
         return released
 
+    def release_for_idle_workers(self) -> int:
+        """Move as many waiting jobs, in the fair order, as there are idle workers with nothing on
+        RQ's queues for them (:meth:`idle_slots`); return how many. Every place that may have made
+        a worker idle or a job waiting calls this: a start, a step's pieces, a worker about to wait,
+        the maintenance pass, the admin's requeue."""
+        return self.release(self.idle_slots())
+
     def _to_rq(self, job_id: str, priority: str) -> bool:
         job = Job.fetch_many([job_id], connection=self.connection)[0]
         waiting = job is not None and job.origin == self.waiting_queue.name
@@ -291,22 +310,86 @@ class Scheduler:
             return False
         with self.connection.pipeline() as pipe:
             pipe.multi()
-            pipe.lrem(self.waiting_queue.key, 1, job_id)
+            self.waiting_queue.remove(job_id, pipeline=pipe)
             self._rq_queue(priority).enqueue_job(job, pipeline=pipe)
             pipe.zrem(_key("releasing"), job_id)
             pipe.execute()
         return True
 
     def idle_slots(self) -> int:
-        """Live workers that are idle, less the jobs already on RQ's queues that wait for one. A
-        worker that was killed (SIGKILL, its host lost) still says "idle" until its registration
-        expires; it is not counted once its heartbeat is overdue (``heard_from``)."""
+        """Live workers that are idle, less those lent to a run's lone step (:meth:`lend`) and the
+        jobs already on RQ's queues that wait for one. A worker that was killed (SIGKILL, its host
+        lost) still says "idle" until its registration expires; it is not counted once its
+        heartbeat is overdue (``heard_from``)."""
+        workers = self._live_workers()
+        idle = sum(1 for w in workers if w.get_state() == "idle")
+        lent = sum(slots for _, slots in self.lent(workers).values())
+        return max(0, idle - lent - self._on_rq_queues())
+
+    def _live_workers(self) -> list[Worker]:
         ttl = self.settings.queue.worker_ttl
-        workers = Worker.all(connection=self.connection)
-        idle = sum(1 for w in workers if w.get_state() == "idle" and heard_from(w, ttl))
-        view = Queue(view_queue_name(self.settings), connection=self.connection).key  # taken first
-        queued = sum(self.connection.llen(key) for key in [*self.rq_queue_keys(), view])
-        return max(0, idle - queued)
+        return [w for w in Worker.all(connection=self.connection) if heard_from(w, ttl)]
+
+    def _on_rq_queues(self) -> int:
+        view = Queue(view_queue_name(self.settings), connection=self.connection)  # taken first
+        return sum(queue.count for queue in [*(self._rq_queue(p) for p in PRIORITIES), view])
+
+    # ---- idle workers lent to a lone step ---------------------------------------------------------
+    def lend(self, run_id: str, worker_name: str, host: str, most: int) -> int:
+        """Up to ``most`` idle workers of ``host`` lent to the run whose job ``worker_name`` runs,
+        for one step (until :meth:`give_back`); returns how many. None when anything waits for a
+        worker (a run, a piece, a retry: it goes first) or when the order's lock is not had
+        within ``ORDER_LOCK_WAIT_SECONDS``. A lend counts only while that worker lives and still
+        runs this run's job, so a run that died mid-step leaves nothing lent."""
+        if most <= 0:
+            return 0
+        lock = self.connection.lock(ORDER_LOCK, timeout=10, blocking_timeout=ORDER_LOCK_WAIT_SECONDS)
+        if not lock.acquire():
+            return 0
+        try:
+            if self.queued_count() > 0:
+                return 0
+            workers = self._live_workers()
+            lent = self.lent(workers)
+            idle_here = sum(1 for w in workers if w.hostname == host and _between_jobs(w))
+            lent_here = sum(slots for lender_host, slots in lent.values() if lender_host == host)
+            slots = max(0, min(most, idle_here - lent_here))
+            if slots:
+                record = json.dumps({"worker": worker_name, "host": host, "slots": slots})
+                self.connection.hset(_key("lent"), run_id, record)
+            return slots
+        finally:
+            with suppress(LockError):  # expired meanwhile: the lend stands all the same
+                lock.release()
+
+    def give_back(self, run_id: str) -> None:
+        """The run's lone step ended: its borrowed workers may take jobs again, at once."""
+        if self.connection.hdel(_key("lent"), run_id):
+            self.release_for_idle_workers()
+
+    def lent(self, workers: list[Worker] | None = None) -> dict[str, tuple[str, int]]:
+        """Run -> (host, workers lent) of the lends that stand: the borrower's worker lives and
+        still runs that run. Others (the run's process died mid-step) are dropped."""
+        raw = self.connection.hgetall(_key("lent"))
+        if not raw:
+            return {}
+        running = {w.name: w.get_current_job_id() for w in (workers or self._live_workers())}
+        standing, stale = {}, []
+        for run, value in raw.items():
+            run_id = _text(run)
+            try:
+                record = json.loads(_text(value))
+                worker, host, slots = str(record["worker"]), str(record["host"]), int(record["slots"])
+            except (ValueError, KeyError, TypeError):
+                stale.append(run_id)
+                continue
+            if running.get(worker) == run_id:
+                standing[run_id] = (host, slots)
+            else:
+                stale.append(run_id)
+        if stale:
+            self.connection.hdel(_key("lent"), *stale)
+        return standing
 
     def recover_releasing(self, now: float | None = None) -> int:
         """Jobs taken from the order by a process that died before it moved them to RQ's queue."""
@@ -330,7 +413,7 @@ class Scheduler:
         run_ids = sorted(set(self.admitted_run_ids()) | set(self.waiting_run_ids()))
         ended = []
         for run_id, job in zip(run_ids, Job.fetch_many(run_ids, connection=self.connection), strict=True):
-            if job is None or job.get_status(refresh=False) in ENDED_STATES:
+            if job is None or job.get_status(refresh=False) in ENDED_JOB_STATES:
                 ended.append(run_id)
         return ended
 
@@ -402,6 +485,27 @@ class Scheduler:
         """(admitted, waiting to be admitted) runs of one client."""
         admitted = int(self.connection.scard(_key("admitted", client)))
         return admitted, sum(1 for r in self.waiting_run_ids() if self._client_of(r) == client)
+
+    def held_runs_of(self, client: str, adding: int = 0) -> int:
+        """Runs of this client that wait beyond its share of started runs (they are held), with
+        ``adding`` more submitted: a new run is counted before it is let in."""
+        admitted, waiting = self.runs_of(client)
+        share = self.settings.limits.running_runs_per_client
+        return max(0, waiting + adding - max(0, share - admitted))
+
+    def waiting_count(self) -> int:
+        """Runs and jobs waiting, all priorities: in this order, on RQ's queues, and retries waiting
+        for their interval."""
+        total = self.waiting_queue.count
+        for priority in PRIORITIES:
+            queue = self._rq_queue(priority)
+            total += queue.count + queue.scheduled_job_registry.get_job_count(cleanup=False)
+        return total
+
+    def queued_count(self) -> int:
+        """Work waiting for a worker: every waiting job less the held runs, which wait for their own
+        client's runs to end and count against that client's ``held_runs_per_client`` only."""
+        return self.waiting_count() - self.held_count()
 
     def held_count(self) -> int:
         """How many runs are held now, every client. They wait for their own client's runs to end,

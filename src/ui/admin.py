@@ -20,11 +20,12 @@ import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from src.core.errors import SettingsError
+from src.core.errors import SettingsError, UserError
 from src.core.run import duration_text, moment_text
-from src.core.settings import DASHBOARD_PORT, Settings, check_admin_password
+from src.core.settings import DASHBOARD_PORT, PRIORITIES, Settings, check_admin_password
 from src.jobs.connection import REDIS_ERRORS, get_connection
-from src.jobs.ops import admin, admin_auth, health, metrics
+from src.jobs.ops import admin, admin_auth, health
+from src.jobs.telemetry import queue_load
 from src.runs import queue_wanted
 from src.ui.page import PageContext
 from src.ui.text import literal
@@ -32,6 +33,8 @@ from src.ui.text import literal
 REFRESH_SECONDS = 5
 #: Session key: until when (epoch seconds) this browser session is signed in as admin.
 ADMIN_UNTIL = "admin-until"
+#: Session key: what the last Move did, as (kind, text), shown once above the Move form.
+MOVE_RESULT = "admin-move-result"
 
 
 def show(ctx: PageContext) -> None:
@@ -73,7 +76,10 @@ def show(ctx: PageContext) -> None:
 
     live()
     if signed_in:
+        _move_waiting(settings)
         _failed_jobs(settings)
+    else:
+        _say_move_result()  # a Move pressed as the sign-in ended: it says that nothing was moved
 
 
 def is_admin() -> bool:
@@ -159,17 +165,17 @@ def _overview(settings: Settings) -> None:
     connection = get_connection(settings.queue)
     # Workers sample too; sampling here as well keeps the chart going when no worker runs,
     # which is when a backlog matters most. At most one sample every few seconds, whoever asks.
-    metrics.record_sample(settings, connection)
-    load = metrics.current_load(settings, connection)
+    queue_load.record_sample(settings, connection)
+    load = queue_load.current_load(settings, connection)
     st.subheader("Queue")
     columns = st.columns(4)
     columns[0].metric("Redis", "up")
     columns[1].metric("Workers busy", f"{load.workers_busy:d} of {load.workers_total:d}")
-    columns[2].metric("Waiting", f"{load.waiting:d}")
+    columns[2].metric("Waiting", f"{load.waiting_total:d}")
     columns[3].metric("Running", f"{load.running:d}")
     if not load.workers_total:
         st.warning("No worker is running: queued runs wait until one starts.")
-    history = metrics.depth_history(settings, connection)
+    history = queue_load.depth_history(settings, connection)
     figure = go.Figure()
     times = [dt.datetime.fromtimestamp(s.at) for s in history]
     figure.add_scatter(x=times, y=[s.waiting for s in history], name="Waiting", mode="lines+markers")
@@ -178,7 +184,7 @@ def _overview(settings: Settings) -> None:
     figure.update_layout(
         title="Queue depth, last hour", height=300, margin=dict(t=40, b=20), yaxis_title="jobs"
     )
-    figure.update_xaxes(range=[now - dt.timedelta(seconds=metrics.HISTORY_SECONDS), now])
+    figure.update_xaxes(range=[now - dt.timedelta(seconds=queue_load.HISTORY_SECONDS), now])
     figure.update_yaxes(
         rangemode="tozero", dtick=1 if max((s.waiting for s in history), default=0) < 5 else None
     )
@@ -228,17 +234,16 @@ def _workers(settings) -> None:
 
 
 def _queue(settings) -> None:
-    stats = health.queue_stats(settings)
+    snap = queue_load.current_load(settings)
     st.subheader("Queue details")
     columns = st.columns(4)
-    columns[0].metric("Waiting", f"{stats.total_queued:d}")
-    columns[1].metric("Running", f"{stats.started:d}")
-    columns[2].metric("Finished (kept)", f"{stats.finished:d}")
-    columns[3].metric("Failed (kept)", f"{stats.failed:d}")
-    per_priority = ", ".join(f"{p} {n}" for p, n in stats.queued.items())
-    st.caption(
-        literal(f"On the workers' queues per priority: {per_priority}; waiting their turn: {stats.in_order}")
-    )
+    columns[0].metric("Waiting", f"{snap.jobs_waiting:d}")
+    columns[1].metric("Running", f"{snap.running:d}")
+    columns[2].metric("Finished (kept)", f"{snap.finished:d}")
+    columns[3].metric("Failed (kept)", f"{snap.failed:d}")
+    per_priority = ", ".join(f"{p} {n}" for p, n in snap.queued_jobs.items())
+    text = f"On the workers' queues per priority: {per_priority}; waiting their turn: {snap.jobs_in_order}"
+    st.caption(literal(text))
 
 
 def _listed(read, what: str, none_text: str) -> list:
@@ -273,6 +278,62 @@ def _run_order(settings) -> None:
         f"A client (one address, shown by a hash) has at most {settings.limits.running_runs_per_client:d} "
         "runs started at once; its further runs are held and start by themselves when one ends."
     )
+
+
+def _move_waiting(settings) -> None:
+    """A run that has not started yet goes to another priority (``admin.move``). The move is made
+    in the button's callback, before the page is drawn again, so the tables show its result and a
+    Redis that went away is said as such."""
+    st.subheader("Move a waiting run")
+    _say_move_result()
+    waiting = _listed(
+        lambda: [r for r in admin.run_order(settings) if r.movable],
+        "waiting runs",
+        "No run is waiting: only a run that has not started can be moved.",
+    )
+    if not waiting:
+        return
+    current = {r.job_id: r.priority for r in waiting}
+    with st.form("move-run"):
+        st.selectbox(
+            "Run",
+            list(current),
+            format_func=lambda job_id: f"{job_id} ({current[job_id]} priority)",
+            key="move-job",
+        )
+        st.radio("New priority", PRIORITIES, horizontal=True, key="move-priority")
+        st.form_submit_button("Move", on_click=_move, args=(settings, current), key="move-submit")
+    st.caption(
+        "A run waiting its turn keeps it among the runs of the new priority; one already handed to "
+        "the workers goes to the back of the new priority's queue."
+    )
+
+
+def _say_move_result() -> None:
+    result = st.session_state.pop(MOVE_RESULT, None)
+    if result:
+        getattr(st, result[0])(result[1])
+
+
+def _move(settings, current: dict[str, str]) -> None:
+    """The Move button: do it and keep what happened for the page to say."""
+    job_id, priority = st.session_state["move-job"], st.session_state["move-priority"]
+    if not is_admin():  # the sign-in may have ended while the form was open
+        result = ("error", "Your admin session has ended: nothing was moved. Sign in again.")
+    elif current.get(job_id) == priority:
+        result = ("info", f"Run {literal(job_id)} already waits at {priority} priority; nothing was changed.")
+    else:
+        try:
+            admin.move(settings, job_id, priority)
+            result = ("success", f"Run {literal(job_id)} now waits at {priority} priority.")
+        except UserError as err:
+            result = ("error", literal(err))
+        except REDIS_ERRORS as err:
+            result = (
+                "error",
+                f"Redis cannot be reached ({literal(err)}); nothing was moved. Try again in a moment.",
+            )
+    st.session_state[MOVE_RESULT] = result
 
 
 def configured_password(settings) -> str:
@@ -332,7 +393,7 @@ def _apply(settings, action: str, job_id: str) -> None:
         else:
             admin.delete(settings, job_id)
             st.success(f"Job {literal(job_id)} was deleted; its workspace and logs stay.")
-    except admin.AdminError as err:
+    except UserError as err:
         st.error(literal(err))
     except REDIS_ERRORS as err:
         st.error(f"Redis cannot be reached ({literal(err)}); nothing was changed. Try again in a moment.")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from src.core.errors import WorkspaceError
+from src.core.errors import UserError
 from src.core.layout import WorkflowLayout
 from src.core.run import RunState, RunStateStore
 from src.core.settings import Settings
@@ -73,7 +73,7 @@ def _create(settings: Settings, who: auth.Person) -> None:
         return
     try:
         _open(owners.make(settings.workspaces_dir, who.key, owners.clean_name(name)))
-    except WorkspaceError as err:
+    except UserError as err:
         st.error(literal(err))
 
 
@@ -82,7 +82,7 @@ def _rename(settings: Settings, workspace: Path, who: auth.Person, current: str)
     if st.button("Rename", key="my-ws-rename") and name != current:
         try:
             owners.rename(settings.workspaces_dir, who.key, workspace.name, name)
-        except WorkspaceError as err:
+        except UserError as err:
             st.error(literal(err))
             return
         st.rerun()
@@ -98,7 +98,7 @@ def _delete(settings: Settings, workspace: Path, who: auth.Person) -> None:
         return
     try:
         owners.delete(settings.workspaces_dir, who.key, workspace.name)
-    except WorkspaceError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.session_state.pop("workspace", None)

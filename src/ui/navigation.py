@@ -15,7 +15,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from src.core.errors import UserError
 from src.core.workflow import WorkflowBase
+from src.ui.text import literal
 
 #: The page scripts (absolute: a page may also run without app.py, as in a test).
 CONTENT = Path(__file__).resolve().parents[2] / "content"
@@ -73,10 +75,20 @@ def run(workflows: tuple[type[WorkflowBase], ...]) -> None:
     chosen = st.navigation(sections, expanded=True)  # every page listed: none behind "View N more"
     known = _DECLARED.set(declared)
     try:
-        with serving(serves.get(chosen.url_path, "")):
+        with serving(serves.get(chosen.url_path, "")), user_errors_shown():
             chosen.run()
     finally:
         _DECLARED.reset(known)
+
+
+@contextlib.contextmanager
+def user_errors_shown() -> Iterator[None]:
+    """The one net under every page: a :class:`UserError` that no section caught shows its
+    message (it says what to do) instead of a traceback. Anything else is a bug and stays one."""
+    try:
+        yield
+    except UserError as err:
+        st.error(literal(err))
 
 
 def link_target(name: str) -> st.Page | Path:

@@ -18,12 +18,11 @@ import pandas as pd
 import streamlit as st
 
 from src import runs
-from src.core.errors import AddressError, UserError
+from src.core.errors import UserError
 from src.core.notify import subscription
-from src.core.run import RunState, duration_text, history, tail
+from src.core.run import RunState, RunView, duration_text, history, tail
 from src.core.settings import LOG_LEVELS
 from src.core.workflow import WorkflowBase
-from src.runs import RunView
 from src.ui import navigation, run_watch
 from src.ui.page import PageContext
 from src.ui.text import literal
@@ -92,7 +91,7 @@ def _ask_for_code(
         return current
     try:
         current = subscription.ask(settings, workspace, address, ctx.client)  # codes per client bounded
-    except AddressError as err:
+    except UserError as err:
         st.error(literal(err))
     except OSError as err:
         st.error(f"The address could not be saved ({literal(err.strerror)}). Try again in a moment.")
@@ -112,7 +111,7 @@ def _enter_code(settings, workspace) -> None:
         return
     try:
         subscription.confirm(settings, workspace, code)
-    except AddressError as err:
+    except UserError as err:
         st.error(literal(err))
     except OSError as err:
         st.error(f"The code could not be checked ({literal(err.strerror)}). Try again in a moment.")

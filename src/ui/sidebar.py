@@ -8,11 +8,11 @@ import psutil
 import streamlit as st
 
 from src.core import workspace as ws
-from src.core.errors import WorkspaceError
+from src.core.errors import UserError
 from src.core.settings import Settings
 from src.core.version import VERSION
 from src.jobs.connection import REDIS_ERRORS
-from src.jobs.ops import metrics
+from src.jobs.telemetry import queue_load
 from src.runs import queue_wanted
 from src.ui import auth, my_workspaces
 from src.ui.text import literal
@@ -42,14 +42,14 @@ def _queue_load(settings: Settings) -> None:
     @st.fragment(run_every=settings.resource_refresh_seconds)
     def monitor() -> None:
         try:
-            load = metrics.current_load(settings, shared=True)
+            load = queue_load.current_load(settings, shared=True)
         except REDIS_ERRORS:
             st.warning("The job queue cannot be reached right now; runs start on the web server instead.")
             return
         st.progress(
             min(load.utilisation, 1.0), text=f"Workers busy: {load.workers_busy:d} of {load.workers_total:d}"
         )
-        st.caption(f"{load.running:d} running · {load.waiting:d} waiting")
+        st.caption(f"{load.running:d} running · {load.waiting_total:d} waiting")
         if load.backlog_warning:
             st.warning(literal(load.backlog_warning))
 
@@ -86,7 +86,7 @@ def _create_local(settings: Settings) -> None:
         return
     try:
         path = ws.create(settings.workspaces_dir, ws.validate_local_name(name))
-    except WorkspaceError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     _switch_to(path)

@@ -14,6 +14,7 @@ import streamlit as st
 from plotly.colors import qualitative
 
 from src.core import chem
+from src.core.errors import UserError
 from src.ui.text import label_text, literal
 
 #: m/z and masses to 5 decimals (an m/z calculator's users compare the fourth).
@@ -84,7 +85,7 @@ def show_peptide_mz() -> None:
         carbamidomethyl = st.checkbox(CAM_LABEL, key="tool-peptide-cam", help=CAM_HELP)
     try:
         result = chem.peptide_masses(text, max_charge, carbamidomethyl)
-    except chem.ChemInputError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.caption(f"As OpenMS reads it: {literal(result.sequence)}")
@@ -125,7 +126,7 @@ def show_digest() -> None:
         return
     try:
         result = chem.digest(text, enzyme, missed, low, high)
-    except chem.ChemInputError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.caption(f"{result.total:,} peptides from {result.proteins:,} protein(s).")
@@ -164,7 +165,7 @@ def show_fragments() -> None:
     carbamidomethyl = cam_column.checkbox(CAM_LABEL, key="tool-fragments-cam", help=CAM_HELP)
     try:
         ions = chem.fragment_ions(text, ion_types, max_charge, losses, carbamidomethyl)
-    except chem.ChemInputError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     st.caption(f"{len(ions):,} fragment ions.")
@@ -203,7 +204,7 @@ def show_isotopes() -> None:
     text, peptide, charge, fine, resolution = _isotope_inputs()
     try:
         pattern = chem.isotope_pattern(text, peptide, charge, fine, resolution)
-    except chem.ChemInputError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     formula, mono, covered = st.columns(3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from src.core.errors import ParameterError, ToolNotFoundError
+from src.core.errors import ParameterError, UserError
 from src.core.params import ParameterManager, ToppParam
 from src.ui.text import label_text, literal
 
@@ -93,7 +93,7 @@ def tool_parameters(params: ParameterManager, tool: str, title: str, key_prefix:
     try:
         known = params.tool_params(tool)
         saved = params.tool_values(tool)
-    except ToolNotFoundError as err:
+    except UserError as err:
         st.error(literal(err))
         return
     except ParameterError as err:

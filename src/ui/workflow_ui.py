@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from src.core.errors import InputError, ParameterError, StorageRefused
+from src.core.errors import InputError, ParameterError, UserError
 from src.core.run import RunRecord
 from src.core.settings import MB
 from src.core.workflow import WorkflowBase
@@ -77,7 +77,7 @@ class WorkflowUI:
         """The example data counts against the quota and the free-disk guard like an upload."""
         try:
             names = [p.name for p in example_loader()]
-        except InputError as err:
+        except UserError as err:
             st.error(f"Not added: {literal(err)}")
             return
         st.success(f"Example data loaded: {literal(', '.join(names))}")
@@ -95,7 +95,7 @@ class WorkflowUI:
         try:
             storage.check_free_disk(self.workflow.settings.workspaces_dir, limits)
             storage.check_quota(workspace, limits, 1, used)
-        except StorageRefused as err:
+        except UserError as err:
             st.error(literal(err))
             return str(err)
         return ""
@@ -113,7 +113,7 @@ class WorkflowUI:
                 stored = self._accept(folder, upload)
                 st.success(f"Added {literal(stored.name)}")
                 added.append(stored)
-            except InputError as err:
+            except UserError as err:
                 text = str(err)
                 named = text if not name or name in text else f"{name}: {text}"
                 st.error(f"Not added: {literal(named)}")
@@ -398,7 +398,7 @@ class WorkflowUI:
             try:
                 added.append(adopt(self._spooled(upload, name), name, folder))
                 st.success(f"Added {literal(added[-1].name)}")
-            except InputError as err:
+            except UserError as err:
                 st.error(f"Not added: {literal(err)}")
         for kind, message in describe(added) if describe and added else []:
             if kind == "problem":

@@ -20,13 +20,14 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 from starlette.datastructures import MutableHeaders
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core.jsonfile import read_json, write_json
 from src.core.settings import Settings
@@ -35,16 +36,13 @@ from src.core.workflow import FileManager
 log = logging.getLogger(__name__)
 
 PREFIX = "/download/"
+ROUTE = PREFIX + "{token:path}"
 #: How long a download link works (s): long enough to press it, short enough not to be a key.
 LINK_SECONDS = 600
 #: Where the links are kept, inside the workspaces folder.
 LINKS_DIR = ".downloads"
 #: The cookie that names a browser (random, set by this server, never readable by the page's scripts).
 COOKIE = "openms_browser"
-
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
 
 
 def _links(settings: Settings) -> Path:
@@ -105,75 +103,68 @@ def resolve(settings: Settings, token: str, now: float | None = None) -> Link | 
     return Link(folder, str(data.get("name") or "results.zip"), str(data.get("browser", "")))
 
 
-class Downloads:
-    """ASGI middleware: answers ``/download/<token>``; every other request passes, and gets the
-    browser's cookie if it came without one."""
+class BrowserCookie:
+    """ASGI middleware: a request that came without the browser's cookie gets one with its page
+    (the HTML, which comes before anything else of it). Never a script or style: those are cached,
+    by shared caches too."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], settings: Settings) -> None:
-        self.app, self.settings = app, settings
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or HTTPConnection(scope).cookies.get(COOKIE):
             await self.app(scope, receive, send)
             return
-        cookie = HTTPConnection(scope).cookies.get(COOKIE, "")
-        if scope.get("path", "").startswith(PREFIX):
-            await self._download(scope, send, cookie)
-        elif cookie:
-            await self.app(scope, receive, send)
-        else:
-            await self.app(scope, receive, _with_cookie(send))
 
-    async def _download(self, scope: Scope, send: Send, cookie: str) -> None:
-        found = resolve(self.settings, scope["path"][len(PREFIX) :]) if scope["method"] == "GET" else None
-        if found is None:
-            text = b"This download link is not valid or has expired. Open the Results page again."
-            await _answer(send, 404, text)
-        elif not found.opens_for(cookie):
-            log.warning("refused a download link opened in another browser")
-            await _answer(send, 403, _OTHER_BROWSER)
-        else:
-            data = await anyio.to_thread.run_sync(FileManager(found.folder.parent).results_zip, found.folder)
-            log.info("results downloaded (%d bytes)", len(data))
-            await _answer(send, 200, data, found.name)
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if headers.get("content-type", "").startswith("text/html"):
+                    cookie = f"{COOKIE}={secrets.token_urlsafe(24)}; Path=/; HttpOnly; SameSite=Lax"
+                    headers.append("set-cookie", cookie)
+                    headers["cache-control"] = "no-store"  # an answer with its own cookie is kept nowhere
+            await send(message)
 
+        await self.app(scope, receive, sending)
+
+
+async def download(settings: Settings, request: Request) -> Response:
+    """``/download/<token>`` (``ROUTE``): the link's folder as a zip, built while it is sent. Any
+    method but GET, and any token not made by :func:`link`, is a link that does not open: 404."""
+    found = resolve(settings, request.path_params["token"]) if request.method == "GET" else None
+    if found is None:
+        return _text(404, "This download link is not valid or has expired. Open the Results page again.")
+    if not found.opens_for(request.cookies.get(COOKIE, "")):
+        log.warning("refused a download link opened in another browser")
+        return _text(403, _OTHER_BROWSER)
+    safe = "".join(c for c in found.name if c.isalnum() or c in "._-") or "results.zip"
+    archive = FileManager(found.folder.parent).results_zip(found.folder)
+    return StreamingResponse(
+        _counted(archive),  # an iterator: Starlette reads it in a worker thread, piece by piece
+        media_type="application/zip",
+        headers={**_HEADERS, "content-disposition": f'attachment; filename="{safe}"'},
+    )
+
+
+_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
 
 _OTHER_BROWSER = (
-    b"This download link belongs to the browser whose Results page made it. Open the Results page "
-    b"in this browser for a link of your own (the browser must keep this server's cookies)."
+    "This download link belongs to the browser whose Results page made it. Open the Results page "
+    "in this browser for a link of your own (the browser must keep this server's cookies)."
 )
 
 
-def _with_cookie(send: Send) -> Send:
-    """``send``, giving a page (the HTML, which comes before anything else of it) a new random
-    ``COOKIE``. Never to a script or style: those are cached, by shared caches too."""
-
-    async def sending(message: dict) -> None:
-        if message["type"] == "http.response.start":
-            headers = MutableHeaders(scope=message)
-            if headers.get("content-type", "").startswith("text/html"):
-                cookie = f"{COOKIE}={secrets.token_urlsafe(24)}; Path=/; HttpOnly; SameSite=Lax"
-                headers.append("set-cookie", cookie)
-                headers["cache-control"] = "no-store"  # an answer with a cookie of its own is kept nowhere
-        await send(message)
-
-    return sending
+def _text(status: int, text: str) -> Response:
+    return PlainTextResponse(text, status, headers=_HEADERS)
 
 
-async def _answer(send: Send, status: int, body: bytes, filename: str = "") -> None:
-    headers = [
-        (b"content-length", str(len(body)).encode()),
-        (b"cache-control", b"no-store"),
-        (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"no-referrer"),
-    ]
-    if filename:
-        safe = "".join(c for c in filename if c.isalnum() or c in "._-") or "results.zip"
-        headers += [
-            (b"content-type", b"application/zip"),
-            (b"content-disposition", f'attachment; filename="{safe}"'.encode()),
-        ]
-    else:
-        headers.append((b"content-type", b"text/plain; charset=utf-8"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _counted(archive: Iterator[bytes]) -> Iterator[bytes]:
+    size = 0
+    for piece in archive:
+        size += len(piece)
+        yield piece
+    log.info("results downloaded (%d bytes)", size)

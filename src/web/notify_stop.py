@@ -8,10 +8,12 @@ the one kept for it (``src/core/notify/subscription.py``). The page names no wor
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import parse_qs
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, Response
 
 from src.core import workspace as ws
 from src.core.errors import WorkspaceError
@@ -20,43 +22,32 @@ from src.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
+ROUTE = subscription.STOP_PATH
 
-_HEADERS = [
-    (b"content-type", b"text/html; charset=utf-8"),
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
-]
+_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+}
 
 
-class NotifyStop:
-    """ASGI middleware: answers ``/notify/stop``; every other request passes untouched."""
-
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], settings: Settings) -> None:
-        self.app, self.settings = app, settings
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != subscription.STOP_PATH:
-            await self.app(scope, receive, send)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        workspace = _workspace(self.settings, query.get("workspace", [""])[0])
-        token = query.get("token", [""])[0]
-        if scope["method"] == "POST":
-            await _drain(receive)
-            stopped = workspace is not None and subscription.stop(workspace, token)
-            if stopped:
-                log.info("run-end e-mails of a workspace stopped from a mail's link")
-            await _page(send, 200 if stopped else 404, _STOPPED if stopped else _INVALID)
-        elif scope["method"] in ("GET", "HEAD"):
-            valid = workspace is not None and subscription.stop_token_matches(workspace, token)
-            await _page(send, 200 if valid else 404, _ASK if valid else _INVALID)
-        else:
-            await _page(send, 405, _INVALID)
+async def stop_page(settings: Settings, request: Request) -> Response:
+    """``/notify/stop`` (``ROUTE``): the page of a stop link (GET), and the stop (POST)."""
+    workspace = _workspace(settings, request.query_params.get("workspace", ""))
+    token = request.query_params.get("token", "")
+    if request.method == "POST":
+        with contextlib.suppress(ClientDisconnect):  # a one-click body says nothing more: read, not kept
+            async for _ in request.stream():
+                pass
+        stopped = workspace is not None and subscription.stop(workspace, token)
+        if stopped:
+            log.info("run-end e-mails of a workspace stopped from a mail's link")
+        return _page(200 if stopped else 404, _STOPPED if stopped else _INVALID)
+    if request.method in ("GET", "HEAD"):
+        valid = workspace is not None and subscription.stop_token_matches(workspace, token)
+        return _page(200 if valid else 404, _ASK if valid else _INVALID)
+    return _page(405, _INVALID)
 
 
 def _workspace(settings: Settings, workspace_id: str) -> Path | None:
@@ -72,13 +63,6 @@ def _workspace(settings: Settings, workspace_id: str) -> Path | None:
     return path if valid and path.is_dir() else None
 
 
-async def _drain(receive: Receive) -> None:
-    more = True
-    while more:
-        message = await receive()
-        more = message.get("more_body", False) and message["type"] == "http.request"
-
-
 _ASK = (
     "<p>Stop the e-mails about the runs of this workspace?</p>"
     '<form method="post"><button type="submit">Stop the e-mails</button></form>'
@@ -90,11 +74,9 @@ _INVALID = (
 )
 
 
-async def _page(send: Send, status: int, body: str) -> None:
+def _page(status: int, body: str) -> Response:
     text = (
         "<!doctype html><html><head><meta charset='utf-8'><title>E-mails about runs</title></head>"
         f"<body>{body}</body></html>"
-    ).encode()
-    headers = [*_HEADERS, (b"content-length", str(len(text)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": text})
+    )
+    return HTMLResponse(text, status, headers=_HEADERS)

@@ -30,13 +30,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from streamlit import config
 from streamlit.web.server.starlette.starlette_server_config import USER_COOKIE_NAME
 
@@ -65,11 +67,6 @@ AUTH_ROUTES_LOGGER = "streamlit.web.server.starlette.starlette_auth_routes"
 #: What a sign-in's state may look like to be kept in a cookie (Authlib's are letters and digits).
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{8,200}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -121,11 +118,11 @@ def without_empty_prompt(location: str) -> str:
     return location if kept == pairs else urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-async def _captured(app: App, scope: Scope, receive: Receive) -> tuple[dict, list[dict]]:
+async def _captured(app: ASGIApp, scope: Scope, receive: Receive) -> tuple[Message, list[Message]]:
     """Streamlit's answer to a sign-in route (a redirect or a short text), held back whole."""
-    messages: list[dict] = []
+    messages: list[Message] = []
 
-    async def keep(message: dict) -> None:
+    async def keep(message: Message) -> None:
         messages.append(message)
 
     await app(scope, receive, keep)
@@ -137,7 +134,7 @@ def _failure(kind: str, error: str = "", description: str = "") -> SignInError:
     return SignInError(kind, _CONTROL.sub(" ", error)[:100], _CONTROL.sub(" ", description)[:300])
 
 
-def _signed_in(start: dict) -> bool:
+def _signed_in(start: Message) -> bool:
     """Whether Streamlit's answer to the callback sets its sign-in cookie (not a deletion)."""
     cookies = Headers(raw=start["headers"]).getlist("set-cookie")  # read only: no copy of the list
     name = f"{USER_COOKIE_NAME}="
@@ -160,7 +157,7 @@ _ONE_LINE = _OneLine()
 class SignInErrors:
     """ASGI middleware around Streamlit's sign-in routes (see the module's docstring)."""
 
-    def __init__(self, app: App, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings = app, settings
         logging.getLogger(AUTH_ROUTES_LOGGER).addFilter(_ONE_LINE)
 
@@ -190,7 +187,8 @@ class SignInErrors:
             headers.append("set-cookie", _cookie(self.settings, ERROR_COOKIE, "", 0))
         elif start["status"] >= 400:
             failure = await run_in_threadpool(self._why, False)
-            start, body = self._back_to_sign_in(failure)
+            await self._back_to_sign_in(failure)(scope, receive, send)
+            return
         await _replay(send, start, body)
 
     async def _callback(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,18 +210,12 @@ class SignInErrors:
             headers.append("set-cookie", _cookie(self.settings, ERROR_COOKIE, value, ERROR_SECONDS))
         await _replay(send, start, body)
 
-    def _back_to_sign_in(self, failure: SignInError) -> tuple[dict, list[dict]]:
+    def _back_to_sign_in(self, failure: SignInError) -> RedirectResponse:
         log.warning("sign-in could not start (%s): %s", failure.kind, failure.description)
-        value = encode(self.settings, failure)
-        headers = [
-            (b"location", (_base() or "/").encode()),
-            (b"cache-control", b"no-store"),
-            (b"content-length", b"0"),
-            (b"set-cookie", _cookie(self.settings, ERROR_COOKIE, value, ERROR_SECONDS).encode()),
-        ]
-        return {"type": "http.response.start", "status": 302, "headers": headers}, [
-            {"type": "http.response.body", "body": b""}
-        ]
+        answer = RedirectResponse(_base() or "/", 302, headers={"cache-control": "no-store"})
+        cookie = _cookie(self.settings, ERROR_COOKIE, encode(self.settings, failure), ERROR_SECONDS)
+        answer.headers.append("set-cookie", cookie)
+        return answer
 
     def _why(self, completing: bool) -> SignInError:
         """Why the sign-in could not start (``completing`` False) or be completed: the provider is
@@ -245,7 +237,7 @@ class SignInErrors:
         return _failure(TOKEN if completing else LOGIN)
 
 
-async def _replay(send: Send, start: dict, body: list[dict]) -> None:
+async def _replay(send: Send, start: Message, body: list[Message]) -> None:
     await send(start)
     for message in body:
         await send(message)

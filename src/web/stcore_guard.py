@@ -21,11 +21,12 @@ import posixpath
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from urllib.parse import unquote, urlparse
 
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from streamlit import config
 
@@ -37,11 +38,6 @@ HOST_CONFIG = "/_stcore/host-config"
 #: Origins whose host Streamlit allows by name, before it would look up any address.
 NAMED_HOSTS = frozenset({"localhost", "0.0.0.0", "127.0.0.1"})
 FOREIGN_ORIGIN = "Pages of other sites may not connect to this app."
-
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def spelled(path: str) -> str:
@@ -58,8 +54,8 @@ def spelled(path: str) -> str:
 def client_of(scope: Scope) -> str:
     """The client's address as the app counts it (uvicorn puts a trusted proxy's X-Forwarded-For
     there); ``::ffff:a.b.c.d`` is ``a.b.c.d``."""
-    client = scope.get("client") or ("", 0)
-    return str(client[0]).removeprefix("::ffff:")
+    client = HTTPConnection(scope).client
+    return (client.host if client else "").removeprefix("::ffff:")
 
 
 def origin_needs_lookup(headers: Headers) -> bool:
@@ -78,12 +74,14 @@ def origin_needs_lookup(headers: Headers) -> bool:
 
 
 class OpenSessions:
-    """Websocket sessions open on this web server, per client address. Only the server's event
-    loop calls it, so it needs no lock."""
+    """Websocket sessions open on this web server, per client address, and in all (``total``: the
+    browser sessions /metrics reports; Streamlit's runtime has no public count of its own). Only
+    the server's event loop changes it, so it needs no lock; other threads read ``total`` only."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count: Counter[str] = Counter()
+        self.total = 0
 
     def full(self, client: str) -> bool:
         return self.count[client] >= self.limit
@@ -92,9 +90,11 @@ class OpenSessions:
         if self.full(client):
             return False
         self.count[client] += 1
+        self.total += 1
         return True
 
     def close(self, client: str) -> None:
+        self.total -= 1
         self.count[client] -= 1
         if self.count[client] <= 0:
             del self.count[client]
@@ -107,11 +107,12 @@ class OpenSessions:
 
 
 class StcoreGuard:
-    """ASGI middleware in front of Streamlit's routes; see the module's text."""
+    """ASGI middleware in front of Streamlit's routes; see the module's text. ``sessions`` is
+    shared with whatever else counts this server's sessions (/metrics)."""
 
-    def __init__(self, app: App, sessions_per_client: int) -> None:
+    def __init__(self, app: ASGIApp, sessions: OpenSessions) -> None:
         self.app = app
-        self.sessions = OpenSessions(sessions_per_client)
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):

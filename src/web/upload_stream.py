@@ -14,14 +14,18 @@ message, when the user presses "Add files" (``src/ui/workflow_ui.py``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 
 import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from src.core.errors import InputError
 from src.core.workspace import (
@@ -44,11 +48,6 @@ MULTIPART_OVERHEAD = 64 * 1024
 MULTIPART_FRAMING = 1024
 #: Body bytes collected before they are parsed and written (in a worker thread, off the event loop).
 WRITE_BATCH = 1024**2
-
-Scope = dict
-Message = dict
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class _FilePart:
@@ -140,9 +139,13 @@ class _FilePart:
 
 
 class StreamedUploads:
-    """ASGI middleware: file uploads go to disk in chunks; every other request passes untouched."""
+    """ASGI middleware: file uploads go to disk in chunks; every other request passes untouched.
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+    The body is parsed by python-multipart's push parser, the one Starlette's own form parsing
+    uses; Starlette's ``request.form()`` is not, as it spools each file to a temporary file of its
+    own, outside the workspace's quota and limits, before anything could refuse it."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,41 +155,39 @@ class StreamedUploads:
             return
         target = sessions.target(match["session"])
         if target is None:
-            await _plain(
-                send, 400, "This upload does not belong to an open page. Reload the page and upload again."
-            )
+            message = "This upload does not belong to an open page. Reload the page and upload again."
+            await _plain(400, message)(scope, receive, send)
             return
-        await self._spool(scope, receive, send, target, match["file"])
+        await self._spool(Request(scope, receive), send, target, match["file"])
 
-    async def _spool(
-        self, scope: Scope, receive: Receive, send: Send, target: sessions.UploadTarget, file_id: str
-    ) -> None:
+    async def _spool(self, request: Request, send: Send, target: sessions.UploadTarget, file_id: str) -> None:
+        scope, receive = request.scope, request.receive
         limits = target.settings.limits
         cap = limits.max_upload_bytes + MULTIPART_OVERHEAD
-        declared = _header(scope, b"content-length")
+        declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            await _plain(send, 413, too_large_message("The upload", limits))
+            await _plain(413, too_large_message("The upload", limits))(scope, receive, send)
             return
-        _, options = parse_options_header(_header(scope, b"content-type"))
+        _, options = parse_options_header(request.headers.get("content-type", ""))
         boundary = options.get(b"boundary")
         try:
             spool_path(target.workspace, file_id)
         except InputError as err:
-            await _plain(send, 400, str(err))
+            await _plain(400, str(err))(scope, receive, send)
             return
         if not boundary:
-            await _plain(send, 400, "An upload must be sent as multipart/form-data.")
+            await _plain(400, "An upload must be sent as multipart/form-data.")(scope, receive, send)
             return
         # The body's length less its multipart framing is (nearly) the file's size: enough to refuse
         # at once what cannot fit, instead of after receiving it.
         expected = max(0, int(declared) - MULTIPART_FRAMING) if declared.isdigit() else 0
         part = _FilePart(target, file_id, expected)
         try:
-            body = await self._receive_into(part, MultipartParser(boundary, part.callbacks()), receive, cap)
+            body = await self._receive_into(part, MultipartParser(boundary, part.callbacks()), request, cap)
         except _Abort as abort:
             part.discard()
             if abort.status:
-                await _plain(send, abort.status, abort.message)
+                await _plain(abort.status, abort.message)(scope, receive, send)
             return
         except BaseException:
             part.discard()
@@ -194,42 +195,36 @@ class StreamedUploads:
         await self._forward(scope, send, receive, part, body)
 
     @staticmethod
-    async def _receive_into(part: _FilePart, parser: MultipartParser, receive: Receive, cap: int) -> bytes:
-        """Read the whole body into the parser (and so the sink); return the ticket.
+    async def _receive_into(part: _FilePart, parser: MultipartParser, request: Request, cap: int) -> bytes:
+        """Read the whole body into the parser (and so the sink) as it arrives; return the ticket.
 
         A body that is not valid multipart data (a forged request: a CR/LF inside the file name,
         no file part) is still answered with a ticket, whose refusal the page shows when the
         visitor adds the files, instead of an error only the upload widget's icon would show.
         """
-        received, batch = 0, []
-        batched = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Abort(0, "")  # the browser went away: nothing to answer, nothing kept
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > cap:
-                raise _Abort(
-                    413,
-                    too_large_message(
-                        part.sink.name if part.sink else "The upload", part.target.settings.limits
-                    ),
-                )
-            batch.append(chunk)
-            batched += len(chunk)
-            more = message.get("more_body", False)
-            if (batched >= WRITE_BATCH or not more) and not part.malformed:
-                data, batch, batched = b"".join(batch), [], 0
-                try:
-                    await anyio.to_thread.run_sync(parser.write, data)
-                except FormParserError as err:
-                    part.malformed = True
-                    part.refuse(f"the upload was not valid multipart data ({err}), so nothing was stored")
-            elif part.malformed:
-                batch, batched = [], 0  # the rest is read and dropped
-            if not more:
-                break
+        received, batch, batched = 0, [], 0
+        try:
+            async with contextlib.aclosing(request.stream()) as chunks:
+                async for chunk in chunks:  # the last chunk is empty: the body is complete
+                    received += len(chunk)
+                    if received > cap:
+                        sink_name = part.sink.name if part.sink else "The upload"
+                        raise _Abort(413, too_large_message(sink_name, part.target.settings.limits))
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if chunk and batched < WRITE_BATCH:
+                        continue
+                    if part.malformed:
+                        batch, batched = [], 0  # the rest is read and dropped
+                        continue
+                    data, batch, batched = b"".join(batch), [], 0
+                    try:
+                        await anyio.to_thread.run_sync(parser.write, data)
+                    except FormParserError as err:
+                        part.malformed = True
+                        part.refuse(f"the upload was not valid multipart data ({err}), so nothing was stored")
+        except ClientDisconnect:
+            raise _Abort(0, "") from None  # the browser went away: nothing to answer, nothing kept
         if not part.malformed:
             parser.finalize()
         if not part.malformed and (part.parts == 0 or b"content-disposition" not in part.headers):
@@ -255,15 +250,11 @@ class StreamedUploads:
                 b"\r\n--" + boundary + b"--\r\n",
             ]
         )
-        headers = [
-            (name, value)
-            for name, value in scope["headers"]
-            if name not in (b"content-type", b"content-length", b"transfer-encoding")
-        ]
-        headers += [
-            (b"content-type", b"multipart/form-data; boundary=" + boundary),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        scope = {**scope, "headers": list(scope["headers"])}  # the browser's request keeps its own
+        headers = MutableHeaders(scope=scope)
+        del headers["transfer-encoding"]
+        headers["content-type"] = "multipart/form-data; boundary=" + boundary.decode()
+        headers["content-length"] = str(len(body))
         delivered = False
 
         async def replay() -> Message:
@@ -281,7 +272,7 @@ class StreamedUploads:
             await send(message)
 
         try:
-            await self.app({**scope, "headers": headers}, replay, watch)
+            await self.app(scope, replay, watch)
         finally:
             if status["code"] >= 300 and part.spooled:
                 log.warning(
@@ -298,24 +289,5 @@ class _Abort(Exception):
         self.status, self.message = status, message
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
-    return ""
-
-
-async def _plain(send: Send, status: int, text: str) -> None:
-    body = text.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def _plain(status: int, text: str) -> PlainTextResponse:
+    return PlainTextResponse(text, status, headers={"connection": "close"})

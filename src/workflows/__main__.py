@@ -12,7 +12,7 @@ from src.core.workflow import workflow_ref
 from src.workflows import RegistryError, installed, offered
 
 
-@click.command()
+@click.command("workflows")
 @click.option("--check", is_flag=True, help="Only check that the offered workflows can be loaded.")
 def main(check: bool) -> None:
     """List the installed workflows: id, name, class; '*' marks those the app offers."""

@@ -3,7 +3,7 @@
 Every command's output goes to the run's logs (``src/core/execution/commands.py``); a failing
 command raises :class:`CommandFailed` naming the tool, its exit code and the tool's own
 error text, and stops its parallel siblings at once; a workspaces volume that runs full
-stops the run with :class:`~src.core.workspace.DiskFull`; :meth:`CommandExecutor.cancel`
+stops the run with :class:`~src.core.errors.DiskFull`; :meth:`CommandExecutor.cancel`
 kills every running command with its whole process tree, after which the run unwinds
 with :class:`RunCancelled`.
 """
@@ -15,8 +15,9 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,12 @@ from src.core.run import COMMANDS, MINIMAL, Progress, WorkflowLogger
 __all__ = ["CommandExecutor", "CommandFailed", "RunCancelled", "Spreader"]
 
 log = logging.getLogger(__name__)
+
+#: Tools that always get ``-threads 1``: their OpenMP code is not safe with more in the OpenMS this
+#: image ships. MapAlignerPoseClustering aligns its maps in a parallel loop that shares one aligner
+#: object; with two threads its corrections changed in the last digits from run to run, now and
+#: then came out -nan, and once the tool aborted on a corrupted heap (exit code -6).
+SINGLE_THREADED_TOOLS = frozenset({"MapAlignerPoseClustering"})
 
 
 class RunCancelled(RuntimeError):
@@ -45,6 +52,11 @@ class Spreader(Protocol):
     def run_step(
         self, executor: CommandExecutor, commands: list[list[str]], labels: list[str], subjects: list[str]
     ) -> None: ...
+
+    def lone_step(self, executor: CommandExecutor, tool: str) -> AbstractContextManager[int]:
+        """The threads of a step that stays one command, while it lasts: the run's own and those
+        of its host's idle workers, borrowed for the step (``src/jobs/scheduler.py``)."""
+        ...
 
 
 class CommandExecutor:
@@ -222,14 +234,26 @@ class CommandExecutor:
             if len(values) not in (1, runs):
                 raise ValueError(f"run_topp({tool}): '{key}' has {len(values)} entries, expected 1 or {runs}")
         options = self._tool_options(tool, custom_params or {})
-        spread = self.spreader is not None and runs > 1
-        threads = self.piece_threads if spread else max(1, self.max_threads // runs)
-        commands = [
-            self._topp_command(executable, file_options, index, options, threads) for index in range(runs)
-        ]
-        self.logger.log(f"Running {tool} on {runs} input(s)", MINIMAL)
-        steps = [f"{tool} ({index + 1}/{runs})" for index in range(runs)]
-        self.run_multiple(commands, steps, [_subject(file_options, index) for index in range(runs)])
+        with self._threads_of(tool, runs) as threads:
+            commands = [
+                self._topp_command(executable, file_options, index, options, threads) for index in range(runs)
+            ]
+            self.logger.log(f"Running {tool} on {runs} input(s)", MINIMAL)
+            steps = [f"{tool} ({index + 1}/{runs})" for index in range(runs)]
+            self.run_multiple(commands, steps, [_subject(file_options, index) for index in range(runs)])
+
+    @contextmanager
+    def _threads_of(self, tool: str, runs: int) -> Iterator[int]:
+        """``-threads`` of each of a step's ``runs`` calls, while the step lasts."""
+        if tool in SINGLE_THREADED_TOOLS:
+            yield 1
+        elif self.spreader is None:  # local mode, or online with spreading off: the run's share
+            yield max(1, self.max_threads // runs)
+        elif runs > 1:  # pieces, side by side in this job and on other workers
+            yield self.piece_threads
+        else:
+            with self.spreader.lone_step(self, tool) as threads:
+                yield threads
 
     def _tool_options(self, tool: str, custom: dict) -> list[str]:
         known = self.params.tool_params(tool)

@@ -16,7 +16,7 @@ from src.core.run.logs import (
 )
 from src.core.run.progress import Progress
 from src.core.run.state import ACTIVE_STATES, END_MARKERS, FINAL_STATES, LABELS, RunState
-from src.core.run.status import RunStateStore, RunStatus
+from src.core.run.status import RunStateStore, RunStatus, RunView
 from src.core.run.times import duration_text, moment_text
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "RunState",
     "RunStateStore",
     "RunStatus",
+    "RunView",
     "START_MARKER",
     "WorkflowLogger",
     "changed_parameters",

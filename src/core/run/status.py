@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from src.core.jsonfile import read_json, write_json
@@ -55,6 +55,32 @@ class RunStatus:
         if self.started_at is None:
             return None
         return (self.ended_at or time.time()) - self.started_at
+
+
+@dataclass
+class RunView(RunStatus):
+    """A run as the pages show it, in either mode: its status (its workspace's, or its queued job's)
+    and, for a run on the queue, where it stands there. The queue's fields stay empty otherwise."""
+
+    mode: str = ""  # "queue" or "local"; empty before the first run
+    job_id: str = ""
+    priority: str = ""
+    position: int | None = None  # 1 = next to run, counting higher priorities first
+    queue_length: int = 0  # runs waiting (for a held run: its visitor's held runs)
+    eta_seconds: float | None = None  # rough time until the run finishes
+    enqueued_at: float | None = None
+    worker: str = ""
+    notice: str = ""  # why the run is shown as it is (Redis away, a local run instead)
+    share: int = 0  # a held run: how many runs its visitor may have started at once
+
+    @property
+    def active(self) -> bool:
+        return self.state.is_active
+
+    @classmethod
+    def of(cls, status: RunStatus, **queue: object) -> RunView:
+        """A workspace's status as a view, with what is known of the queue."""
+        return cls(**{f.name: getattr(status, f.name) for f in fields(RunStatus)}, **queue)
 
 
 class RunStateStore:

@@ -1,4 +1,4 @@
-"""The appliance's start-up check: ``python -m src.core.settings --check [--shell]``.
+"""The appliance's start-up check: ``python -m src settings check [--shell]``.
 
 entrypoint.sh calls it before anything starts. It checks the app's settings and the
 container's own variables (``where="appliance"`` in the declaration) with the same
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 
 from src.core.errors import SettingsError
 from src.core.settings import provider, proxies, spec
-from src.core.settings.model import Settings, load_settings
+from src.core.settings.model import Settings, host_cores, load_settings
 from src.core.settings.spec import DASHBOARD_PORT
 from src.core.settings.values import parse, redact
 from src.core.version import VERSION
@@ -43,12 +43,8 @@ def _get(env: Mapping[str, str], name: str, notes: list[str]) -> object:
     return parse(setting, raw, name)
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 0
-
-
 def _cpu_notes(workers: int, servers: int) -> list[str]:
-    cpus, notes = _cpus(), []
+    cpus, notes = host_cores(), []
     if cpus and workers > cpus:
         notes.append(
             f"WARNING: RQ_WORKER_COUNT={workers} is more than the {cpus} CPUs this container may use; runs "
@@ -190,7 +186,8 @@ def check(env: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     return exports, [n for n in dict.fromkeys(notes) if n]
 
 
-def main(argv: list[str]) -> int:
+def main(shell: bool = False) -> int:
+    """The check for the environment of this process; ``shell``: print the values as assignments."""
     try:
         exports, notes = check(os.environ)
     except SettingsError as err:
@@ -198,6 +195,6 @@ def main(argv: list[str]) -> int:
         return EXIT_BAD_CONFIG
     for note in notes:
         print(f"entrypoint: {note}", file=sys.stderr)
-    if "--shell" in argv:
+    if shell:
         print("\n".join(f"{name}={shlex.quote(value)}" for name, value in exports.items()))
     return 0

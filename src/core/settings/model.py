@@ -68,6 +68,7 @@ class QueueSettings:
     worker_ttl: int  # seconds an idle worker's registration lives between its heartbeats
     spread: bool  # a step over several files becomes one piece per file for any free worker
     threads_per_piece: int  # `-threads` of each piece's tool
+    lend_idle_workers: bool  # a lone step borrows its host's idle workers' threads (scheduler.lend)
 
     @property
     def ordered_queue_names(self) -> list[str]:
@@ -188,12 +189,30 @@ class Settings:
 
     @property
     def max_threads(self) -> int:
-        """Threads a single run may use in the current mode."""
-        return self.max_threads_online if self.online_deployment else self.max_threads_local
+        """Threads a single run may use in the current mode; online, by default (0) its share of
+        this host's cores: every core used however many workers the host has, none twice."""
+        if not self.online_deployment:
+            return self.max_threads_local
+        if self.max_threads_online:
+            return self.max_threads_online
+        return max(1, host_cores() // max(1, self.limits.runs_at_once))
 
     @property
     def mode(self) -> str:
         return "online" if self.online_deployment else "local"
+
+
+def host_cores() -> int:
+    """The cores this process may use: those it may run on, fewer if its container's CPU quota
+    (cgroup v2 ``cpu.max``, Docker's ``--cpus``) allows fewer."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return cores
+    if quota == "max" or not period.isdigit() or not quota.isdigit() or int(period) == 0:
+        return cores
+    return max(1, min(cores, int(quota) // int(period)))
 
 
 def _read_json(path: Path) -> dict:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from src.core.errors import InputError
 from src.core.execution import Sandbox
 from src.core.layout import WorkflowLayout
 from src.core.viewer import store as viewer_store
+
+#: How much of a result file is read and compressed at a time while its zip is made.
+ZIP_READ = 256 * 1024
 
 
 class FileManager:
@@ -74,13 +77,40 @@ class FileManager:
     def clear_results(self) -> None:
         shutil.rmtree(self.results_root, ignore_errors=True)
 
-    def results_zip(self, root: Path | None = None) -> bytes:
-        """All result files (of the latest run, or under ``root``) as one zip archive."""
+    def results_zip(self, root: Path | None = None) -> Iterator[bytes]:
+        """All result files (of the latest run, or under ``root``) as one zip archive, in pieces
+        made as they are asked for: however large the results, only about ``ZIP_READ`` bytes of
+        them are in memory at a time (the entries carry their sizes after their data, as a zip
+        written to a stream does)."""
         root = root or self.results_root
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            if root.is_dir():
-                for path in sorted(root.rglob("*")):
-                    if path.is_file():
-                        archive.write(path, path.relative_to(root).as_posix())
-        return buffer.getvalue()
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+        out = _Pieces()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                entry = zipfile.ZipInfo.from_file(path, path.relative_to(root).as_posix())
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as source, archive.open(entry, "w") as target:
+                    while block := source.read(ZIP_READ):
+                        target.write(block)
+                        yield from out.take()
+                yield from out.take()
+        yield from out.take()  # the central directory
+
+
+class _Pieces(io.RawIOBase):
+    """A stream that cannot seek, into which ``zipfile`` writes and from which the bytes are taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._written: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._written.append(bytes(data))
+        return len(data)
+
+    def take(self) -> Iterator[bytes]:
+        """What was written since the last take, as one piece (none if nothing was)."""
+        if self._written:
+            piece = b"".join(self._written)
+            self._written.clear()
+            yield piece

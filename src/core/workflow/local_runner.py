@@ -28,7 +28,7 @@ from src.core.errors import AlreadyRunning
 from src.core.execution import is_alive, kill_tree
 from src.core.run import MINIMAL, RunState, RunStatus
 from src.core.settings import Settings
-from src.core.workflow import WorkflowBase
+from src.core.workflow.base import WorkflowBase
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ import uuid
 
 from redis import Redis
 from redis.exceptions import LockError
-from rq import Queue, Retry
+from rq import Queue
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from src.core.errors import UserError
+from src.core.errors import ALREADY_ACTIVE
 from src.core.jsonfile import read_json, write_json
 from src.core.run import RunState, RunStatus
 from src.core.settings import PRIORITIES, Settings
@@ -29,29 +29,24 @@ from src.core.workflow import WorkflowBase, workflow_ref
 from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import limits as client_limits
 from src.jobs.connection import get_connection
-from src.jobs.job_model import ACTIVE_JOB_STATES, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES
-from src.jobs.scheduler import Scheduler
+from src.jobs.errors import JobAccessError, StartRefused
+from src.jobs.job_model import (
+    ACTIVE_JOB_STATES,
+    META_WORKFLOW,
+    META_WORKSPACE,
+    WAITING_JOB_STATES,
+    retry_policy,
+)
+from src.jobs.scheduler import ORDER_LOCK, ORDER_LOCK_WAIT_SECONDS, Scheduler
 
 log = logging.getLogger(__name__)
 
 #: The job function every run goes through (an import path, so the app never imports the worker side).
 TASK = "src.jobs.worker.tasks.run_workflow"
 #: Redis lock that makes "count the queue, then enqueue" atomic across app processes.
-ENQUEUE_LOCK = "openms:enqueue-lock"
+ENQUEUE_LOCK = ORDER_LOCK
 #: How long a start waits for that lock before it is refused with a message.
-ENQUEUE_WAIT_SECONDS = 5
-
-
-class QueueError(UserError):
-    """A queue operation was refused; the message is written for the user."""
-
-
-class StartRefused(QueueError):
-    """A new run cannot be queued (already active, queue full)."""
-
-
-class JobAccessError(QueueError):
-    """The job does not exist or belongs to another workspace."""
+ENQUEUE_WAIT_SECONDS = ORDER_LOCK_WAIT_SECONDS
 
 
 def queues(settings: Settings, connection: Redis | None = None) -> dict[str, Queue]:
@@ -105,27 +100,6 @@ def active_job(workflow: WorkflowBase, connection: Redis) -> Job | None:
     return job if job.get_status() in ACTIVE_JOB_STATES else None
 
 
-def waiting_count(settings: Settings, connection: Redis) -> int:
-    """Runs and jobs waiting, all priorities: in the scheduler's order, on RQ's queues, and
-    retries waiting for their interval."""
-    total = Scheduler(settings, connection).waiting_queue.count
-    for queue in queues(settings, connection).values():
-        total += queue.count + queue.scheduled_job_registry.get_job_count(cleanup=False)
-    return total
-
-
-def queued_count(settings: Settings, connection: Redis) -> int:
-    """Work waiting for a worker: every waiting job less the held runs, which wait for their own
-    client's runs to end and count against that client's ``held_runs_per_client`` only."""
-    return waiting_count(settings, connection) - Scheduler(settings, connection).held_count()
-
-
-def _retry(settings: Settings) -> Retry | None:
-    if settings.queue.retries <= 0:
-        return None
-    return Retry(max=settings.queue.retries, interval=list(settings.queue.retry_intervals) or 0)
-
-
 def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "") -> str:
     """Queue a run of the workflow; return the job id. Raises StartRefused with the reason.
 
@@ -140,51 +114,47 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
     priority = priority or workflow.priority
     if priority not in PRIORITIES:
         raise ValueError(f"unknown priority {priority!r}")
-    connection = get_connection(settings.queue)
-    lock = connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=ENQUEUE_WAIT_SECONDS)
+    order = Scheduler(settings, get_connection(settings.queue))
+    lock = order.connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=ENQUEUE_WAIT_SECONDS)
     if not lock.acquire():
         raise StartRefused(
             "The job queue is busy with other starts right now; nothing was started. Press Start "
             "again in a moment."
         )
     try:
-        job_id = _enqueue_checked(workflow, priority, client, connection)
+        job_id = _enqueue_checked(workflow, priority, client, order)
     finally:
         try:
             lock.release()
         except LockError as err:  # it expired meanwhile: the job was queued all the same
             log.warning("the enqueue lock had expired before it was released: %s", err)
-    order = Scheduler(settings, connection)
-    order.release(order.idle_slots())  # an idle worker takes it now, if it is its turn
+    order.release_for_idle_workers()  # an idle worker takes it now, if it is its turn
     return job_id
 
 
-def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, connection: Redis) -> str:
+def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, order: Scheduler) -> str:
     """Under the enqueue lock: refuse, or put the run in the scheduler's order; return its id."""
     settings = workflow.settings
-    if active_job(workflow, connection) is not None:
-        raise StartRefused(
-            "This workflow is already queued or running in this workspace. "
-            "Wait for it to finish or stop it first."
-        )
+    if active_job(workflow, order.connection) is not None:
+        raise StartRefused(ALREADY_ACTIVE)
     key = client_limits.client_key(client) if client else ""
     if key:  # the client's own bound first: its held runs are its own business, not the queue's
-        held = client_limits.held_runs(Scheduler(settings, connection), key, adding=1)
+        held = order.held_runs_of(key, adding=1)
         if held > settings.limits.held_runs_per_client:
             log.info("start refused: client %s has %d held runs", client, held - 1)
             raise StartRefused(client_limits.held_limit_message(held - 1, settings.limits, client))
-    if queued_count(settings, connection) >= settings.queue.max_queued:
+    if order.queued_count() >= settings.queue.max_queued:
         raise StartRefused(
             f"The queue is full ({settings.queue.max_queued} runs waiting for a worker). "
             "Please try again in a few minutes."
         )
-    return _enqueue_job(workflow, priority, connection, key).id
+    return _enqueue_job(workflow, priority, order, key).id
 
 
 def _enqueue_job(
-    workflow: WorkflowBase, priority: str, connection: Redis, client_key: str = "", job_id: str = ""
+    workflow: WorkflowBase, priority: str, order: Scheduler, client_key: str = "", job_id: str = ""
 ) -> Job:
-    settings = workflow.settings
+    settings, connection = workflow.settings, order.connection
     job_id = job_id or new_job_id()  # an id of its own only where a test recreates an old job
     # Record the job before it can start, so a worker never runs a job its workspace does not know.
     write_json(_job_file(workflow), {"job_id": job_id, "priority": priority, "enqueued_at": time.time()})
@@ -199,7 +169,7 @@ def _enqueue_job(
             timeout=settings.queue.job_timeout,
             result_ttl=settings.queue.result_ttl,
             failure_ttl=settings.queue.failure_ttl,
-            retry=_retry(settings),
+            retry=retry_policy(settings),
             meta={
                 META_WORKSPACE: str(workflow.workspace),
                 META_WORKFLOW: workflow.id,
@@ -212,7 +182,7 @@ def _enqueue_job(
             on_failure=Callback("src.jobs.worker.tasks.on_job_failure"),
             on_stopped=Callback("src.jobs.worker.tasks.on_job_stopped"),
         )
-        Scheduler(settings, connection).submit_run(job, client_key, priority)
+        order.submit_run(job, client_key, priority)
         run_events.queued(job.id, priority)
         return job
     except BaseException as err:

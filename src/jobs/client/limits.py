@@ -19,7 +19,6 @@ import threading
 
 from src.core.settings import Limits
 from src.core.workflow import LocalRunner, WorkflowBase
-from src.jobs.scheduler import Scheduler
 
 #: Key of a client in job meta: a hash, so Redis and rq-dashboard do not list visitors' addresses.
 META_KEY = "client"
@@ -27,13 +26,6 @@ META_KEY = "client"
 
 def client_key(address: str) -> str:
     return hashlib.sha256(f"openms-client:{address}".encode()).hexdigest()[:20]
-
-
-def held_runs(order: Scheduler, key: str, adding: int = 0) -> int:
-    """Runs of this client that wait beyond its share of started runs (they are held), with
-    ``adding`` more submitted: a new run is counted before it is let in."""
-    admitted, waiting = order.runs_of(key)
-    return max(0, waiting + adding - max(0, order.settings.limits.running_runs_per_client - admitted))
 
 
 #: How the sign-in mode's clients are named: a person, wherever they sign in from (src/ui/auth.py).

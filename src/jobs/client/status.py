@@ -7,46 +7,22 @@ state and error here, and its workspace is brought in line elsewhere (``reconcil
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from rq.job import Job, JobStatus
 
-from src.core.run import LABELS, RunState, RunStatus
+from src.core.run import LABELS, RunState, RunStatus, RunView
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import reconcile
-from src.jobs.client import durations, queue_reading
 from src.jobs.client import enqueue as q
+from src.jobs.client import queue_reading
 from src.jobs.connection import get_connection
 from src.jobs.job_model import run_state_of
 from src.jobs.scheduler import Scheduler, waiting_queue_name
+from src.jobs.telemetry import durations
 
 #: The words the pages use for states: a step is never one of them.
 STATE_LABELS = frozenset(LABELS.values())
-
-
-@dataclass
-class QueueStatus:
-    """Everything the UI shows about one queued or running job."""
-
-    job_id: str
-    state: RunState
-    priority: str
-    position: int | None = None  # 1 = next to run, counting higher-priority queues first
-    queue_length: int = 0  # jobs waiting in all priorities
-    eta_seconds: float | None = None  # rough time until this job finishes
-    progress: float | None = None
-    step: str = ""
-    enqueued_at: float | None = None
-    started_at: float | None = None
-    ended_at: float | None = None
-    worker: str = ""
-    error: str = ""
-    share: int = 0  # a held run: how many runs its client may have started at once
-
-    @property
-    def is_active(self) -> bool:
-        return self.state.is_active
 
 
 def _priority_of(job: Job, workflow: WorkflowBase) -> str:
@@ -86,7 +62,7 @@ def _step(job: Job, state: JobStatus) -> str:
 
 def job_status(
     workflow: WorkflowBase, job_id: str, snapshot: queue_reading.Snapshot | None = None
-) -> QueueStatus:
+) -> RunView:
     """Status of a job of this workflow; raises JobAccessError for unknown or foreign jobs.
 
     ``snapshot`` is a shared reading of the queue (``queue_reading.shared(...).snapshot()``, at most a
@@ -121,7 +97,8 @@ def job_status(
     eta = None
     if state in (JobStatus.QUEUED, JobStatus.STARTED):
         eta = durations.estimate_eta(position, snap.workers_total, snap.typical_seconds, elapsed)
-    return QueueStatus(
+    return RunView(
+        mode="queue",
         job_id=job.id,
         state=run_state,
         share=share,

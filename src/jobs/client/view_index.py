@@ -19,13 +19,13 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from src.core.errors import UserError
 from src.core.settings import Settings
 from src.core.viewer import store
 from src.core.workspace.space import check_quota
 from src.jobs.client import limits as client_limits
 from src.jobs.client.enqueue import new_job_id
 from src.jobs.connection import get_connection
+from src.jobs.errors import ViewRefused
 from src.jobs.job_model import META_KIND, META_WORKSPACE, VIEW_INDEX, view_queue_name
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,6 @@ _FILE_KEY, _CLIENT_KEY = "openms:view:file:", "openms:view:client:"
 #: base64-encoded, mostly as 64-bit numbers): what the quota must have room for before it starts.
 INDEX_SHARE = 0.5
 _ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
-
-
-class ViewRefused(UserError):
-    """No index can be queued for the file now; the message says why and when it can."""
 
 
 def _file_key(folder: Path) -> str:

@@ -1,19 +1,7 @@
 """For the operator: the admin's actions (``admin``) and sign-in (``admin_auth``), health
-(``health``), the queue's figures for the pages (``metrics``) and for Prometheus (``prometheus``,
-with the run counters of ``run_totals``) and the workspace clean-up (``cleanup``).
+(``health``), the figures for Prometheus (``prometheus``, from ``src/jobs/telemetry``) and the
+workspace clean-up (``cleanup``).
+
+Import the module you need (``from src.jobs.ops import health``): this face imports none of them,
+so ``python -m src.jobs.ops.health`` and its siblings run their module once, not twice.
 """
-
-from src.jobs.ops import admin, admin_auth, cleanup, health, metrics, prometheus, run_totals
-from src.jobs.ops.health import report, web_state
-
-__all__ = [
-    "admin",
-    "admin_auth",
-    "cleanup",
-    "health",
-    "metrics",
-    "prometheus",
-    "report",
-    "run_totals",
-    "web_state",
-]

@@ -28,14 +28,11 @@ from src.jobs.client import enqueue as q
 from src.jobs.client import failure_message
 from src.jobs.client import limits as client_limits
 from src.jobs.connection import get_connection
+from src.jobs.errors import AdminError
 from src.jobs.job_model import META_RUN, META_WORKSPACE, is_piece, recorded_status, workflow_of
 from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
-
-
-class AdminError(q.QueueError):
-    """An admin action cannot be done; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,11 @@ class OrderedRun:
     client: str  # the hash the scheduler knows the client by
     state: str  # "held", "waiting" (for a worker) or the own job's RQ state once started
     pieces: str  # "7 of 12 done" for a run whose step is spread, else ""
+
+    @property
+    def movable(self) -> bool:
+        """Not started yet (held, waiting its turn, or on a workers' queue): what :func:`move` takes."""
+        return self.state in ("held", "waiting", JobStatus.QUEUED.value)
 
 
 def run_order(settings: Settings, connection: Redis | None = None) -> list[OrderedRun]:
@@ -148,7 +150,7 @@ def requeue(settings: Settings, job_id: str) -> bool:
             )
         _back_in_order(settings, connection, workflow, job, priority)
     order = Scheduler(settings, connection)
-    order.release(order.idle_slots())  # an idle worker takes it now, if it is its turn
+    order.release_for_idle_workers()  # an idle worker takes it now, if it is its turn
     place = order.place(job.id)
     return place is not None and place.held
 
@@ -222,3 +224,5 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
         if not Queue(job.origin, connection=connection).remove(job):
             raise AdminError(f"Job {job_id} was taken by a worker a moment ago; it was not moved.")
         target.enqueue_job(job)
+        if not is_piece(job):  # the run's later pieces follow it to its new priority
+            order.reprioritize(job.id, priority)

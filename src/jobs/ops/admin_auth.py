@@ -9,7 +9,7 @@ others are refused unchecked. A correct password clears its address's and sessio
 
 A lockout is per address, so anyone behind the administrator's NAT could keep them out. The
 operator therefore has a way in that no visitor can block: ``admin-token`` in the container
-(``python -m src.jobs.ops.admin_auth token``) prints a one-time sign-in token, valid for
+(``python -m src admin token``) prints a one-time sign-in token, valid for
 ``TOKEN_MINUTES``, that the sign-in form takes in place of the password and that no lockout
 refuses. Wrong tries are logged with the client's address, never with what was typed.
 """
@@ -24,8 +24,10 @@ import secrets
 import sys
 from dataclasses import dataclass
 
+import click
 from redis import Redis
 
+from src.core import hourly_counts
 from src.core.settings import Limits, load_for_command, redact
 from src.jobs.client import client_key
 from src.jobs.connection import REDIS_ERRORS, get_connection
@@ -52,14 +54,8 @@ def _keys(client: str, session: str) -> tuple[str, str]:
 
 def _take_try(connection: Redis, limits: Limits, keys: tuple[str, str]) -> tuple[int, int]:
     """Count one try for the address and the session at once; (the higher count, seconds left)."""
-    window = limits.admin_failure_window_seconds
-    with connection.pipeline() as pipe:  # MULTI/EXEC: both counts move together
-        for key in keys:
-            pipe.incr(key)
-            pipe.expire(key, window, nx=True)  # the window starts at the first try
-        pipe.ttl(keys[0])
-        results = pipe.execute()
-    return max(int(results[0]), int(results[2])), max(int(results[4]), 1)
+    counts, seconds_left = hourly_counts.tally_keys(connection, keys, limits.admin_failure_window_seconds)
+    return max(counts), seconds_left
 
 
 def _token_matches(connection: Redis, given: str) -> bool:
@@ -111,27 +107,28 @@ def new_token(connection: Redis) -> str:
     return token
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m src.jobs.ops.admin_auth token``: print a sign-in token (the image's ``admin-token``)."""
-    args = sys.argv[1:] if argv is None else argv
-    if args != ["token"]:
-        print("usage: python -m src.jobs.ops.admin_auth token", file=sys.stderr)
-        return 2
+@click.group("admin")
+def main() -> None:
+    """The Queue admin page's sign-in."""
+
+
+@main.command()
+def token() -> None:
+    """Print a one-time sign-in token for the Queue admin page (the image's admin-token command)."""
     settings = load_for_command()
     try:
-        token = new_token(get_connection(settings.queue))
+        value = new_token(get_connection(settings.queue))
     except REDIS_ERRORS as err:
         url = redact(settings.queue.redis_url)
-        print(f"Error: Redis at {url} cannot be reached ({err}).", file=sys.stderr)
-        return 1
-    print(token)
-    print(
+        click.echo(f"Error: Redis at {url} cannot be reached ({err}).", err=True)
+        sys.exit(1)
+    click.echo(value)
+    click.echo(
         f"One-time sign-in token for the Queue admin page, valid for {TOKEN_MINUTES} minutes: enter it "
         "in the admin password field.",
-        file=sys.stderr,
+        err=True,
     )
-    return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older spelling of ``python -m src admin``
+    main()

@@ -6,22 +6,22 @@ passed since it was made, so page loads cannot fill the volume. Each pass also r
 that were streamed to disk but never added to their workspace. A workspace with a queued or
 running job, or a live local run, is never removed; when that cannot be checked (Redis
 unreachable) nothing is removed in that pass.
-Run as ``python -m src.jobs.ops.cleanup`` (one pass) or ``--loop`` (every ``cleanup_interval_seconds``,
+Run as ``python -m src cleanup`` (one pass) or ``--loop`` (every ``cleanup_interval_seconds``,
 or more often when empty workspaces are due sooner, as the appliance does).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 
+import click
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from src.core import process_log
 from src.core.execution import is_alive
 from src.core.jsonfile import read_json
 from src.core.layout import RUN, WorkflowLayout
@@ -137,21 +137,23 @@ def pass_interval(settings: Settings) -> float:
     return max(10.0, min(settings.cleanup_interval_seconds, settings.limits.empty_workspace_seconds / 2))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Remove workspaces untouched for workspace_max_age_days.")
-    parser.add_argument("--loop", action="store_true", help="repeat every cleanup_interval_seconds")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+@click.command("cleanup")
+@click.option(
+    "--loop", is_flag=True, help="Repeat every cleanup_interval_seconds (or sooner, as empty ones are due)."
+)
+def main(loop: bool) -> None:
+    """Remove workspaces untouched for workspace_max_age_days, and empty ones sooner."""
+    process_log.configure("text")
     settings = load_for_command()
     if not settings.online_deployment:
-        print("Workspace clean-up runs only in online mode: local workspaces belong to their user.")
-        return 0
+        click.echo("Workspace clean-up runs only in online mode: local workspaces belong to their user.")
+        return
     while True:
         cleanup(settings)
-        if not args.loop:
-            return 0
+        if not loop:
+            return
         time.sleep(pass_interval(settings))
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older spelling of ``python -m src cleanup``
+    main()

@@ -1,26 +1,26 @@
 """Health of the queue system: Redis, workers and queue statistics.
 
 Used by the UI sidebar, the admin page and the container health check
-(``python -m src.jobs.ops.health``, exit 0 only if Redis answers and a worker lives).
+(``python -m src health``, exit 0 only if Redis answers and a worker lives).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import socket
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
+import click
 from rq import Worker
 
 from src.core.settings import PRIORITIES, Settings, load_for_command, redact
 from src.jobs.client import enqueue as q
+from src.jobs.client import queue_reading
 from src.jobs.connection import REDIS_ERRORS, get_connection
-from src.jobs.scheduler import Scheduler
 
 
 @dataclass
@@ -45,22 +45,6 @@ class WorkerInfo:
     since: float | None = None  # when the current job (or the worker) started
     successful_jobs: int = 0
     failed_jobs: int = 0
-
-
-@dataclass
-class QueueStats:
-    queued: dict[str, int] = field(default_factory=dict)  # per priority
-    scheduled: int = 0
-    started: int = 0
-    finished: int = 0
-    failed: int = 0
-    canceled: int = 0
-
-    in_order: int = 0  # jobs waiting in the scheduler's order (runs, held runs, pieces)
-
-    @property
-    def total_queued(self) -> int:
-        return sum(self.queued.values()) + self.scheduled + self.in_order
 
 
 def redis_health(settings: Settings) -> RedisHealth:
@@ -110,32 +94,24 @@ def _job_started(worker: Worker) -> float | None:
     return _timestamp(job.started_at) if job else None
 
 
-def queue_stats(settings: Settings) -> QueueStats:
-    stats = QueueStats()
-    for priority, queue in q.queues(settings).items():
-        # get_job_count(cleanup=False): looking must not run RQ's clean-up (and with it a lost
-        # job's callbacks) in whatever process or user happens to look.
-        stats.queued[priority] = queue.count
-        stats.scheduled += queue.scheduled_job_registry.get_job_count(cleanup=False)
-        stats.started += queue.started_job_registry.get_job_count(cleanup=False)
-        stats.finished += queue.finished_job_registry.get_job_count(cleanup=False)
-        stats.failed += queue.failed_job_registry.get_job_count(cleanup=False)
-        stats.canceled += queue.canceled_job_registry.get_job_count(cleanup=False)
-    stats.in_order = Scheduler(settings).waiting_queue.count
-    return stats
-
-
 def report(settings: Settings) -> dict:
     """Everything at once, as plain data (for the health check and the admin page)."""
     redis_state = redis_health(settings)
     if not redis_state.ok:
         return {"redis": asdict(redis_state), "workers": [], "queues": None}
-    stats = queue_stats(settings)
-    return {
-        "redis": asdict(redis_state),
-        "workers": [asdict(w) for w in workers(settings)],
-        "queues": {**asdict(stats), "total_queued": stats.total_queued, "priorities": list(PRIORITIES)},
-    }
+    snap = queue_reading.read(settings)
+    queues = dict(
+        queued=dict(snap.queued_jobs),  # per priority, on RQ's queues
+        scheduled=snap.scheduled,
+        started=snap.running,
+        finished=snap.finished,
+        failed=snap.failed,
+        canceled=snap.canceled,
+        in_order=snap.jobs_in_order,  # jobs waiting in the scheduler's order (runs, held runs, pieces)
+        total_queued=snap.jobs_waiting,
+        priorities=list(PRIORITIES),
+    )
+    return {"redis": asdict(redis_state), "workers": [asdict(w) for w in workers(settings)], "queues": queues}
 
 
 def web_state(url: str, timeout: float = 5.0) -> str:
@@ -154,45 +130,39 @@ def web_state(url: str, timeout: float = 5.0) -> str:
         return "busy" if isinstance(reason, TimeoutError) else "dead"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Health check: exit 0 only if Redis answers, a worker lives and (if given) the app answers."""
-    parser = argparse.ArgumentParser(description="Health of Redis, the RQ workers and the web app.")
-    parser.add_argument(
-        "--app-url",
-        action="append",
-        default=[],
-        help="also require a web server here (repeatable, e.g. each Streamlit's /_stcore/health): "
-        "a refused connection is unhealthy, a slow answer only busy",
-    )
-    parser.add_argument("--quiet", action="store_true", help="print only problems")
-    parser.add_argument(
-        "--this-host", action="store_true", help="require a worker running on this host (worker containers)"
-    )
-    args = parser.parse_args(argv)
+@click.command("health")
+@click.option(
+    "--app-url",
+    "app_urls",
+    multiple=True,
+    help="Also require a web server here (repeatable, e.g. each Streamlit's /_stcore/health): "
+    "a refused connection is unhealthy, a slow answer only busy.",
+)
+@click.option("--quiet", is_flag=True, help="Print only problems.")
+@click.option("--this-host", is_flag=True, help="Require a worker running on this host (worker containers).")
+def main(app_urls: tuple[str, ...], quiet: bool, this_host: bool) -> None:
+    """Health of Redis, the RQ workers and the web app: exit 0 only if Redis answers, a worker lives
+    and (if given) the app answers."""
     settings = load_for_command()
     state = report(settings)
     problems = [] if state["redis"]["ok"] else [state["redis"]["error"]]
     if state["redis"]["ok"] and not state["workers"]:
         problems.append("no RQ worker is registered")
     here = socket.gethostname() + "-"  # worker names start with their host's name
-    if (
-        state["redis"]["ok"]
-        and args.this_host
-        and not any(w["name"].startswith(here) for w in state["workers"])
-    ):
+    if state["redis"]["ok"] and this_host and not any(w["name"].startswith(here) for w in state["workers"]):
         problems.append(f"no RQ worker of this host ({socket.gethostname()}) is registered")
-    for url in args.app_url:
+    for url in app_urls:
         web = web_state(url, timeout=8.0)
         if web == "dead":
             problems.append(f"no web server answers at {url}")
         elif web == "busy":
-            print(f"busy (healthy): the web server at {url} is slow to answer", file=sys.stderr)
-    if not args.quiet:
-        print(json.dumps(state, indent=2, default=str))
+            click.echo(f"busy (healthy): the web server at {url} is slow to answer", err=True)
+    if not quiet:
+        click.echo(json.dumps(state, indent=2, default=str))
     for problem in problems:
-        print(f"unhealthy: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        click.echo(f"unhealthy: {problem}", err=True)
+    sys.exit(1 if problems else 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older spelling of ``python -m src health``
+    main()

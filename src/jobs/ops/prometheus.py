@@ -1,4 +1,6 @@
-"""The figures of ``/metrics``, in Prometheus's text format, read at scrape time.
+"""The figures of ``/metrics``, read at scrape time: a ``prometheus_client`` collector that reads
+Redis and the workspaces volume each time it is asked, written in Prometheus's text format by
+``prometheus_client`` itself.
 
 Everything comes from Redis (the queue, the workers' registrations, the counters of
 ``run_totals``, the web servers' session counts) or from the shared workspaces volume, so any
@@ -6,6 +8,9 @@ web server answers for the whole deployment, however many workers, worker contai
 servers it has; nothing is kept in the per-job processes RQ forks. No label carries a workspace,
 job, file or client address: only workflows (their ids), states, outcomes, priorities, worker
 hosts and web servers.
+
+What stays by hand is the reading (the queue's keys, the workers' registrations, the volume): no
+library knows where this app keeps its figures.
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
 from redis import Redis
 from rq import worker_registration
 
@@ -24,10 +33,10 @@ from src.core.run import RunState
 from src.core.settings import PRIORITIES, Settings
 from src.core.version import VERSION
 from src.jobs import pieces
-from src.jobs.client import enqueue as q
+from src.jobs.client import queue_reading
 from src.jobs.connection import REDIS_ERRORS
-from src.jobs.ops import run_totals
 from src.jobs.scheduler import Scheduler
+from src.jobs.telemetry import run_totals
 
 #: Each web server's count of open sessions: "openms:metrics:web:<host>:<port>" -> sessions.
 WEB_SESSIONS_PREFIX = "openms:metrics:web:"
@@ -53,6 +62,10 @@ FAMILIES: dict[str, tuple[str, str]] = {
         "Pieces of spread steps (one tool on one file) waiting on the queues or running.",
     ),
     "openms_workers": ("gauge", "Live RQ workers by host and state (busy, idle, ...)."),
+    "openms_workers_lent": (
+        "gauge",
+        "Idle workers lent to a run's step that stays one command (its tool uses their threads), by host.",
+    ),
     "openms_runs_ended_total": (
         "counter",
         "Runs ended, by workflow (its id) and outcome (finished, failed, cancelled, lost).",
@@ -63,58 +76,54 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "openms_disk_free_bytes": ("gauge", "Free bytes on the workspaces volume."),
     "openms_disk_size_bytes": ("gauge", "Size of the workspaces volume in bytes."),
 }
+_KINDS = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
 
 
-class Exposition:
-    """Metric families written one after the other: HELP, TYPE, then samples."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str) -> None:
-        kind, help_text = FAMILIES[name]
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-
-    def sample(self, name: str, value: float, **labels: str) -> None:
-        text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self.lines.append(f"{name}{{{text}}} {_number(value)}" if text else f"{name} {_number(value)}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+def _family(name: str, *labels: str) -> Metric:
+    """An empty family of FAMILIES, its samples to be added with these label names."""
+    kind, help_text = FAMILIES[name]
+    return _KINDS[kind](name, help_text, labels=list(labels))
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+def _single(name: str, value: float, **labels: str) -> Metric:
+    family = _family(name, *labels)
+    family.add_metric(list(labels.values()), value)
+    return family
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+class ScrapeCollector(Collector):
+    """Every family of ``/metrics``, read when Prometheus asks (``collect``), never kept."""
+
+    def __init__(self, settings: Settings, connection: Redis | None, own_sessions: tuple[str, int] | None):
+        self.settings, self.connection, self.own_sessions = settings, connection, own_sessions
+
+    def collect(self) -> Iterator[Metric]:
+        yield _single("openms_build_info", 1, version=VERSION)
+        connection, queue, sessions = self.connection, [], {}
+        up = connection is not None and _ping(connection)
+        if up:
+            try:
+                queue = list(_queue_families(self.settings, connection))
+                sessions = _web_sessions(connection)
+            except REDIS_ERRORS:  # Redis went away mid-scrape: none of its figures, and it is down
+                up, queue, sessions = False, [], {}
+        yield _single("openms_redis_up", 1 if up else 0)
+        yield from queue
+        if self.own_sessions is not None:
+            sessions[self.own_sessions[0]] = self.own_sessions[1]
+        family = _family("openms_web_sessions", "server")
+        for server, count in sorted(sessions.items()):
+            family.add_metric([server], count)
+        yield family
+        yield from _disk_families(self.settings.workspaces_dir)
 
 
 def render(settings: Settings, connection: Redis | None, own_sessions: tuple[str, int] | None) -> str:
     """The whole page. ``own_sessions``: (this web server's name, its open sessions), counted
     fresh; the other web servers' come from Redis."""
-    out = Exposition()
-    out.family("openms_build_info")
-    out.sample("openms_build_info", 1, version=VERSION)
-    queue, sessions = Exposition(), {}
-    up = connection is not None and _ping(connection)
-    if up:
-        try:
-            _queue_families(queue, settings, connection)
-            sessions = _web_sessions(connection)
-        except REDIS_ERRORS:  # Redis went away mid-scrape: none of its figures, and it is down
-            up, queue, sessions = False, Exposition(), {}
-    out.family("openms_redis_up")
-    out.sample("openms_redis_up", 1 if up else 0)
-    out.lines += queue.lines
-    if own_sessions is not None:
-        sessions[own_sessions[0]] = own_sessions[1]
-    out.family("openms_web_sessions")
-    for server, count in sorted(sessions.items()):
-        out.sample("openms_web_sessions", count, server=server)
-    _disk_families(out, settings.workspaces_dir)
-    return out.text()
+    registry = CollectorRegistry()  # private: the process-wide default one would add Python's own
+    registry.register(ScrapeCollector(settings, connection, own_sessions))
+    return generate_latest(registry).decode()
 
 
 def _ping(connection: Redis) -> bool:
@@ -124,54 +133,54 @@ def _ping(connection: Redis) -> bool:
         return False
 
 
-def _queue_families(out: Exposition, settings: Settings, connection: Redis) -> None:
+def _queue_families(settings: Settings, connection: Redis) -> Iterator[Metric]:
     runs, depth, piece_counts = _runs_by_state(settings, connection)
-    out.family("openms_runs")
+    family = _family("openms_runs", "state")
     for state in RUN_STATES:
-        out.sample("openms_runs", runs[state], state=state)
-    out.family("openms_queue_depth")
+        family.add_metric([state], runs[state])
+    yield family
+    family = _family("openms_queue_depth", "priority")
     for priority in PRIORITIES:
-        out.sample("openms_queue_depth", depth[priority], priority=priority)
-    out.family("openms_pieces")
+        family.add_metric([priority], depth[priority])
+    yield family
+    family = _family("openms_pieces", "state")
     for state in (QUEUED, RUNNING):
-        out.sample("openms_pieces", piece_counts[state], state=state)
-    out.family("openms_workers")
+        family.add_metric([state], piece_counts[state])
+    yield family
+    family = _family("openms_workers", "host", "state")
     for (host, state), count in sorted(_workers(connection).items()):
-        out.sample("openms_workers", count, host=host, state=state)
+        family.add_metric([host, state], count)
+    yield family
+    family = _family("openms_workers_lent", "host")
+    lent: Counter = Counter()
+    for host, slots in Scheduler(settings, connection).lent().values():
+        lent[host] += slots
+    for host, count in sorted(lent.items()):
+        family.add_metric([host], count)
+    yield family
     ended, durations = run_totals.read(connection)
-    out.family("openms_runs_ended_total")
+    family = _family("openms_runs_ended_total", "workflow", "outcome")
     for (workflow, outcome), count in sorted(ended.items()):
-        out.sample("openms_runs_ended_total", count, workflow=workflow, outcome=outcome)
-    out.family("openms_run_duration_seconds")
+        family.add_metric([workflow, outcome], count)
+    yield family
+    family = _family("openms_run_duration_seconds", "workflow", "outcome")
     for (workflow, outcome), entry in sorted(durations.items()):
-        labels = {"workflow": workflow, "outcome": outcome}
-        for le, count in entry.cumulative():
-            out.sample("openms_run_duration_seconds_bucket", count, **labels, le=le)
-        out.sample("openms_run_duration_seconds_sum", entry.total_seconds, **labels)
-        out.sample("openms_run_duration_seconds_count", entry.count, **labels)
+        family.add_metric([workflow, outcome], entry.cumulative(), entry.total_seconds)
+    yield family
 
 
 def _runs_by_state(settings: Settings, connection: Redis) -> tuple[Counter, Counter, Counter]:
-    """(runs by state, waiting runs by priority, pieces by state)."""
-    queues = q.queues(settings, connection)
+    """(runs by state, waiting runs by priority, pieces by state), from the queue's one reading
+    (``queue_reading.Snapshot``) and the scheduler's order."""
+    snap = queue_reading.read(settings, connection)
     runs, depth, piece_counts = Counter(), Counter(), Counter()
-    with connection.pipeline(transaction=False) as pipe:
-        for priority in PRIORITIES:
-            pipe.lrange(queues[priority].key, 0, -1)
-            pipe.zrange(queues[priority].started_job_registry.key, 0, -1)
-            pipe.zrange(queues[priority].scheduled_job_registry.key, 0, -1)
-        replies = pipe.execute()
-    for index, priority in enumerate(PRIORITIES):
-        waiting, started, scheduled = (_ids(r) for r in replies[3 * index : 3 * index + 3])
-        for job_id in waiting:
-            if pieces.is_piece_id(job_id):
-                piece_counts[QUEUED] += 1
-            else:
-                runs[QUEUED] += 1
-                depth[priority] += 1
-        for job_id in started:
-            (piece_counts if pieces.is_piece_id(job_id) else runs)[RUNNING] += 1
-        runs[RETRYING] += sum(1 for job_id in scheduled if not pieces.is_piece_id(job_id))
+    for priority in PRIORITIES:
+        depth[priority] = len(snap.waiting.get(priority, []))
+    runs[QUEUED] = snap.released
+    piece_counts[QUEUED] = sum(snap.queued_jobs.values()) - snap.released
+    for job_id in snap.started_ids:
+        (piece_counts if pieces.is_piece_id(job_id) else runs)[RUNNING] += 1
+    runs[RETRYING] = sum(1 for job_id in snap.scheduled_ids if not pieces.is_piece_id(job_id))
     scheduler = Scheduler(settings, connection)
     held = scheduler.held_runs()
     for run_id in scheduler.waiting_run_ids():
@@ -211,21 +220,21 @@ def publish_sessions(connection: Redis, server: str, count: int) -> None:
 
 
 class _DiskReading:
-    """The workspaces' size, walked at most every DISK_CACHE_SECONDS by this process."""
+    """The workspaces' size, walked at most every DISK_CACHE_SECONDS per root by this process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._at = -DISK_CACHE_SECONDS
-        self._value: tuple[int, int] = (0, 0)
+        self._readings: dict[Path, tuple[float, tuple[int, int]]] = {}
 
     def get(self, root: Path) -> tuple[int, int]:
         """(workspaces, bytes in them)."""
         with self._lock:
-            if time.monotonic() - self._at >= DISK_CACHE_SECONDS:
+            at, value = self._readings.get(root, (-DISK_CACHE_SECONDS, (0, 0)))
+            if time.monotonic() - at >= DISK_CACHE_SECONDS:
                 count = sum(1 for entry in _entries(root) if entry.is_dir(follow_symlinks=False))
-                self._value = (count, ws.used_bytes(root))
-                self._at = time.monotonic()
-            return self._value
+                value = (count, ws.used_bytes(root))
+                self._readings = {root: (time.monotonic(), value)}  # one root per process in use
+            return value
 
 
 def _entries(root: Path) -> list[os.DirEntry]:
@@ -238,17 +247,13 @@ def _entries(root: Path) -> list[os.DirEntry]:
 _disk = _DiskReading()
 
 
-def _disk_families(out: Exposition, root: Path) -> None:
+def _disk_families(root: Path) -> Iterator[Metric]:
     count, used = _disk.get(root)
-    out.family("openms_workspaces")
-    out.sample("openms_workspaces", count)
-    out.family("openms_workspace_bytes")
-    out.sample("openms_workspace_bytes", used)
+    yield _single("openms_workspaces", count)
+    yield _single("openms_workspace_bytes", used)
     try:
         usage = os.statvfs(root)
     except OSError:
         return  # the volume is missing: the two figures are absent, which an alert can catch
-    out.family("openms_disk_free_bytes")
-    out.sample("openms_disk_free_bytes", usage.f_bavail * usage.f_frsize)
-    out.family("openms_disk_size_bytes")
-    out.sample("openms_disk_size_bytes", usage.f_blocks * usage.f_frsize)
+    yield _single("openms_disk_free_bytes", usage.f_bavail * usage.f_frsize)
+    yield _single("openms_disk_size_bytes", usage.f_blocks * usage.f_frsize)

@@ -1,8 +1,7 @@
-"""``python -m src.jobs.worker``: one RQ worker for the OpenMS workflow queues (see ``launcher``)."""
-
-import sys
+"""``python -m src.jobs.worker``: the older spelling of ``python -m src worker``, one RQ worker for
+the OpenMS workflow queues (see ``launcher``)."""
 
 from src.jobs.worker.launcher import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

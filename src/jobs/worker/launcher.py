@@ -18,16 +18,16 @@ while a worker runs a JSON-serialized job, and our job arguments are plain strin
 
 from __future__ import annotations
 
-import argparse
+import functools
 import importlib
 import logging
 import os
 import signal
 import socket
-import sys
 import time
 import uuid
 
+import click
 import redis
 from rq import Queue, Worker
 from rq.job import Job
@@ -37,12 +37,13 @@ from src.core import process_log
 from src.core.execution import forks_die_with_parent
 from src.core.settings import QueueSettings, Settings, load_for_command, redact
 from src.core.version import VERSION
-from src.jobs import pieces, reconcile, run_events
+from src.jobs import pieces, reconcile
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
 from src.jobs.job_model import META_WORKFLOW, is_run, view_queue_name, workflow_of
-from src.jobs.ops import metrics, run_totals
+from src.jobs.rq_adapter import release_dead_scheduler_locks
 from src.jobs.scheduler import Scheduler, waiting_queue_name
-from src.jobs.worker.scheduler_locks import release_dead_scheduler_locks
+from src.jobs.telemetry import queue_load
+from src.jobs.worker.tasks import run_ended
 from src.workflows import RegistryError, installed
 
 log = logging.getLogger("src.jobs.worker")
@@ -54,17 +55,15 @@ REDIS_WAIT_SECONDS = REDIS_RESTART_SECONDS
 class OpenMSWorker(Worker):
     """RQ's forking worker with a configurable heartbeat grace period.
 
-    Before it tries to start a scheduler (at start and in each maintenance pass) it
-    releases the locks of a scheduler that died with its worker on this host, so a
-    lost job's retry is not held up until those locks expire.
+    Before it tries to start a scheduler (at start, see :func:`main`, and in each maintenance
+    pass) it releases the locks of a scheduler that died with its worker on this host, so a
+    lost job's retry is not held up until those locks expire. The methods it overrides are
+    pinned in ``src/jobs/rq_adapter.py`` (``WORKER_HOOKS``); a killed work-horse is handled by
+    RQ's public ``work_horse_killed_handler`` (:func:`horse_killed`).
     """
 
     heartbeat_grace = 10
     openms_settings: Settings  # set by build_worker; used to record queue-depth samples
-
-    def _start_scheduler(self, *args, **kwargs) -> None:
-        release_dead_scheduler_locks(self.connection, self.queue_names())
-        super()._start_scheduler(*args, **kwargs)
 
     def run_maintenance_tasks(self) -> None:
         if self.scheduler is not None:
@@ -82,7 +81,7 @@ class OpenMSWorker(Worker):
         try:
             self.set_state(WorkerStatus.IDLE)
             order = Scheduler(self.openms_settings, self.connection)
-            order.release(order.idle_slots())  # every idle worker, this one included, less what waits
+            order.release_for_idle_workers()  # every idle worker, this one included, less what waits
         except REDIS_ERRORS as err:  # RQ's own wait rides out the outage; the next pass catches up
             log.warning("could not take work from the scheduler's order (Redis: %s)", err)
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -97,7 +96,7 @@ class OpenMSWorker(Worker):
             for run_id in order.ended_runs():
                 log.warning("run %s had ended without leaving the scheduler's order; it leaves now", run_id)
                 pieces.end_run(self.openms_settings, self.connection, run_id)
-            order.release(order.idle_slots())
+            order.release_for_idle_workers()
         except REDIS_ERRORS as err:
             log.warning("could not tidy the scheduler's order: %s", err)
 
@@ -123,20 +122,6 @@ class OpenMSWorker(Worker):
         except ProcessLookupError:
             log.info("horse %s had ended already", pid)
 
-    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage) -> None:
-        """The job's process died (out of memory, kill -9) while this worker lives: the run could
-        not say so, so the worker writes its end (or that it will be retried)."""
-        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        if not is_run(job):
-            # a piece: RQ retries it and its run's own job waits; a viewer's index: its page offers a retry
-            return
-        run_events.ended(job.id, "lost", None)
-        run_totals.record_end(self.connection, job.meta.get(META_WORKFLOW, ""), "lost", None)
-        try:
-            reconcile.lost_run(workflow_of(job, self.openms_settings), job)
-        except OSError as err:  # e.g. a full disk; the maintenance pass tries again
-            log.error("could not record the end of job %s in its workspace: %s", job.id, err)
-
     def _end_runs_of_recent_endings(self) -> None:
         """Safety net: a failed or stopped job whose run still says running gets its end written."""
         try:
@@ -159,7 +144,7 @@ class OpenMSWorker(Worker):
     def _record_depth_sample(self) -> None:
         """The admin page's queue-depth history is optional: a failed sample never stops the worker."""
         try:
-            metrics.record_sample(self.openms_settings, self.connection)
+            queue_load.record_sample(self.openms_settings, self.connection)
         except REDIS_ERRORS as err:
             log.warning("queue depth sample not recorded: %s", err)
 
@@ -190,6 +175,19 @@ class OpenMSWorker(Worker):
         if job.timeout and job.timeout > 0:
             interval = min(job.timeout - working_time, interval)
         return int(interval) + self.heartbeat_grace
+
+
+def horse_killed(settings: Settings, connection: redis.Redis, job: Job, *_: object) -> None:
+    """RQ's ``work_horse_killed_handler``: the job's process died (out of memory, kill -9) while its
+    worker lives. The run could not say so, so the worker writes its end (or that it will be retried)."""
+    if not is_run(job):
+        # a piece: RQ retries it and its run's own job waits; a viewer's index: its page offers a retry
+        return
+    run_ended(connection, job.meta.get(META_WORKFLOW, ""), job.id, "lost", None)
+    try:
+        reconcile.lost_run(workflow_of(job, settings), job)
+    except OSError as err:  # e.g. a full disk; the maintenance pass tries again
+        log.error("could not record the end of job %s in its workspace: %s", job.id, err)
 
 
 #: Imported once in the worker's parent process, so that every forked job starts without the cost.
@@ -253,6 +251,7 @@ def build_worker(settings: Settings, connection: redis.Redis) -> OpenMSWorker:
         worker_ttl=queue.worker_ttl,
         job_monitoring_interval=queue.job_monitoring_interval,
         maintenance_interval=queue.maintenance_interval,
+        work_horse_killed_handler=functools.partial(horse_killed, settings, connection),
     )
     worker.heartbeat_grace = queue.heartbeat_grace
     worker.openms_settings = settings
@@ -268,18 +267,16 @@ def children_die_with_worker() -> None:
     forks_die_with_parent()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="An RQ worker for the OpenMS workflow queues.")
-    parser.add_argument(
-        "--check", action="store_true", help="only check that Redis answers and accepts our credentials"
-    )
-    args = parser.parse_args(argv)
+@click.command("worker")
+@click.option("--check", is_flag=True, help="Only check that Redis answers and accepts our credentials.")
+def main(check: bool) -> None:
+    """An RQ worker for the OpenMS workflow queues."""
     settings = load_for_command()
     process_log.configure(settings.log_format)
-    if args.check:
+    if check:
         connect(settings.queue)  # exits with the reason if Redis cannot be used
-        print(f"Redis at {redact(settings.queue.redis_url)} answers.")
-        return 0
+        click.echo(f"Redis at {redact(settings.queue.redis_url)} answers.")
+        return
     preload()
     children_die_with_worker()
     connection = connect(settings.queue)
@@ -290,9 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         VERSION,
         ", ".join(worker.queue_names()),
     )
-    worker.work(with_scheduler=bool(settings.queue.retry_intervals), logging_level="INFO")
-    return 0
+    with_scheduler = bool(settings.queue.retry_intervals)
+    if with_scheduler:  # a scheduler that died with its worker here must not hold up retries
+        release_dead_scheduler_locks(connection, worker.queue_names())
+    worker.work(with_scheduler=with_scheduler, logging_level="INFO")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older spelling of ``python -m src worker``
+    main()

@@ -4,9 +4,11 @@ The run's own job (``tasks.run_workflow``) reaches ``executor.run_multiple`` wit
 instead of running them here one after another, :class:`QueueSpreader` makes them N pieces
 (``src/jobs/pieces.py``), puts them in the scheduler's order and moves as many as there are
 idle workers to RQ's queues. Then this job works too: it takes the first piece no worker has
-taken yet and runs it in its own process, and again, until none is left; then it waits for the
-pieces still running elsewhere. So no worker ever waits for a piece that needs a free worker
-(W studies on W workers all finish), and with one worker a study runs as before.
+taken yet and runs it in its own process, as many at once as the run may use threads
+(``MAX_THREADS``), and again, until none is left; then it waits for the pieces still running
+elsewhere. So no worker ever waits for a piece that needs a free worker (W studies on W workers
+all finish), and one worker on a host of several cores runs a study's files side by side as it
+would without the queue.
 
 While the step lasts a watcher reads the pieces' states a few times a second: progress counts
 pieces ("FeatureFinderMetabo: 17 of 24 files, 3 running"), and a piece that failed elsewhere
@@ -19,21 +21,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.results import Result
 
 from src.core.execution import CommandExecutor, RunCancelled
 from src.core.run import COMMANDS, RunState
-from src.core.settings import Settings
+from src.core.settings import Settings, host_cores
 from src.core.workflow import WorkflowBase
 from src.jobs import pieces
 from src.jobs.connection import REDIS_ERRORS, through_redis_restarts
+from src.jobs.errors import PieceFailed
+from src.jobs.job_model import ENDED_BADLY
 from src.jobs.reconcile import worker_lost_message
+from src.jobs.rq_adapter import job_states
 from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -42,8 +52,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 #: How often, while it waits, the own job lets RQ find pieces whose worker was lost.
 LOST_CHECK_SECONDS = 5.0
-#: A piece in one of these states (or gone: None) ends the step and the run as failed.
-ENDED_BADLY = frozenset({JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value, None})
 #: How long the step rides out Redis not answering before it fails the run.
 REDIS_PATIENCE_SECONDS = 60.0
 
@@ -101,6 +109,36 @@ class QueueSpreader:
             if not ended_well:  # failed or stopped: no piece of this run may go on anywhere
                 pieces.stop_all(self.connection, self.job.id)
 
+    @contextmanager
+    def lone_step(self, executor: CommandExecutor, tool: str) -> Iterator[int]:
+        """The threads of a step that stays one command: this run's own (``MAX_THREADS``) and, when
+        nothing waits for a worker, as many of its host's idle workers' as fit its cores, borrowed
+        until the step ends (``Scheduler.lend``); the log says how many."""
+        own = executor.max_threads
+        cores = max(host_cores(), own)
+        slots = 0
+        if self.settings.queue.lend_idle_workers:
+            worker, host = self.job.worker_name or "", socket.gethostname()  # an RQ worker's host
+            try:
+                slots = self.scheduler.lend(self.job.id, worker, host, (cores - own) // own)
+            except REDIS_ERRORS as err:
+                log.warning("run %s: no idle worker borrowed (Redis: %s)", self.job.id, err)
+        threads = min(cores, own * (1 + slots))
+        if not self.settings.queue.lend_idle_workers:
+            lent = "QUEUE_LEND_IDLE_WORKERS is off"
+        else:
+            lent = f"{slots} idle worker{'s' if slots != 1 else ''} lent" if slots else "no idle worker lent"
+        plural = "s" if threads != 1 else ""
+        self.workflow.logger.log(f"{tool} with {threads} thread{plural} ({lent})", COMMANDS)
+        try:
+            yield threads
+        finally:
+            if slots:
+                try:
+                    self.scheduler.give_back(self.job.id)
+                except REDIS_ERRORS as err:  # the lend lapses by itself once this job ends
+                    log.warning("run %s: borrowed workers not given back yet (Redis: %s)", self.job.id, err)
+
     def _queue_up(self, step: _Step, executor: CommandExecutor) -> None:
         """Create the pieces an earlier attempt of this job did not, and release what idle workers
         can take. Pieces of a lost attempt that ended well are counted as done."""
@@ -116,7 +154,7 @@ class QueueSpreader:
             elif state == JobStatus.STARTED and job.meta.get(pieces.META_IN_RUN_JOB):
                 step.orphans.append(index)  # its process died with the lost attempt
         if new:
-            jobs = pieces.create(
+            jobs = pieces.piece_jobs(
                 self.settings,
                 self.job,
                 [step.ids[i] for i in new],
@@ -130,16 +168,40 @@ class QueueSpreader:
         self.workflow.logger.log(
             f"{step.tool}: {len(step.ids)} {step.unit} as pieces for every free worker", COMMANDS
         )
-        self.scheduler.release(self.scheduler.idle_slots())
+        self.scheduler.release_for_idle_workers()
 
     def _work(self, step: _Step, executor: CommandExecutor, watcher: _Watcher) -> None:
+        """Take pieces and run them here, as many at once as the run may use threads
+        (``MAX_THREADS``: one worker on a many-core host still uses its cores), until none is left
+        and every piece elsewhere has ended."""
+        with ThreadPoolExecutor(max_workers=executor.max_threads, thread_name_prefix="piece") as pool:
+            running: set[Future] = set()
+            try:
+                self._take_and_run(step, executor, watcher, pool, running)
+            except BaseException:
+                executor.stop_own_commands()  # the pieces still running here end with the run
+                raise
+            finally:
+                wait(running)
+            for future in running:
+                future.result()
+
+    def _take_and_run(
+        self, step: _Step, executor: CommandExecutor, watcher: _Watcher, pool: ThreadPoolExecutor,
+        running: set[Future],
+    ) -> None:  # fmt: skip
         last_lost_check = time.monotonic()
         redis_failing_since: float | None = None
         while True:
             watcher.raise_failure()
+            for future in [f for f in running if f.done()]:
+                running.discard(future)
+                future.result()  # a piece here that failed fails the run with its own error
+            index = None
             try:
-                index = self._take(step)
-                if index is None:
+                if len(running) < executor.max_threads:
+                    index = self._take(step)
+                if index is None and not running:
                     if self._all_finished(step):
                         return
                     if time.monotonic() - last_lost_check > LOST_CHECK_SECONDS:
@@ -153,10 +215,13 @@ class QueueSpreader:
                 log.warning("run %s waits for Redis: %s", self.job.id, err)
                 time.sleep(1)
                 continue
-            if index is None:
+            if index is not None:
+                step.own.add(index)  # not offered to the next _take while its thread starts
+                running.add(pool.submit(self._run_here, step, index, executor, watcher))
+            elif running:
+                wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            else:
                 time.sleep(POLL_SECONDS)
-                continue
-            self._run_here(step, index, executor, watcher)
 
     def _take(self, step: _Step) -> int | None:
         """The next piece for this process: one a lost attempt left, else the first not taken."""
@@ -167,12 +232,12 @@ class QueueSpreader:
         return step.ids.index(taken) if taken else None
 
     def _all_finished(self, step: _Step) -> bool:
-        states = _states(self.connection, step.ids)
+        states = job_states(self.connection, step.ids)
         if all(state == JobStatus.FINISHED.value for state in states):
             return True
         for index, state in enumerate(states):
             if state in ENDED_BADLY:
-                raise pieces.PieceFailed(_failure_of(self.connection, step, index, self.settings))
+                raise PieceFailed(_failure_of(self.connection, step, index, self.settings))
         return False
 
     def _find_lost_pieces(self) -> None:
@@ -189,10 +254,12 @@ class QueueSpreader:
 
         def mark_started() -> Job:
             job = Job.fetch(step.ids[index], connection=self.connection)
-            job.set_status(JobStatus.STARTED)
             job.worker_name, job.started_at = worker, started
             job.meta[pieces.META_IN_RUN_JOB] = self.job.id
-            job.save()
+            with self.connection.pipeline() as pipe:  # one write: the status never without its worker
+                job.set_status(JobStatus.STARTED, pipeline=pipe)
+                job.save(pipeline=pipe)
+                pipe.execute()
             return job
 
         job = through_redis_restarts(mark_started, f"starting {_piece_name(step, index)}")
@@ -217,21 +284,28 @@ class QueueSpreader:
         through_redis_restarts(lambda: self._record_end(job, started), "recording a piece's end")
 
     def _record_end(self, job: Job, started: datetime, error: str = "") -> None:
-        """A piece run in this process ends in RQ as it would on a worker of its own."""
+        """A piece run in this process ends in RQ as it would on a worker of its own: its state, its
+        result (``Result``) and its registry, written in one transaction through RQ's public API."""
         job.ended_at = datetime.now(UTC)
         worker = self.job.worker_name or ""
+        when = {"worker_name": worker, "execution_started_at": started, "execution_ended_at": job.ended_at}
+        if error:
+            job.meta["error"] = error
+            job.save_meta()
         with self.connection.pipeline() as pipe:
             if error:
-                job.meta["error"] = error
-                job.save_meta()
                 job.set_status(JobStatus.FAILED, pipeline=pipe)
                 job.save(pipeline=pipe, include_meta=False)
-                job._handle_failure(error, pipe, worker_name=worker, execution_started_at=started)
+                job.failed_job_registry.add(job, ttl=job.failure_ttl, exc_string=error, pipeline=pipe)
+                Result.create_failure(job, job.failure_ttl, exc_string=error, pipeline=pipe, **when)
             else:
-                job._result = {"outcome": RunState.FINISHED.value, "in_run_job": self.job.id}
-                job._handle_success(
-                    self.settings.queue.result_ttl, pipe, worker_name=worker, execution_started_at=started
-                )
+                ttl = self.settings.queue.result_ttl
+                outcome = {"outcome": RunState.FINISHED.value, "in_run_job": self.job.id}
+                job.set_status(JobStatus.FINISHED, pipeline=pipe)
+                job.save(pipeline=pipe, include_meta=False)
+                Result.create(job, Result.Type.SUCCESSFUL, ttl, return_value=outcome, pipeline=pipe, **when)
+                if ttl != 0:
+                    job.finished_job_registry.add(job, ttl, pipe)
             pipe.execute()
 
 
@@ -241,7 +315,7 @@ class _Watcher(threading.Thread):
     def __init__(self, spreader: QueueSpreader, step: _Step, executor: CommandExecutor) -> None:
         super().__init__(name="piece-watcher", daemon=True)
         self.spreader, self.step, self.executor = spreader, step, executor
-        self.failure: pieces.PieceFailed | None = None
+        self.failure: PieceFailed | None = None
         self._ended = threading.Event()
         self._finished, self._running = len(step.counted), 0
 
@@ -268,28 +342,19 @@ class _Watcher(threading.Thread):
 
     def _look(self) -> None:
         step, progress = self.step, self.executor.progress
-        states = _states(self.spreader.connection, step.ids)
+        states = job_states(self.spreader.connection, step.ids)
         for index, state in enumerate(states):
             if state == JobStatus.FINISHED.value and index not in step.counted:
                 step.counted.add(index)
                 progress.command_done()
             if state in ENDED_BADLY and index not in step.own and self.failure is None:
                 message = _failure_of(self.spreader.connection, step, index, self.spreader.settings)
-                self.failure = pieces.PieceFailed(message)
+                self.failure = PieceFailed(message)
                 self.executor.stop_own_commands()  # this job's own piece ends now too
         self._finished = sum(1 for s in states if s == JobStatus.FINISHED.value)
         self._running = sum(1 for s in states if s == JobStatus.STARTED.value)
         if progress.step != self.summary():
             progress.starting(self.summary())
-
-
-def _states(connection, ids: list[str]) -> list[str | None]:
-    """The RQ states of jobs, in one round trip (None for a job that is gone)."""
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.hget(Job.key_for(job_id), "status")
-        raw = pipe.execute()
-    return [value.decode() if isinstance(value, bytes) else value for value in raw]
 
 
 def _piece_name(step: _Step, index: int) -> str:

@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
@@ -20,18 +21,16 @@ from src.core.execution import CommandExecutor, die_with_parent
 from src.core.run import COMMANDS, Progress, RunState
 from src.core.settings import load_settings
 from src.jobs import pieces, reconcile, run_events
-from src.jobs.client import record_duration, recorded_job_id
+from src.jobs.client import recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
+from src.jobs.errors import PieceFailed, WorkflowFailed
 from src.jobs.job_model import is_piece, workflow_of
-from src.jobs.ops import run_totals
+from src.jobs.telemetry import run_totals
+from src.jobs.telemetry.durations import record_duration
 from src.jobs.worker.spreading import QueueSpreader
 from src.workflows import build as build_workflow
 
 log = logging.getLogger(__name__)
-
-
-class WorkflowFailed(RuntimeError):
-    """Raised so that RQ records a failed run as a failed job, with the workflow's error."""
 
 
 class _JobProgress:
@@ -101,20 +100,29 @@ def run_workflow(ref: str, workspace: str) -> dict:
     finally:
         if job is not None:
             _leave_order(settings, job)
-    duration = time.monotonic() - started
+    duration = round(time.monotonic() - started, 3)
     if job is not None:
-        run_events.ended(job.id, outcome.value, round(duration, 3))
-        run_totals.record_end(job.connection, workflow.id, outcome.value, duration)
+        run_ended(job.connection, workflow.id, job.id, outcome.value, duration)
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
         raise WorkflowFailed(workflow.last_error or "The workflow failed.")
-    if job is not None and outcome is RunState.FINISHED:
+    return {"outcome": outcome.value, "seconds": duration}
+
+
+def run_ended(connection: Redis, workflow_id: str, job_id: str, outcome: str, seconds: float | None) -> None:
+    """A run's end, told once to everything on the queue's side that keeps it: the log line (``run_events``),
+    the totals /metrics reports (``telemetry/run_totals``) and, for a finished run, the recent run times
+    the waiting visitors' estimates use (``telemetry/durations``). (Its workspace's status, end marker
+    and e-mail are written by the run itself, ``WorkflowBase.finish``.) Redis not answering costs
+    these counts, never the run."""
+    run_events.ended(job_id, outcome, seconds)
+    run_totals.record_end(connection, workflow_id, outcome, seconds)
+    if outcome == RunState.FINISHED.value and seconds is not None:
         try:
-            record_duration(job.connection, duration)
+            record_duration(connection, seconds)
         except REDIS_ERRORS as err:  # only the estimates miss one sample
-            log.warning("run time of job %s not recorded (Redis: %s)", job.id, err)
-    return {"outcome": outcome.value, "seconds": round(duration, 3)}
+            log.warning("run time of job %s not recorded (Redis: %s)", job_id, err)
 
 
 def _leave_order(settings, job: Job) -> None:
@@ -167,14 +175,14 @@ def run_piece(
         job.meta["error"] = message
         save_meta(job)
         job.retries_left = 0  # the tool failed on its own: it would fail again
-    raise pieces.PieceFailed(message)
+    raise PieceFailed(message)
 
 
 def _finished_before(workflow, job: Job) -> bool:
     """True if this job's run already finished: an attempt whose end Redis did not take (it was
     restarting at that moment) and that RQ therefore retries as lost. Its results stay as they are.
 
-    The workspace marks its run queued when the job is enqueued (``queue.mark_queued``) and records
+    The workspace marks its run queued when the job is enqueued (``client/enqueue.mark_queued``) and records
     the job's id, so a finished run under this job's id can only be this job's own."""
     return recorded_job_id(workflow) == job.id and workflow.state.read().state is RunState.FINISHED
 
@@ -209,5 +217,4 @@ def on_job_stopped(job: Job, connection) -> None:
     _leave_order(workflow.settings, job)
     if not is_piece(job):
         seconds = (datetime.now(UTC) - job.started_at).total_seconds() if job.started_at else None
-        run_events.ended(job.id, RunState.CANCELLED.value, seconds)
-        run_totals.record_end(connection, workflow.id, RunState.CANCELLED.value, seconds)
+        run_ended(connection, workflow.id, job.id, RunState.CANCELLED.value, seconds)

@@ -184,7 +184,7 @@ def test_results_page_shows_counts_abundances_a_comparison_and_downloads(bsa_run
     folders = [args[0] for args in ui.named("download_folder")]
     assert [f.name for f in folders] == [paths.QUANT_STEP, paths.TABLE_STEP]
     assert (folders[0] / paths.MZTAB_NAME).is_file() and (folders[1] / paths.PROTEIN_TABLE).is_file()
-    archive = zipfile.ZipFile(io.BytesIO(bsa_run.files.results_zip(folders[0])))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(bsa_run.files.results_zip(folders[0]))))
     assert {paths.MZTAB_NAME, paths.MSSTATS_NAME, paths.DESIGN_NAME} <= set(archive.namelist())
 
 

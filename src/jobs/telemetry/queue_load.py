@@ -21,35 +21,6 @@ DEPTH_KEY = "openms:metrics:queue-depth"
 SAMPLE_LOCK_KEY = "openms:metrics:sample-lock"
 SAMPLE_SECONDS = 10
 HISTORY_SECONDS = 3600
-#: The sidebar warns when this many runs wait per worker (or any wait with no worker at all).
-BACKLOG_PER_WORKER = 2
-
-
-@dataclass(frozen=True)
-class QueueLoad:
-    workers_total: int
-    workers_busy: int
-    waiting: int  # queued, plus retries waiting for their turn
-    running: int
-
-    @property
-    def utilisation(self) -> float:
-        return self.workers_busy / self.workers_total if self.workers_total else 0.0
-
-    @property
-    def backlog_warning(self) -> str:
-        """A sentence for users when the queue backs up, else ""."""
-        if self.waiting and not self.workers_total:
-            return (
-                f"No worker is running, so {self.waiting} waiting run(s) cannot start. "
-                "They stay in the queue; please tell the administrator."
-            )
-        if self.waiting >= BACKLOG_PER_WORKER * max(self.workers_total, 1):
-            return (
-                f"The queue is backing up: {self.waiting} runs are waiting for {self.workers_total} "
-                "worker(s). New runs will start later than usual."
-            )
-        return ""
 
 
 @dataclass(frozen=True)
@@ -60,16 +31,12 @@ class DepthSample:
     workers: int
 
 
-def current_load(settings: Settings, connection: Redis | None = None, shared: bool = False) -> QueueLoad:
-    """The queue's load now; ``shared``: from this web server's reading of at most a second ago
-    (what the sidebar of every page shows), else read afresh."""
-    snap = queue_reading.shared(settings).snapshot() if shared else queue_reading.read(settings, connection)
-    return QueueLoad(
-        workers_total=snap.workers_total,
-        workers_busy=snap.workers_busy,
-        waiting=snap.waiting_total,
-        running=snap.running,
-    )
+def current_load(
+    settings: Settings, connection: Redis | None = None, shared: bool = False
+) -> queue_reading.Snapshot:
+    """The queue now; ``shared``: from this web server's reading of at most a second ago (what the
+    sidebar of every page shows), else read afresh."""
+    return queue_reading.shared(settings).snapshot() if shared else queue_reading.read(settings, connection)
 
 
 def record_sample(
@@ -81,7 +48,7 @@ def record_sample(
         return False
     now = time.time() if now is None else now
     load = current_load(settings, connection)
-    member = f"{now:.3f}|{load.waiting}|{load.running}|{load.workers_total}"
+    member = f"{now:.3f}|{load.waiting_total}|{load.running}|{load.workers_total}"
     with connection.pipeline() as pipe:
         pipe.zadd(DEPTH_KEY, {member: now})
         pipe.zremrangebyscore(DEPTH_KEY, "-inf", now - HISTORY_SECONDS)
