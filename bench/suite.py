@@ -460,7 +460,7 @@ def write_markdown(record: dict) -> None:
         *table_lines(record["rows"]),
     ]
     extras = ["NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md", "VIEWER-INDEX.md", "CORES.md"]
-    for extra in [*extras, "LIMIT.md"]:
+    for extra in [*extras, "LIMIT.md", "CONTAINERS.md"]:
         section = REPO / "bench" / extra
         if section.exists():
             lines += ["", section.read_text().strip()]

@@ -53,6 +53,10 @@ class Spreader(Protocol):
         self, executor: CommandExecutor, commands: list[list[str]], labels: list[str], subjects: list[str]
     ) -> None: ...
 
+    def slots(self, executor: CommandExecutor) -> int:
+        """How many of a step's pieces could run at once now: the run's own and the idle workers'."""
+        ...
+
     def lone_step(self, executor: CommandExecutor, tool: str) -> AbstractContextManager[int]:
         """The threads of a step that stays one command, while it lasts: the run's own and those
         of its host's idle workers, borrowed for the step (``src/jobs/scheduler.py``)."""
@@ -241,6 +245,12 @@ class CommandExecutor:
             self.logger.log(f"Running {tool} on {runs} input(s)", MINIMAL)
             steps = [f"{tool} ({index + 1}/{runs})" for index in range(runs)]
             self.run_multiple(commands, steps, [_subject(file_options, index) for index in range(runs)])
+
+    def parallel_slots(self) -> int:
+        """How many commands of a step could run at once now: the run's threads (local mode, or
+        online with spreading off) or, spread, its own job's and the idle workers'. For a step that
+        may be cut into as many commands as it likes (MapAlignerPoseClustering's samples)."""
+        return self.max_threads if self.spreader is None else max(1, self.spreader.slots(self))
 
     @contextmanager
     def _threads_of(self, tool: str, runs: int) -> Iterator[int]:

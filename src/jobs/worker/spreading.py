@@ -109,6 +109,14 @@ class QueueSpreader:
             if not ended_well:  # failed or stopped: no piece of this run may go on anywhere
                 pieces.stop_all(self.connection, self.job.id)
 
+    def slots(self, executor: CommandExecutor) -> int:
+        """This job's pieces side by side (its threads) and the workers idle now."""
+        try:
+            return executor.max_threads + self.scheduler.idle_slots()
+        except REDIS_ERRORS as err:
+            log.warning("run %s: idle workers not counted (Redis: %s)", self.job.id, err)
+            return executor.max_threads
+
     @contextmanager
     def lone_step(self, executor: CommandExecutor, tool: str) -> Iterator[int]:
         """The threads of a step that stays one command: this run's own (``MAX_THREADS``) and, when

@@ -99,10 +99,15 @@ def _numbered(consensus: oms.ConsensusMap, flat: _Flat) -> tuple[pa.Table, np.nd
 
 def _original_rts(features: list[Path]) -> dict[tuple[int, int], float]:
     """(map index, feature unique id) -> retention time in the featureXML before alignment."""
+    reader = oms.FeatureXMLFile()
+    options = reader.getOptions()  # a feature's hulls and subordinates are not needed (10 % faster)
+    options.setLoadConvexHull(False)
+    options.setLoadSubordinates(False)
+    reader.setOptions(options)
     found = {}
     for index, path in enumerate(features):
         feature_map = oms.FeatureMap()
-        oms.FeatureXMLFile().load(str(path), feature_map)
+        reader.load(str(path), feature_map)
         found.update({(index, feature.getUniqueId()): feature.getRT() for feature in feature_map})
     return found
 

@@ -211,10 +211,25 @@ def test_adduct_grouping_annotates_each_sample_and_the_groups_are_linked(root):
     features = oms.FeatureMap()
     oms.FeatureXMLFile().load(str(grouped[0]), features)
     assert any(f.metaValueExists("dc_charge_adducts") for f in features)
-    aligner = next(line for line in commands.splitlines() if f"Running: /usr/bin/{ALIGNER}" in line)
-    assert all(str(p) in aligner for p in grouped)  # alignment, then linking, of the grouped features
+    aligner = " ".join(line for line in commands.splitlines() if f"Running: /usr/bin/{ALIGNER}" in line)
+    assert all(f"-in {p} " in aligner for p in grouped)  # alignment, then linking, of the grouped features
     linked = table(workflow)
     assert len(linked) > 250 and (linked["n_samples"] == len(NZ_FILES)).sum() > 30
+
+
+@pytest.mark.slow
+def test_a_reference_chosen_on_the_configure_page_is_the_one_all_samples_are_aligned_to(root):
+    """Without a reference the aligner runs per sample (see the by-hand test); with one chosen it
+    runs as one command with the choice, and the chosen sample is left as it is."""
+    workflow = set_noise_threshold(MetabolomicsWorkflow(root.workspaces_dir / "chosen", root))
+    put_inputs(workflow, NZ_FILES)
+    workflow.params.set_tool_value(ALIGNER, "reference:index", 2)
+    assert workflow.run() is RunState.FINISHED, workflow.last_error
+    ran = [line for line in read_log(workflow.logger.log_dir, "commands").splitlines() if "Running: " in line]
+    aligner = [line for line in ran if f"/{ALIGNER} " in line]
+    assert len(aligner) == 1 and "-reference:index 2" in aligner[0] and "-reference:file" not in aligner[0]
+    chosen = next(p for p in transformations_in(workflow.files.results_root) if p.stem == NZ_FILES[1].stem)
+    assert '<Transformation name="identity">' in chosen.read_text()
 
 
 @pytest.mark.parametrize("key", [ALIGN_KEY, ADDUCTS_KEY])
