@@ -2,5 +2,5 @@
 load and its depth over the last hour (``queue_load``), the runs ended by outcome with their run times
 (``run_totals``) and the recent run times that give a waiting run its estimate (``durations``).
 
-Import the module you need (``from src.jobs.telemetry import load``).
+Import the module you need (``from src.jobs.telemetry import queue_load``).
 """
