@@ -5,6 +5,7 @@ over a client's share held and started by themselves."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pandas as pd
@@ -49,6 +50,15 @@ def piece_jobs(connection, run_id: str) -> list[Job]:
     return [j for j in Job.fetch_many(pieces.of_run(connection, run_id), connection=connection) if j]
 
 
+def aligner_pieces(workflow) -> int:
+    """Pieces of MapAlignerPoseClustering's step: a study's samples go to the reference in as many
+    commands as could run at once when the step starts (one command is no piece)."""
+    steps = re.findall(
+        r"Running MapAlignerPoseClustering on (\d+) input", read_log(workflow.logger.log_dir, "minimal")
+    )
+    return sum(int(n) for n in steps if int(n) > 1)
+
+
 def tools_of(workflow) -> list:
     return [
         p for p in processes_mentioning(str(workflow.dir)) if "Feature" in " ".join(p.info["cmdline"] or [])
@@ -69,8 +79,10 @@ def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
     final = wait_end(spread)
     assert final.state == "finished", final.error
     done = piece_jobs(connection, run_id)
-    # a piece per file for feature finding and for applying the retention time alignment (on by default)
-    assert len(done) == 2 * len(STUDY) and all(j.is_finished for j in done)
+    # a piece per file for feature finding and for applying the retention time alignment (on by
+    # default), and the alignment's own pieces (the two workers: two)
+    assert aligner_pieces(spread) >= 1
+    assert len(done) == 2 * len(STUDY) + aligner_pieces(spread) and all(j.is_finished for j in done)
     ran_on = {j.worker_name for j in done}
     assert len(ran_on) == 2, ran_on  # pieces ran on both workers
     log = read_log(spread.logger.log_dir, "commands")
@@ -103,7 +115,8 @@ def test_one_worker_runs_its_pieces_side_by_side_as_its_threads_allow_with_the_s
     run_id = runs.start(side_by_side).job_id
     assert wait_end(side_by_side).state == "finished"
     done = piece_jobs(connection, run_id)
-    assert len(done) == 2 * len(STUDY) and len({j.worker_name for j in done}) == 1
+    assert len(done) == 2 * len(STUDY) + aligner_pieces(side_by_side)
+    assert len({j.worker_name for j in done}) == 1
     spans = sorted((j.started_at, j.ended_at) for j in done)
     overlapping = sum(1 for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1])
     assert overlapping >= len(STUDY) // 2, spans  # pieces ran two at a time, not one after another
