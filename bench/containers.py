@@ -36,8 +36,9 @@ import time
 import uuid
 
 import docker
+from bench.limit import study_names
 from bench.spreading import STUDY
-from bench.suite import Bench, record_section, write_section
+from bench.suite import Bench, print_header, record_section, write_section
 
 IMAGE = os.environ.get("IMAGE_TAG", "openms-workflow-server:latest")
 PASSWORD = "bench-containers-" + uuid.uuid4().hex
@@ -166,12 +167,10 @@ class ContainersBench:
         self.count += 1
         ws = f"bench-{self.count}"
         inputs = f"{WORKSPACES}/{ws}/topp-workflow/input-files/mzML-files"
-        links = []
-        for index in range(self.files):
-            source = STUDY[index % len(STUDY)]
-            copy = index // len(STUDY)
-            name = source.name if copy == 0 else f"{source.stem}-copy{copy}.mzML"
-            links.append(f"ln {shlex.quote(f'{SOURCE}/{source.name}')} {shlex.quote(f'{inputs}/{name}')}")
+        links = [
+            f"ln {shlex.quote(f'{SOURCE}/{source.name}')} {shlex.quote(f'{inputs}/{name}')}"
+            for source, name in study_names(self.files)
+        ]
         self.app.sh(f"mkdir -p {inputs} && " + " && ".join(links), user="openms")
         self.app.sh(f"cd /app && python -c {shlex.quote(START.format(ws=ws))}", user="openms")
         status_file = f"{WORKSPACES}/{ws}/topp-workflow/run/status.json"
@@ -240,7 +239,7 @@ def main() -> int:
     if len(STUDY) != 12:
         raise SystemExit("the 12-run study is expected in ../shared/data/mzML (three NZ files and study/)")
     when = dt.datetime.now(dt.UTC)
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     bench = ContainersBench(args.files, args.reps)
     try:
         bench.measure()

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.harness import DATA, REPO, median
-from bench.suite import render_newest, write_section
+from bench.suite import print_header, render_newest, write_section
 
 STUDY = sorted(DATA.glob("NZ_20200227_*.mzML")) + sorted((DATA / "study").glob("*.mzML"))
 SCRIPT = "src/workflows/metabolomics/consensus_table.py"
@@ -168,7 +168,7 @@ def main() -> int:
         raise SystemExit(f"the 12-run study is expected in {DATA} (three NZ files and study/)")
     when = dt.datetime.now(dt.UTC)
     bench = CoresBench(args.files, args.baseline, args.quick)
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     try:
         bench.table_script()
         bench.three_file_run()

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.harness import DATA
 from bench.spreading import STUDY, SpreadBench
-from bench.suite import record_section, write_section
+from bench.suite import print_header, record_section, write_section
 from src.core.run import read_log
 from src.core.settings import host_cores
 
@@ -43,14 +43,20 @@ from src.core.settings import host_cores
 ONE_THREAD = {"MapAlignerPoseClustering"}
 
 
+def study_names(count: int) -> list[tuple[Path, str]]:
+    """``count`` runs as (real file, name): the 12 real ones, then the same again under new names."""
+    named = []
+    for index in range(count):
+        source, copy = STUDY[index % len(STUDY)], index // len(STUDY)
+        named.append((source, source.name if copy == 0 else f"{source.stem}-copy{copy}.mzML"))
+    return named
+
+
 def study_files(folder: Path, count: int) -> list[Path]:
-    """``count`` runs: the 12 real ones, then the same again under new names (links to them)."""
+    """``count`` runs (``study_names``) as links to the real ones in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for index in range(count):
-        source = STUDY[index % len(STUDY)]
-        copy = index // len(STUDY)
-        name = source.name if copy == 0 else f"{source.stem}-copy{copy}.mzML"
+    for source, name in study_names(count):
         link = folder / name
         if not link.exists():
             link.symlink_to(source)
@@ -157,7 +163,7 @@ def main() -> int:
         raise SystemExit(f"the 12-run study is expected in {DATA} (three NZ files and study/)")
     when = dt.datetime.now(dt.UTC)
     bench = LimitBench(False)
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     try:
         for count in sizes:
             bench.size(count, args.full)

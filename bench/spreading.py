@@ -23,7 +23,7 @@ from rq.job import Job
 
 from bench import harness
 from bench.harness import DATA, median
-from bench.suite import Bench, record_section, write_section
+from bench.suite import Bench, print_header, record_section, write_section
 from src import runs
 from src.core.run import read_log
 from src.jobs import pieces
@@ -206,7 +206,7 @@ def main() -> int:
         raise SystemExit(f"the 12-run study is expected in {DATA} (three NZ files and study/)")
     when = dt.datetime.now(dt.UTC)
     bench = SpreadBench(args.quick)
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     try:
         bench.study()
         bench.piece_overhead()

@@ -436,6 +436,11 @@ def table_lines(rows: list[dict]) -> list[str]:
     return TABLE_HEAD + ["| " + " | ".join(str(r[c]) for c in cells) + " |" for r in rows]
 
 
+def print_header() -> None:
+    """The head of the table every bench prints as it goes (``Bench.row`` prints its lines)."""
+    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+
+
 def write_section(name: str, intro: list[str], rows: list[dict]) -> None:
     """bench/<name>.md: the intro, the table and bench/<name>-NOTES.md (BENCHMARKS.md includes it)."""
     lines = [*intro, "", *table_lines(rows)]
@@ -510,7 +515,7 @@ def main() -> int:
 
     when = dt.datetime.now(dt.UTC)
     bench = Bench(args.quick)
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     try:
         bench.start_latency()
         bench.example_workflow()

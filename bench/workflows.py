@@ -40,7 +40,7 @@ from rq.job import Job
 from bench import harness
 from bench.harness import REPO, median
 from bench.spreading import STUDY, SpreadBench
-from bench.suite import save_record
+from bench.suite import print_header, save_record
 from src import runs
 from src.core.run import read_log
 from src.core.settings import tool_environment
@@ -319,7 +319,7 @@ def main() -> int:
     when = dt.datetime.now(dt.UTC)
     bench = WorkflowBench(args.quick)
     print(f"  load before: {bench.figures['load']['uptime before']}")
-    print(f"  {'measure':44} {'figure':>14}  {'baseline (same run)':>22}  {'ratio':>8}  {'target':22} met")
+    print_header()
     try:
         bench.bsa_search()
         bench.aligned_study()
