@@ -219,8 +219,8 @@ def test_adduct_grouping_annotates_each_sample_and_the_groups_are_linked(root):
 
 @pytest.mark.slow
 def test_a_reference_chosen_on_the_configure_page_is_the_one_all_samples_are_aligned_to(root):
-    """Without a reference the aligner runs per sample (see the by-hand test); with one chosen it
-    runs as one command with the choice, and the chosen sample is left as it is."""
+    """Without a reference the aligner's samples go into several commands (see the by-hand test);
+    with one chosen it runs as one command with the choice, and the chosen sample is left as it is."""
     workflow = set_noise_threshold(MetabolomicsWorkflow(root.workspaces_dir / "chosen", root))
     put_inputs(workflow, NZ_FILES)
     workflow.params.set_tool_value(ALIGNER, "reference:index", 2)
