@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from src.core.errors import ALREADY_ACTIVE, AlreadyRunning, StorageRefused, UserError
+from src.core.errors import ALREADY_ACTIVE, AlreadyRunning, RunRefused, StorageRefused
 from src.core.run import RunState, RunStatus, RunView
 from src.core.settings import Settings, redact
 from src.core.workflow import LocalRunner, WorkflowBase
@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Online mode's local fallback runs (Redis down), counted per client in this process.
 _local_runs = client_limits.LocalRuns()
-
-
-class RunRefused(UserError):
-    """A run cannot start; the message says why and what to do."""
 
 
 def queue_wanted(settings: Settings) -> bool:

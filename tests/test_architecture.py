@@ -130,6 +130,46 @@ def test_the_checks_find_what_they_must():
     )
 
 
+#: Where a layer's exceptions are defined: one module each, so that a reader finds every error a
+#: layer may raise (and its message's promise) in one place.
+ERRORS_MODULES = {"src/core/errors.py", "src/jobs/errors.py"}
+
+
+def _exception_classes(path: Path) -> list[str]:
+    """Public classes in ``path`` whose bases look like exceptions (``...Error``, ``Exception``,
+    ``...Refused`` ...). A private one (``_Abort``) is a module's own control flow and may stay."""
+    endings = ("Error", "Exception", "Refused", "Failed", "Unavailable", "Unreachable", "Missing")
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+            continue
+        bases = [ast.unparse(base).rpartition(".")[2] for base in node.bases]
+        if any(
+            base.endswith(endings) or base in {"DiskFull", "CommandFailed", "RunCancelled"} for base in bases
+        ):
+            found.append(node.name)
+    return found
+
+
+def test_every_exception_class_is_defined_in_its_layers_errors_module():
+    elsewhere = [
+        f"{path.relative_to(REPO)}: {name}"
+        for path in sorted((REPO / "src").rglob("*.py"))
+        if str(path.relative_to(REPO)) not in ERRORS_MODULES and "tests" not in path.relative_to(REPO).parts
+        for name in _exception_classes(path)
+    ]
+    assert elsewhere == [], "move these into src/core/errors.py or src/jobs/errors.py"
+
+
+def test_the_exception_check_finds_what_it_must(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import x\nclass A(x.UserError): pass\nclass B(RuntimeError): pass\nclass _C(Exception): pass\n"
+        "class D(dict): pass\n"
+    )
+    assert _exception_classes(module) == ["A", "B"]
+
+
 def _packages() -> set[str]:
     return {
         str(init.parent.relative_to(REPO))

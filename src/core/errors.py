@@ -4,6 +4,10 @@ A :class:`UserError`'s message is written for the person at the keyboard and say
 ("Upload the complete file again", "Fix it on the Configure page"). Pages catch ``UserError``
 once and show its text; a run that fails with one shows its text as the run's error. Anything
 else that reaches a page or ends a run is a bug, and is reported as one.
+
+Every exception class of the engine, the workflows and the web tier is defined here (the queue
+side's in ``src/jobs/errors.py``), the ones at the end too: conditions of the server or of a run,
+not the person's doing, which the code that meets them turns into a message of its own.
 """
 
 from __future__ import annotations
@@ -89,3 +93,52 @@ class AlreadyRunning(UserError):
 ALREADY_ACTIVE = (
     "This workflow is already queued or running in this workspace. Wait for it to finish or stop it first."
 )
+
+
+class RegistryError(UserError):
+    """A workflow cannot be offered (unknown id, a class that is not a workflow, a clash)."""
+
+
+class RunRefused(UserError):
+    """A run cannot start; the message says why and what to do."""
+
+
+class ChemInputError(UserError, ValueError):
+    """An input of a tool page that the tools cannot use; the message says what to enter instead."""
+
+
+class DamagedFile(UserError):
+    """A JSON file holding a person's choices cannot be read; the message names it."""
+
+
+class IndexMissing(InputError):
+    """The file has no complete, current index (the page offers to build one)."""
+
+
+# Not the person's doing: conditions of the server or of a run that the code which meets them turns
+# into a message (or a log line) of its own.
+
+
+class MailNotSent(Exception):
+    """The mail server did not take the e-mail. The message says why, and what the administrator
+    should check; it never holds the password. ``address_refused``: the recipient was refused."""
+
+    def __init__(self, reason: str, address_refused: bool = False) -> None:
+        super().__init__(reason)
+        self.address_refused = address_refused
+
+
+class QuotaUnavailable(RuntimeError):
+    """The counts cannot be read (Redis down): nothing is sent rather than an unbounded number."""
+
+
+class ProviderUnreachable(Exception):
+    """The provider could not be asked, or had trouble answering; the message says why."""
+
+
+class CountsUnavailable(RuntimeError):
+    """Redis holds the counts and cannot be reached."""
+
+
+class RunCancelled(RuntimeError):
+    """The run was stopped by the user (or a command was not started because a sibling failed)."""

@@ -21,6 +21,7 @@ from pathlib import Path
 import redis
 
 from src.core import jsonfile
+from src.core.errors import CountsUnavailable
 from src.core.settings import Settings
 
 #: The counting window (s).
@@ -39,10 +40,6 @@ for i = 1, #KEYS do
 end
 return 0
 """
-
-
-class CountsUnavailable(RuntimeError):
-    """Redis holds the counts and cannot be reached."""
 
 
 def key(kind: str, value: str) -> str:

@@ -24,13 +24,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from src.core.errors import UserError
+from src.core.errors import DamagedFile
 
 log = logging.getLogger(__name__)
-
-
-class DamagedFile(UserError):
-    """A JSON file holding a person's choices cannot be read; the message names it."""
 
 
 def write_json(path: Path, data: dict, pretty: bool = False) -> None:

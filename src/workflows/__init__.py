@@ -21,7 +21,7 @@ import re
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from src.core.errors import UserError
+from src.core.errors import RegistryError
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase, load_workflow_class, workflow_ref
 
@@ -36,10 +36,6 @@ BUILT_IN = (
 ENTRY_POINT_GROUP = "openms_workflow_server.workflows"
 #: What a workflow id may be: it names a folder in every workspace.
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-
-
-class RegistryError(UserError):
-    """A workflow cannot be offered (unknown id, a class that is not a workflow, a clash)."""
 
 
 @functools.cache

@@ -6,7 +6,7 @@ the pages read the same constants for their widgets' limits and the docs (docs/t
 
 from __future__ import annotations
 
-from src.core.errors import UserError
+from src.core.errors import ChemInputError
 
 #: Residues of a peptide (m/z calculator, fragment ions, isotope pattern).
 MAX_PEPTIDE_LENGTH = 200
@@ -36,10 +36,6 @@ AMINO_ACID_HINT = (
     "use the one-letter codes A C D E F G H I K L M N P Q R S T V W Y (U selenocysteine, "
     "O pyrrolysine); B, J, X and Z stand for more than one amino acid and have no single mass"
 )
-
-
-class ChemInputError(UserError, ValueError):
-    """An input of a tool page that the tools cannot use; the message says what to enter instead."""
 
 
 def check_charge(charge: int, lowest: int = 1) -> int:

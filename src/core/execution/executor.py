@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from src.core.errors import CommandFailed, DiskFull, OutOfMemory, ParameterError
+from src.core.errors import CommandFailed, DiskFull, OutOfMemory, ParameterError, RunCancelled
 from src.core.execution import commands, memory
 from src.core.execution.process_tree import kill_tree
 from src.core.execution.sandbox import Sandbox
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 #: object; with two threads its corrections changed in the last digits from run to run, now and
 #: then came out -nan, and once the tool aborted on a corrupted heap (exit code -6).
 SINGLE_THREADED_TOOLS = frozenset({"MapAlignerPoseClustering"})
-
-
-class RunCancelled(RuntimeError):
-    """The run was stopped by the user (or a command was not started because a sibling failed)."""
 
 
 class Spreader(Protocol):

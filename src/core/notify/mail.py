@@ -15,6 +15,7 @@ import ssl
 from email import policy
 from email.message import EmailMessage
 
+from src.core.errors import MailNotSent
 from src.core.settings import Notify, Settings
 
 #: Seconds an SMTP conversation may take.
@@ -66,15 +67,6 @@ def run_ended(settings: Settings, address: str, data: dict, stop_url: str) -> Em
     message["List-Unsubscribe"] = f"<{stop_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
-
-
-class MailNotSent(Exception):
-    """The mail server did not take the e-mail. The message says why, and what the administrator
-    should check; it never holds the password. ``address_refused``: the recipient was refused."""
-
-    def __init__(self, reason: str, address_refused: bool = False) -> None:
-        super().__init__(reason)
-        self.address_refused = address_refused
 
 
 def send(notify: Notify, message: EmailMessage) -> None:

@@ -15,11 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from src.core import hourly_counts
+from src.core.errors import QuotaUnavailable
 from src.core.settings import Settings
-
-
-class QuotaUnavailable(RuntimeError):
-    """The counts cannot be read (Redis down): nothing is sent rather than an unbounded number."""
 
 
 def take(settings: Settings, address: str, workspace: Path, client: str = "") -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from src.core.errors import SettingsError
+from src.core.errors import ProviderUnreachable, SettingsError
 
 #: Seconds the check waits for the provider.
 TIMEOUT = 5.0
@@ -30,10 +30,6 @@ TIMEOUT = 5.0
 REQUIRED = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 #: Where the provider sends people back to, below PUBLIC_URL (Streamlit's callback route).
 CALLBACK_PATH = "/oauth2callback"
-
-
-class ProviderUnreachable(Exception):
-    """The provider could not be asked, or had trouble answering; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from src.core.errors import InputError
+from src.core.errors import IndexMissing, InputError
 from src.core.jsonfile import read_json
 from src.core.viewer import store
 from src.core.viewer.store import MAP_MZ_CELLS, MAP_RT_CELLS, TOP_PEAKS, spectrum_chunks
@@ -26,10 +26,6 @@ EVERY_PEAK_LIMIT = 3_000_000
 MAX_POINTS = 20_000
 #: The grid a region is drawn on (cells along RT and m/z) when it has more peaks than points.
 REGION_RT_CELLS, REGION_MZ_CELLS = 300, 500
-
-
-class IndexMissing(InputError):
-    """The file has no complete, current index (the page offers to build one)."""
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from pathlib import Path
 from redis import Redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
+from rq.job import Job
 
+from src.core.run import RunState
 from src.core.settings import Settings
 from src.core.viewer import store
 from src.core.workspace.space import check_quota
@@ -26,7 +27,14 @@ from src.jobs.client import limits as client_limits
 from src.jobs.client.enqueue import new_job_id
 from src.jobs.connection import get_connection
 from src.jobs.errors import ViewRefused
-from src.jobs.job_model import META_KIND, META_WORKSPACE, VIEW_INDEX, view_queue_name
+from src.jobs.job_model import (
+    ENDED_JOB_STATES,
+    META_KIND,
+    META_WORKSPACE,
+    RUN_STATE_OF,
+    VIEW_INDEX,
+    view_queue_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,6 @@ _FILE_KEY, _CLIENT_KEY = "openms:view:file:", "openms:view:client:"
 #: A file's index may take about half the file's size (float32 peaks; the file holds them
 #: base64-encoded, mostly as 64-bit numbers): what the quota must have room for before it starts.
 INDEX_SHARE = 0.5
-_ENDED = {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED}
 
 
 def _file_key(folder: Path) -> str:
@@ -59,16 +66,16 @@ def state(settings: Settings, workspace: Path, mzml: Path) -> store.IndexState:
         return store.IndexState(store.Index.READY, 1.0)
     connection = get_connection(settings.queue)
     job = _job_of(connection, folder)
-    status = job.get_status() if job is not None else None
-    if status in (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+    status = RUN_STATE_OF.get(job.get_status()) if job is not None else None  # RQ's states mapped once
+    if status is RunState.QUEUED:
         queue = Queue(view_queue_name(settings), connection=connection)
         position = queue.get_job_position(job.id)
         return store.IndexState(store.Index.WAITING, ahead=position or 0)
-    if status == JobStatus.STARTED:
+    if status is RunState.RUNNING:
         return store.IndexState(store.Index.BUILDING, store.fraction_done(folder))
-    if status in (JobStatus.STOPPED, JobStatus.CANCELED):
+    if status is RunState.CANCELLED:
         return store.IndexState(store.Index.BROKEN, message="Building the index was stopped. Try again.")
-    if status == JobStatus.FAILED and not store.failure(folder):
+    if status is RunState.FAILED and not store.failure(folder):
         return store.IndexState(store.Index.BROKEN, message=_lost(job))
     return store.state_on_disk(folder, mzml)
 
@@ -95,7 +102,7 @@ def request(settings: Settings, workspace: Path, mzml: Path, client: str) -> sto
     keep = settings.queue.job_timeout + 60
     if not connection.set(_file_key(folder), job_id, nx=True, ex=keep):
         old = _job_of(connection, folder)
-        if old is not None and old.get_status() not in _ENDED:
+        if old is not None and old.get_status() not in ENDED_JOB_STATES:
             return state(settings, workspace, mzml)  # another session queued it a moment ago
         connection.set(_file_key(folder), job_id, ex=keep)
     (folder / store.FAILED).unlink(missing_ok=True)
@@ -116,7 +123,8 @@ def forget(settings: Settings, workspace: Path, mzml: Path) -> None:
 def _check_share(connection: Redis, key: str, limit: int) -> None:
     ids = [raw.decode() for raw in connection.smembers(key)]
     jobs = Job.fetch_many(ids, connection=connection)
-    ended = [i for i, job in zip(ids, jobs, strict=True) if job is None or job.get_status() in _ENDED]
+    gone = [job is None or job.get_status() in ENDED_JOB_STATES for job in jobs]
+    ended = [i for i, over in zip(ids, gone, strict=True) if over]
     if ended:
         connection.srem(key, *ended)
     if len(ids) - len(ended) >= limit:

@@ -41,7 +41,7 @@ from src.core.workflow import WorkflowBase
 from src.jobs import pieces
 from src.jobs.connection import REDIS_ERRORS, through_redis_restarts
 from src.jobs.errors import PieceFailed
-from src.jobs.job_model import ENDED_BADLY
+from src.jobs.job_model import ENDED_BADLY, RUN_STATE_OF
 from src.jobs.reconcile import worker_lost_message
 from src.jobs.rq_adapter import job_states
 from src.jobs.scheduler import Scheduler
@@ -378,7 +378,7 @@ def _failure_of(connection, step: _Step, index: int, settings: Settings) -> str:
     if job.meta.get("error"):
         return str(job.meta["error"])
     state = job.get_status(refresh=False)
-    if state in (JobStatus.STOPPED, JobStatus.CANCELED):
+    if RUN_STATE_OF.get(state) is RunState.CANCELLED:
         return f"{name} was stopped from outside this run (e.g. from rq-dashboard). Start the workflow again."
     text = job.exc_info or ""
     if "AbandonedJobError" in text:
