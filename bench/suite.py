@@ -31,7 +31,7 @@ from bench.harness import NOISE, NZ_FILES, REPO, median, percentile, wait
 from src import runs
 from src.core.run import read_log
 from src.core.settings import load_settings
-from src.jobs.client import enqueue as q
+from src.jobs.client.enqueue import enqueue, priority_queues
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_runs
 
@@ -286,7 +286,7 @@ class Bench:
     def raw_queue(self) -> None:
         jobs = 100 if self.quick else 300
         stock_queue = Queue(STOCK_QUEUE, connection=self.redis.client)
-        project_queue = q.queues(self.online, self.redis.client)["normal"]
+        project_queue = priority_queues(self.online, self.redis.client)["normal"]
 
         stock_enqueue = []
         for _ in range(200):
@@ -298,9 +298,9 @@ class Bench:
         for _ in range(100):
             workflow = self.workflow(self.online, [])
             start = time.perf_counter()
-            q.enqueue(workflow)
+            enqueue(workflow)
             project_enqueue.append((time.perf_counter() - start) * 1000)
-        for queue in q.queues(self.online, self.redis.client).values():
+        for queue in priority_queues(self.online, self.redis.client).values():
             queue.empty()
         self.row(
             "enqueue a run (project path, p50)",

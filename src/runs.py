@@ -16,9 +16,9 @@ from src.core.run import RunState, RunStatus, RunView
 from src.core.settings import Settings, redact
 from src.core.workflow import LocalRunner, WorkflowBase
 from src.core.workspace import space as storage
-from src.jobs.client import enqueue as q
 from src.jobs.client import job_status, queue_reading
 from src.jobs.client import limits as client_limits
+from src.jobs.client.enqueue import cancel, enqueue, forget_job, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS, reachable
 from src.jobs.errors import JobAccessError, StartRefused
 
@@ -54,7 +54,7 @@ def _start(workflow: WorkflowBase, client: str) -> RunView:
         usable, why = reachable(workflow.settings.queue)
         if usable:
             try:
-                return RunView(mode="queue", state=RunState.QUEUED, job_id=q.enqueue(workflow, client=client))
+                return RunView(mode="queue", state=RunState.QUEUED, job_id=enqueue(workflow, client=client))
             except StartRefused as err:
                 raise RunRefused(str(err)) from None
             except REDIS_ERRORS as err:
@@ -85,7 +85,7 @@ def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
     counted = workflow.settings.online_deployment and client
     if counted and (active := _local_runs.active(client)) >= limit:
         raise RunRefused(client_limits.local_limit_message(active, limit, client))
-    q.forget_job(workflow)
+    forget_job(workflow)
     try:
         LocalRunner(workflow).start()
     except AlreadyRunning as err:  # started from another tab a moment ago
@@ -105,7 +105,7 @@ def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
     ``shared``: the queue-wide part comes from this web server's reading of at most a second
     ago (``queue_reading``), so a page that polls costs one Redis round trip of its own.
     """
-    job_id = q.recorded_job_id(workflow)
+    job_id = recorded_job_id(workflow)
     if not job_id:
         seen = LocalRunner(workflow).seen_status()
         return _from_disk(seen, "local" if seen.state else "")
@@ -140,10 +140,10 @@ def status(workflow: WorkflowBase, shared: bool = False) -> RunView:
 
 def stop(workflow: WorkflowBase) -> RunView:
     """Cancel a waiting job, stop a running one, or stop the local process."""
-    job_id = q.recorded_job_id(workflow)
+    job_id = recorded_job_id(workflow)
     if job_id:
         try:
-            q.cancel(workflow, job_id)
+            cancel(workflow, job_id)
         except REDIS_ERRORS as err:
             raise RunRefused(
                 f"The job queue cannot be reached ({err}), so the job could not be stopped. "

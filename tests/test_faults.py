@@ -20,7 +20,7 @@ from src.core.run import RunState, RunStatus, read_log
 from src.core.settings import load_settings
 from src.core.workflow import LocalRunner
 from src.core.workspace import space as storage
-from src.jobs.client import enqueue as q
+from src.jobs.client.enqueue import ENQUEUE_LOCK, priority_queues, recorded_job_id
 from src.jobs.ops import admin
 from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
@@ -161,7 +161,7 @@ def test_a_finished_run_whose_job_runs_again_is_not_run_again(online_settings, w
     logs, ended = read_log(workflow.logger.log_dir, "all"), workflow.state.read().ended_at
     connection = redis.Redis.from_url(redis_url)
     job = Job.fetch(job_id, connection=connection)
-    q.queues(online_settings, connection)["normal"].enqueue_job(job)  # the same job, once more
+    priority_queues(online_settings, connection)["normal"].enqueue_job(job)  # the same job, once more
     wait_for(lambda: "it is not run again" in workers.logs(), 60, what="the worker to take it again")
     wait_for(lambda: Job.fetch(job_id, connection=connection).get_status().value == "finished", 30)
     assert read_log(workflow.logger.log_dir, "all") == logs and workflow.state.read().ended_at == ended
@@ -230,14 +230,14 @@ def test_a_busy_enqueue_lock_gives_a_message(online_settings, redis_url):
     workflow = MetabolomicsWorkflow(online_settings.workspaces_dir / "busy", online_settings)
     generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=60)
     connection = redis.Redis.from_url(redis_url)
-    held = connection.lock(q.ENQUEUE_LOCK, timeout=30)
+    held = connection.lock(ENQUEUE_LOCK, timeout=30)
     assert held.acquire()  # another web server in the middle of a start
     try:
         with pytest.raises(runs.RunRefused, match="job queue is busy.*Press Start again"):
             runs.start(workflow)
     finally:
         held.release()
-    assert q.recorded_job_id(workflow) is None and workflow.state.read() == RunStatus()
+    assert recorded_job_id(workflow) is None and workflow.state.read() == RunStatus()
     assert runs.start(workflow).state is RunState.QUEUED
 
 
@@ -247,13 +247,13 @@ def test_an_admin_move_never_pushes_a_job_a_worker_took(online_settings, redis_u
     job_id = runs.start(workflow).job_id
     connection = redis.Redis.from_url(redis_url)
     assert Scheduler(online_settings, connection).release(1) == 1  # its turn came: it is on RQ's queue
-    normal = q.queues(online_settings, connection)["normal"]
+    normal = priority_queues(online_settings, connection)["normal"]
     assert connection.lrem(normal.key, 1, job_id) == 1  # what a worker's dequeue does, just before the move
     with pytest.raises(admin.AdminError, match="taken by a worker a moment ago"):
         admin.move(online_settings, job_id, "high")
     assert all(
         job_id.encode() not in connection.lrange(queue.key, 0, -1)
-        for queue in q.queues(online_settings, connection).values()
+        for queue in priority_queues(online_settings, connection).values()
     )
 
 
@@ -265,7 +265,7 @@ def test_a_run_moved_from_a_workers_queue_keeps_its_new_priority_for_its_pieces(
     order = Scheduler(online_settings, connection)
     assert order.release(1) == 1  # on RQ's normal queue, no worker has taken it yet
     admin.move(online_settings, job_id, "high")
-    queues = q.queues(online_settings, connection)
+    queues = priority_queues(online_settings, connection)
     assert connection.lrange(queues["high"].key, 0, -1) == [job_id.encode()]
     assert order.run_info(job_id)["priority"] == "high"  # where its pieces will wait
 

@@ -13,7 +13,7 @@ import redis
 from src import runs
 from src.core.errors import SettingsError
 from src.core.settings import load_settings
-from src.jobs.client import enqueue as q
+from src.jobs.client.enqueue import recorded_job_id
 from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_runs
@@ -63,7 +63,7 @@ def test_52_starts_from_one_client_then_one_from_another_the_others_run_is_queue
         assert f"You already have {bound} runs waiting" in text
         assert f"no more than {bound} may wait for your network" in text
         assert "queue is full" not in text
-    assert all(q.recorded_job_id(w) is None for w in mine[share + bound :])  # nothing half-started
+    assert all(recorded_job_id(w) is None for w in mine[share + bound :])  # nothing half-started
 
     connection = redis.Redis.from_url(redis_url)
     assert Scheduler(online, connection).queued_count() == share  # held runs do not count toward max_queued

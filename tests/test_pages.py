@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from src.core import workspace as ws
 from src.core.version import VERSION
-from src.jobs.client import enqueue as q
+from src.jobs.client import enqueue
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from tests.conftest import FFM_NOISE, REPO, set_noise_threshold, wait_for
 
@@ -186,7 +186,7 @@ def test_a_job_a_worker_has_just_taken_shows_running_and_nothing_else(monkeypatc
     workflow.load_example()
     app = page("content/run.py", workspace=workspace.id)
     app.button(key="start").click().run()  # no worker: it waits
-    job = Job.fetch(q.recorded_job_id(workflow), connection=redis.Redis.from_url(redis_url))
+    job = Job.fetch(enqueue.recorded_job_id(workflow), connection=redis.Redis.from_url(redis_url))
     assert job.meta["step"] == ""  # a waiting job has no step to show
     job.meta["step"] = "Queued"  # as jobs queued by earlier versions of the app say
     job.save_meta()

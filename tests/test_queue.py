@@ -14,8 +14,8 @@ from src import runs
 from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
 from src.jobs import errors
-from src.jobs.client import enqueue as q
 from src.jobs.client import job_status
+from src.jobs.client.enqueue import cancel, recorded_job_id
 from src.jobs.ops import admin
 from src.jobs.ops.health import report
 from src.jobs.scheduler import Scheduler
@@ -278,7 +278,7 @@ def test_jobs_of_another_workspace_cannot_be_read_or_stopped(online_settings, re
     with pytest.raises(errors.JobAccessError, match="another workspace"):
         job_status(intruder, job_id)
     with pytest.raises(errors.JobAccessError, match="another workspace"):
-        q.cancel(intruder, job_id)
+        cancel(intruder, job_id)
     with pytest.raises(errors.JobAccessError, match="no job"):
         job_status(intruder, "../../etc/passwd")
     assert runs.status(owner).state == "queued"
@@ -297,7 +297,7 @@ def test_back_pressure_and_one_active_run_per_workflow(settings, redis_url):
     runs.start(flows[1])
     with pytest.raises(runs.RunRefused, match="queue is full"):
         runs.start(flows[2])
-    assert q.recorded_job_id(flows[2]) is None
+    assert recorded_job_id(flows[2]) is None
     assert Scheduler(limited, redis.Redis.from_url(redis_url)).waiting_count() == 2
 
 

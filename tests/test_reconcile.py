@@ -15,7 +15,7 @@ from src import runs
 from src.core.run import RunState, ended_with, read_log
 from src.core.settings import load_settings
 from src.jobs import reconcile
-from src.jobs.client import enqueue as q
+from src.jobs.client.enqueue import priority_queues
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_large_run, generate_runs
 from tests.conftest import processes_mentioning, wait_for
@@ -42,10 +42,16 @@ def test_a_status_read_never_writes_and_the_maintenance_pass_ends_the_run(online
     assert snapshot(workflow.dir) == before, "a status read wrote to the workspace"
     assert workflow.state.read().state is RunState.QUEUED
 
-    assert reconcile.recent_endings(online_settings, connection, q.queues(online_settings, connection)) == 1
+    assert (
+        reconcile.recent_endings(online_settings, connection, priority_queues(online_settings, connection))
+        == 1
+    )
     assert ended_with(workflow.logger.log_dir) is RunState.CANCELLED
     assert workflow.state.read().state is RunState.CANCELLED
-    assert reconcile.recent_endings(online_settings, connection, q.queues(online_settings, connection)) == 0
+    assert (
+        reconcile.recent_endings(online_settings, connection, priority_queues(online_settings, connection))
+        == 0
+    )
 
 
 def test_a_killed_work_horse_ends_its_run_at_once(settings, workers, redis_url):

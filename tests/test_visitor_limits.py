@@ -15,7 +15,7 @@ import redis
 from src import runs
 from src.core.run import read_log
 from src.core.settings import load_settings
-from src.jobs.client import enqueue as q
+from src.jobs.client import enqueue
 from src.jobs.ops import admin_auth
 from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
@@ -46,17 +46,17 @@ def test_job_ids_are_random_and_name_no_workspace(online_settings, redis_url):
     job_id = runs.start(workflow, client="198.51.100.1").job_id
     assert re.fullmatch(r"[0-9a-f]{32}", job_id)
     assert workflow.workspace.name[:12] not in job_id
-    job = q.fetch_owned(workflow, job_id, redis.Redis.from_url(redis_url))
+    job = enqueue.fetch_owned(workflow, job_id, redis.Redis.from_url(redis_url))
     assert workflow.workspace.name not in (job.description or "")
-    assert q.recorded_job_id(workflow) == job_id  # the workspace knows its job; the id does not
+    assert enqueue.recorded_job_id(workflow) == job_id  # the workspace knows its job; the id does not
 
 
 def test_a_job_with_an_old_style_id_still_shows_its_status(online_settings, workers, redis_url):
     workflow = small_workflow(online_settings, "old-style")
     old_id = f"{workflow.workspace.name}-{workflow.id}-0123456789ab"
     connection = redis.Redis.from_url(redis_url)
-    with connection.lock(q.ENQUEUE_LOCK, timeout=10):
-        q._enqueue_job(workflow, "normal", Scheduler(online_settings, connection), job_id=old_id)
+    with connection.lock(enqueue.ENQUEUE_LOCK, timeout=10):
+        enqueue._enqueue_job(workflow, "normal", Scheduler(online_settings, connection), job_id=old_id)
     assert runs.status(workflow).job_id == old_id and runs.status(workflow).state == "queued"
     workers.start(online_settings, redis_url, 1)
     final = wait_for(
@@ -77,7 +77,7 @@ def test_runs_over_a_clients_share_are_held_and_only_the_held_limit_refuses(sett
     assert (held.position, held.queue_length, held.share) == (2, 2, 3)
     with pytest.raises(runs.RunRefused, match="You already have 2 runs waiting.*no more than 2 may wait"):
         runs.start(mine[5], client=first)
-    assert q.recorded_job_id(mine[5]) is None and mine[5].state.read().state == ""
+    assert enqueue.recorded_job_id(mine[5]) is None and mine[5].state.read().state == ""
 
     assert runs.start(small_workflow(limited, "theirs"), client="203.0.113.99").state == "queued"
     assert runs.start(small_workflow(limited, "script")).state == "queued"  # no client: a client of its own

@@ -49,7 +49,7 @@ ENQUEUE_LOCK = ORDER_LOCK
 ENQUEUE_WAIT_SECONDS = ORDER_LOCK_WAIT_SECONDS
 
 
-def queues(settings: Settings, connection: Redis | None = None) -> dict[str, Queue]:
+def priority_queues(settings: Settings, connection: Redis | None = None) -> dict[str, Queue]:
     """The three priority queues, keyed by priority, in the order workers take from them."""
     connection = connection or get_connection(settings.queue)
     return {p: Queue(settings.queue.queue_names[p], connection=connection) for p in PRIORITIES}

@@ -19,7 +19,7 @@ from rq.registry import StartedJobRegistry
 
 from src.core.settings import PRIORITIES, Settings
 from src.jobs import pieces
-from src.jobs.client import enqueue as q
+from src.jobs.client.enqueue import priority_queues
 from src.jobs.connection import get_connection
 from src.jobs.scheduler import Scheduler
 from src.jobs.telemetry import durations
@@ -98,7 +98,7 @@ class Snapshot:
 def read(settings: Settings, connection: Redis | None = None) -> Snapshot:
     """One fresh reading of the queue (two pipelined round trips)."""
     connection = connection or get_connection(settings.queue)
-    queues = q.queues(settings, connection)
+    queues = priority_queues(settings, connection)
     with connection.pipeline(transaction=False) as pipe:
         for p in PRIORITIES:
             pipe.lrange(queues[p].key, 0, -1)

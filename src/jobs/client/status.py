@@ -14,8 +14,8 @@ from src.core.run import LABELS, RunState, RunStatus, RunView
 from src.core.settings import Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import reconcile
-from src.jobs.client import enqueue as q
 from src.jobs.client import queue_reading
+from src.jobs.client.enqueue import fetch_owned
 from src.jobs.connection import get_connection
 from src.jobs.job_model import run_state_of
 from src.jobs.scheduler import Scheduler, waiting_queue_name
@@ -69,7 +69,7 @@ def job_status(
     second old, what the pages poll with); without one the queue is read afresh.
     """
     connection = get_connection(workflow.settings.queue)
-    job = q.fetch_owned(workflow, job_id, connection)  # the one round trip of this viewer's own
+    job = fetch_owned(workflow, job_id, connection)  # the one round trip of this viewer's own
     state = job.get_status(refresh=False)  # fetched just now
     enqueued = job.enqueued_at.timestamp() if job.enqueued_at else 0.0
     if snapshot is None:

@@ -24,9 +24,16 @@ from src.core.run import RunStatus
 from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import pieces
-from src.jobs.client import enqueue as q
 from src.jobs.client import failure_message
 from src.jobs.client import limits as client_limits
+from src.jobs.client.enqueue import (
+    ENQUEUE_LOCK,
+    ENQUEUE_WAIT_SECONDS,
+    active_job,
+    mark_queued,
+    priority_queues,
+    recorded_job_id,
+)
 from src.jobs.connection import get_connection
 from src.jobs.errors import AdminError
 from src.jobs.job_model import META_RUN, META_WORKSPACE, is_piece, recorded_status, workflow_of
@@ -100,7 +107,7 @@ def failed_jobs(settings: Settings, limit: int = 20, connection: Redis | None = 
     """The most recently failed jobs of all priorities, newest first."""
     connection = connection or get_connection(settings.queue)
     found = []
-    for priority, queue in q.queues(settings, connection).items():
+    for priority, queue in priority_queues(settings, connection).items():
         registry = queue.failed_job_registry
         for job in Job.fetch_many(registry.get_job_ids(cleanup=False), connection=connection):
             if job is None:
@@ -123,7 +130,7 @@ def _failed_job(settings: Settings, job_id: str, connection: Redis) -> tuple[Job
         job = Job.fetch(job_id, connection=connection)
     except (NoSuchJobError, ValueError):
         raise AdminError(f"There is no job '{job_id}'; it may have expired. Reload the page.") from None
-    for priority, queue in q.queues(settings, connection).items():
+    for priority, queue in priority_queues(settings, connection).items():
         if job_id in queue.failed_job_registry:
             return job, priority
     raise AdminError(f"Job '{job_id}' is not among the failed jobs (any more). Reload the page.")
@@ -143,7 +150,7 @@ def requeue(settings: Settings, job_id: str) -> bool:
         )
     workflow: WorkflowBase = workflow_of(job, settings)
     with _queue_lock(connection, "nothing was requeued"):  # a start in that workspace waits meanwhile
-        if q.recorded_job_id(workflow) != job.id or q.active_job(workflow, connection):
+        if recorded_job_id(workflow) != job.id or active_job(workflow, connection):
             raise AdminError(
                 f"Workspace {workflow.workspace.name} has started another run since this job failed; "
                 "requeueing the old job would overwrite it. Delete the old job instead."
@@ -160,12 +167,12 @@ def _back_in_order(
 ) -> None:
     """The failed job leaves the failed jobs and joins the scheduler's order as a run of its client;
     if that fails half-way it is put back among the failed jobs, to be requeued or deleted again."""
-    failed = q.queues(settings, connection)[priority].failed_job_registry
+    failed = priority_queues(settings, connection)[priority].failed_job_registry
     if not failed.remove(job):
         raise AdminError(f"Job '{job.id}' was requeued or deleted a moment ago. Reload the page.")
     try:
         # Fresh logs and a queued status first: once in the order, a worker may start it at once.
-        q.mark_queued(workflow, job.id, priority)
+        mark_queued(workflow, job.id, priority)
         job.started_at = job.ended_at = None
         Scheduler(settings, connection).submit_run(job, job.meta.get(client_limits.META_KEY, ""), priority)
     except BaseException:
@@ -176,7 +183,7 @@ def _back_in_order(
 @contextmanager
 def _queue_lock(connection: Redis, refused: str) -> Iterator[None]:
     """The lock every start takes: checks and changes of the queue under it are not raced by one."""
-    lock = connection.lock(q.ENQUEUE_LOCK, timeout=10, blocking_timeout=q.ENQUEUE_WAIT_SECONDS)
+    lock = connection.lock(ENQUEUE_LOCK, timeout=10, blocking_timeout=ENQUEUE_WAIT_SECONDS)
     if not lock.acquire():
         raise AdminError(f"The queue is busy with starts right now; {refused}. Try again in a moment.")
     try:
@@ -209,7 +216,7 @@ def move(settings: Settings, job_id: str, priority: str) -> None:
         job = Job.fetch(job_id, connection=connection)
     except (NoSuchJobError, ValueError):
         raise AdminError(f"There is no job '{job_id}'.") from None
-    target = q.queues(settings, connection)[priority]
+    target = priority_queues(settings, connection)[priority]
     with _queue_lock(connection, "nothing was moved"):
         if job.get_status() != JobStatus.QUEUED:
             raise AdminError(f"Only waiting jobs can be moved; job {job_id} is {job.get_status().value}.")

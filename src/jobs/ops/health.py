@@ -18,8 +18,8 @@ import click
 from rq import Worker
 
 from src.core.settings import PRIORITIES, Settings, load_for_command, redact
-from src.jobs.client import enqueue as q
 from src.jobs.client import queue_reading
+from src.jobs.client.enqueue import priority_queues
 from src.jobs.connection import REDIS_ERRORS, get_connection
 
 
@@ -74,7 +74,7 @@ def _timestamp(value: dt.datetime | None) -> float | None:
 def workers(settings: Settings) -> list[WorkerInfo]:
     connection = get_connection(settings.queue)
     found = []
-    for worker in Worker.all(queue=q.queues(settings, connection)["normal"]):
+    for worker in Worker.all(queue=priority_queues(settings, connection)["normal"]):
         job_id = worker.get_current_job_id() or ""
         found.append(
             WorkerInfo(
