@@ -1,13 +1,17 @@
 """A study at the machine's limit: the consensus table script and one worker's cores, each against
 the code before the change, run in turn in the same process.
 
-    .venv/bin/python -m bench.cores [--files 31] [--baseline 7a023a8] [--quick]
+    .venv/bin/python -m bench.cores [--files 31] [--baseline cb574f8] [--quick] [--tables-only]
 
 1. The table script on the consensus map of an N-file study (the 12 real runs of
    ``../shared/data/mzML``, repeated under new names up to N: FeatureFinderMetabo's defaults, then
    FeatureLinkerUnlabeledKD), this tree's script against the script of ``--baseline`` (taken with
    ``git show``), alternated; the two tables must be identical (same values, same types).
-2. The 3-file run (the three NZ files, FeatureFinderMetabo's defaults, alignment on) through the queue
+2. The same with the shift table of an aligned study (``--features``, ``--shifts``: every sample's
+   featureXML read again for its retention times before alignment), this tree's script on as many
+   threads as the machine has cores against the script of ``SHIFT_BASELINE`` (one read after
+   another), alternated; both tables must be identical byte for byte.
+3. The 3-file run (the three NZ files, FeatureFinderMetabo's defaults, alignment on) through the queue
    with one worker that may use 2 threads (``MAX_THREADS=2``, ``RQ_WORKER_COUNT=1``), this tree against
    a ``git worktree`` of ``--baseline``, alternated round by round.
 
@@ -36,9 +40,12 @@ from bench.suite import print_header, render_newest, write_section
 STUDY = sorted(DATA.glob("NZ_20200227_*.mzML")) + sorted((DATA / "study").glob("*.mzML"))
 SCRIPT = "src/workflows/metabolomics/consensus_table.py"
 #: The code before issue 34's first steps (per-feature Python rows, pandas' CSV writer; one piece
-#: at a time in the run's own job).
-BASELINE = "7a023a8"
+#: at a time in the run's own job): the landed commit before them. (Figures before 2026-12-04 name
+#: 7a023a8, a commit of the same code that landing folded into its stop's commit.)
+BASELINE = "cb574f8"
 PY = sys.executable
+#: The code before the shift table's reads went onto threads and its lookups into NumPy.
+SHIFT_BASELINE = "8aa38c9"
 
 THREE_FILE_RUN = """
 import json, sys
@@ -119,6 +126,33 @@ class CoresBench:
         self.row(measure, f"{now:.2f} s", f"before {then:.2f} s", f"{now / then:.2f}",
                  "< 2 s (was 6.9 s, 110k rows)", now < 2)  # fmt: skip
 
+    def shift_table(self) -> None:
+        consensus = self.root / "study.consensusXML"  # made by table_script
+        features = sorted((self.root / "runs").glob("run_*.featureXML"))
+        before = self.root / "consensus_table_shift_before.py"
+        shown = ["git", "show", f"{SHIFT_BASELINE}:{SCRIPT}"]
+        before.write_text(subprocess.run(shown, cwd=REPO, check=True, capture_output=True, text=True).stdout)
+        outs = {n: (self.root / f"{n}.tsv", self.root / f"{n}-shifts.tsv") for n in ("now", "then")}
+        cores = os.cpu_count() or 1
+
+        def command(script: Path, name: str) -> list[str]:
+            out, shifts = outs[name]
+            return [PY, str(script), "--in", str(consensus), "--out", str(out), "--shifts", str(shifts),
+                    "--features", *map(str, features)]  # fmt: skip
+
+        now_cmd = [*command(REPO / SCRIPT, "now"), "--threads", str(cores)]
+        before_cmd = command(before, "then")
+        timed(now_cmd), timed(before_cmd)  # warm the page cache
+        pairs = [(timed(now_cmd), timed(before_cmd)) for _ in range(3 if self.quick else 5)]
+        now, then = median([a for a, _ in pairs]), median([b for _, b in pairs])
+        for mine, theirs in zip(outs["now"], outs["then"], strict=True):
+            if mine.read_bytes() != theirs.read_bytes():
+                raise SystemExit(f"{mine.name} differs from the baseline's {theirs.name}")
+        self.figures["shift_table_s"] = {"now": [a for a, _ in pairs], "before": [b for _, b in pairs]}
+        self.figures["shift_table_threads"] = cores
+        self.row(f"table + shift table, {self.files}-file map, {cores} threads", f"{now:.2f} s",
+                 f"before {then:.2f} s", f"{now / then:.2f}", "< 2 s", now < 2)  # fmt: skip
+
     def three_file_run(self) -> None:
         worktree = self.root / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(worktree), self.baseline],
@@ -163,6 +197,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=31, help="runs in the study's consensus map")
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare with")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a first look)")
+    parser.add_argument("--tables-only", action="store_true", help="the tables only, no 3-file run")
     args = parser.parse_args()
     if len(STUDY) != 12:
         raise SystemExit(f"the 12-run study is expected in {DATA} (three NZ files and study/)")
@@ -171,7 +206,9 @@ def main() -> int:
     print_header()
     try:
         bench.table_script()
-        bench.three_file_run()
+        bench.shift_table()
+        if not args.tables_only:
+            bench.three_file_run()
     finally:
         bench.close()
     record = {

@@ -44,6 +44,17 @@ def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files):
     assert set(table["n_samples"]) <= {1, 2, 3}
     same_as_pyopenms_reads_it(consensus, table)
 
+    # a damaged featureXML among the shift table's inputs, read on two threads: a message, no shift table
+    garbage = tmp_path / "damaged.featureXML"
+    garbage.write_text("<featureMap")
+    shifts = tmp_path / "shifts.tsv"
+    damaged = run_script(
+        "--in", consensus, "--out", tmp_path / "t2.tsv", "--shifts", shifts, "--threads", "2",
+        "--features", features[0], garbage, features[2],
+    )  # fmt: skip
+    assert damaged.returncode == 1 and "Error: could not read" in damaged.stderr, damaged.stderr
+    assert not shifts.exists()
+
 
 def same_as_pyopenms_reads_it(consensus, table: pd.DataFrame) -> None:
     """The table holds what pyOpenMS's own reader (``ConsensusMap.to_df``, written independently of

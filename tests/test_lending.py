@@ -22,7 +22,7 @@ from src.core.settings import load_settings
 from src.jobs.ops import prometheus
 from src.jobs.scheduler import Scheduler
 from src.workflows.metabolomics import MetabolomicsWorkflow
-from src.workflows.metabolomics.paths import table_in
+from src.workflows.metabolomics.paths import shifts_in, table_in
 from tests.conftest import DATA_DIR, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
 
@@ -111,6 +111,9 @@ def test_a_studys_linker_gets_the_lent_threads_and_the_table_of_one_thread(setti
     ran = read_log(lent.logger.log_dir, "commands").splitlines()
     aligner = [line for line in ran if "Running: " in line and "MapAlignerPoseClustering" in line]
     assert aligner and "-threads 1 " in aligner[0]  # never more: see SINGLE_THREADED_TOOLS
+    # the shift table reads the samples on the lent threads too
+    assert "consensus_table.py with 2 threads (1 idle worker lent)" in "\n".join(ran)
+    assert any("consensus_table.py" in line and line.endswith("--threads 2") for line in ran)
     assert Scheduler(lending).lent() == {} and Scheduler(lending).idle_slots() == 2  # given back
 
     workers.stop_all()
@@ -127,3 +130,4 @@ def test_a_studys_linker_gets_the_lent_threads_and_the_table_of_one_thread(setti
         pd.read_csv(table_in(lent.files.results_root), sep="\t"),
         pd.read_csv(table_in(alone.files.results_root), sep="\t"),
     )
+    assert shifts_in(lent.files.results_root).read_bytes() == shifts_in(alone.files.results_root).read_bytes()

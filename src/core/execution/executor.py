@@ -285,16 +285,25 @@ class CommandExecutor:
             ]
         return command + options + ["-threads", str(threads), "-no_progress"]
 
-    def run_python(self, script: Path, file_options: dict[str, object], step: str | None = None) -> None:
-        """Run a Python script with this interpreter as ``script --key value ...``."""
+    def run_python(
+        self, script: Path, file_options: dict[str, object], step: str | None = None, threads: bool = False
+    ) -> None:
+        """Run a Python script with this interpreter as ``script --key value ...``. ``threads``: the
+        script takes ``--threads N`` and gets a lone step's threads (the run's own, and idle workers'
+        lent while it lasts, online), as a TOPP tool alone in its step does."""
         command = [sys.executable, str(script)]
         for key, value in file_options.items():
             command += [
                 f"--{key}",
                 *([str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]),
             ]
-        self.logger.log(f"Running {Path(script).name}", MINIMAL)
-        self.run_command(command, step or Path(script).stem, name=Path(script).name)
+        name = Path(script).name
+        self.logger.log(f"Running {name}", MINIMAL)
+        if not threads:
+            self.run_command(command, step or Path(script).stem, name=name)
+            return
+        with self._threads_of(name, 1) as count:
+            self.run_command([*command, "--threads", str(count)], step or Path(script).stem, name=name)
 
 
 def _subject(file_options: dict[str, Sequence], index: int) -> str:

@@ -129,7 +129,8 @@ class MetabolomicsWorkflow(WorkflowBase):
         script_files: dict[str, object] = {"in": consensus, "out": table}
         if align:  # the features before alignment give each sample's retention time shifts
             script_files.update(features=features, shifts=shifts_in(self.files.results_root))
-        self.executor.run_python(CONSENSUS_SCRIPT, script_files, step="Consensus table")
+        # the shift table reads every sample's features: on as many threads as the step gets
+        self.executor.run_python(CONSENSUS_SCRIPT, script_files, step="Consensus table", threads=align)
         self.logger.log(f"Consensus table written: {sum(1 for _ in table.open()) - 1} consensus features")
 
     def _inputs(self) -> tuple[list[Path], list[Path]]:

@@ -189,6 +189,28 @@ def test_the_alignment_is_what_the_tools_give_by_hand(study, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_shift_table_is_the_same_on_any_threads_and_holds_each_features_own_time(study, tmp_path):
+    aligned = study["aligned"]
+    ran = [line for line in read_log(aligned.logger.log_dir, "commands").splitlines() if "Running: " in line]
+    assert "consensus_table.py" in ran[-1] and "--threads" in ran[-1]  # the step's threads read the samples
+    consensus = next((aligned.files.results_root / "feature-linking").glob("*.consensusXML"))
+    written = []
+    for threads in (1, 3):
+        out, shifts = tmp_path / f"table-{threads}.tsv", tmp_path / f"shifts-{threads}.tsv"
+        write_table(consensus, out, detected(aligned), shifts, threads=threads)
+        written.append((out.read_bytes(), shifts.read_bytes()))
+    assert written[0] == written[1]
+    assert written[0][1] == shifts_in(aligned.files.results_root).read_bytes()  # as the run wrote it
+    shifts = pd.read_csv(shifts_in(aligned.files.results_root), sep="\t", float_precision="round_trip")
+    for path in detected(aligned)[:3]:  # each time before alignment is one of the sample's own features'
+        features = oms.FeatureMap()
+        oms.FeatureXMLFile().load(str(path), features)
+        own = {feature.getRT() for feature in features}
+        before = set(shifts.loc[shifts["sample"] == path.stem, "rt_before"])
+        assert before and before <= own
+
+
+@pytest.mark.slow
 def test_switched_off_the_run_is_the_chain_without_alignment(study, tmp_path):
     plain = study["plain"]
     assert plain.params.load()[ALIGN_KEY] is False
