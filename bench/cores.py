@@ -107,12 +107,16 @@ class CoresBench:
                               target=target, met=verdict))  # fmt: skip
         print(f"  {measure:44} {figure:>14}  {baseline:>22}  {ratio:>8}  {target:22} {verdict}", flush=True)
 
+    def script_at(self, commit: str) -> Path:
+        """The table script as it was at ``commit`` (``git show``), as a file to run."""
+        shown = ["git", "show", f"{commit}:{SCRIPT}"]
+        script = self.root / f"consensus_table_{commit}.py"
+        script.write_text(subprocess.run(shown, cwd=REPO, check=True, capture_output=True, text=True).stdout)
+        return script
+
     def table_script(self) -> None:
         consensus = study_map(self.root, self.files)
-        before = self.root / "consensus_table_before.py"
-        before.write_text(subprocess.run(
-            ["git", "show", f"{self.baseline}:{SCRIPT}"], cwd=REPO, check=True, capture_output=True, text=True
-        ).stdout)  # fmt: skip
+        before = self.script_at(self.baseline)
         now_out, before_out = self.root / "now.tsv", self.root / "before.tsv"
         now_cmd = [PY, str(REPO / SCRIPT), "--in", str(consensus), "--out", str(now_out)]
         before_cmd = [PY, str(before), "--in", str(consensus), "--out", str(before_out)]
@@ -129,9 +133,7 @@ class CoresBench:
     def shift_table(self) -> None:
         consensus = self.root / "study.consensusXML"  # made by table_script
         features = sorted((self.root / "runs").glob("run_*.featureXML"))
-        before = self.root / "consensus_table_shift_before.py"
-        shown = ["git", "show", f"{SHIFT_BASELINE}:{SCRIPT}"]
-        before.write_text(subprocess.run(shown, cwd=REPO, check=True, capture_output=True, text=True).stdout)
+        before = self.script_at(SHIFT_BASELINE)
         outs = {n: (self.root / f"{n}.tsv", self.root / f"{n}-shifts.tsv") for n in ("now", "then")}
         cores = os.cpu_count() or 1
 
