@@ -115,12 +115,15 @@ RUN set -eux; \
     python -c 'import src.jobs.worker.tasks, src.jobs.worker'; \
     python -m src.workflows
 
-# Online mode: every visitor gets a private workspace and every run is a queued job.
+# Online mode: every visitor gets a private workspace and every run is a queued job. No TOPP tool
+# asks openms.de for a newer release (the runs' tools get this from src/core/settings/model.py
+# anyway; here for the tools an operator starts with docker exec).
 ENV ONLINE_DEPLOYMENT=true \
     WORKSPACES_DIR=/data/workspaces \
     REDIS_URL=redis://127.0.0.1:6379/0 \
     REDIS_PASSWORD_FILE=/data/redis/password \
-    HOME=/home/openms
+    HOME=/home/openms \
+    OPENMS_DISABLE_UPDATE_CHECK=ON
 
 VOLUME ["/data/workspaces", "/data/redis"]
 EXPOSE 8501 9181

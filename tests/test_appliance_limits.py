@@ -169,6 +169,7 @@ def test_a_tool_sees_no_secret_and_cannot_read_the_apps(box, docker_client):
     printed = run_probe(appliance, "probe")
     uid = int(re.search(r"^UID (\d+)$", printed, re.MULTILINE)[1])
     assert "ENV PATH=" in printed and TOOL_UID_FIRST <= uid < TOOL_UID_FIRST + TOOL_UID_COUNT  # a tools' uid
+    assert "ENV OPENMS_DISABLE_UPDATE_CHECK=ON" in printed  # no tool asks openms.de for a newer OpenMS
     for name, value in SECRETS.items():
         assert value not in printed, f"{name} reached the tool"
     assert not re.search(r"ENV (SMTP|NOTIFY|REDIS|RQ_|ADMIN|PUBLIC_URL|METRICS|OIDC|AUTH_)", printed)

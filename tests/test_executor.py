@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import threading
 import uuid
@@ -13,7 +15,7 @@ from src.core.errors import CommandFailed
 from src.core.execution import CommandExecutor, RunCancelled
 from src.core.params import ParameterManager
 from src.core.run import Progress, WorkflowLogger, read_log
-from tests.conftest import processes_mentioning, wait_for
+from tests.conftest import DATA_DIR, processes_mentioning, wait_for
 
 
 def make_executor(tmp_path, settings, max_threads: int = 2) -> CommandExecutor:
@@ -175,3 +177,20 @@ def test_a_tool_unsafe_with_threads_gets_one(tmp_path, settings):
     assert "MapAlignerPoseClustering" in ran[0] and "-threads 1 " in ran[0]
     assert "MapRTTransformer" in ran[1] and "-threads 4 " in ran[1]
     assert all(path.is_file() for path in trafos)
+
+
+def test_no_tool_asks_openms_de_for_a_newer_release(tmp_path, settings, monkeypatch):
+    """A TOPP tool notes its daily check for a newer OpenMS in ~/.OpenMS/<tool>.ver (with no
+    network each check waited about a second). Started by a run it makes no check; started plainly
+    with the same HOME, the same tool does (so the test can fail)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("OPENMS_DISABLE_UPDATE_CHECK", raising=False)
+    mzml = DATA_DIR / "FeatureFinderMetabo_2_input.mzML"
+    executor = make_executor(tmp_path / "run", settings)
+    executor.run_topp("FileInfo", {"in": [mzml]})
+    assert "FileInfo (1/1) finished" in read_log(executor.logger.log_dir, "commands")
+    assert not (home / ".OpenMS").exists()
+    subprocess.run(["FileInfo", "-in", str(mzml)], env=dict(os.environ), capture_output=True, check=True)
+    assert (home / ".OpenMS" / "FileInfo.ver").is_file()

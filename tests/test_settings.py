@@ -208,7 +208,10 @@ def test_tools_get_an_environment_without_the_deployments_secrets():
         "OMP_NUM_THREADS": "1",
         "LC_ALL": "C.UTF-8",
         "OPENMS_DATA_PATH": "/usr/share/OpenMS",
+        "OPENMS_DISABLE_UPDATE_CHECK": "ON",  # added: no tool asks openms.de for a newer release
     }
+    # an operator who wants the check back says so
+    assert tool_environment({"OPENMS_DISABLE_UPDATE_CHECK": "OFF"}) == {"OPENMS_DISABLE_UPDATE_CHECK": "OFF"}
 
 
 def test_everything_generated_from_the_declaration_is_current():

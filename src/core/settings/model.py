@@ -45,6 +45,13 @@ TOOL_ENV_NAMES = frozenset(
     }
 )  # fmt: skip
 TOOL_ENV_PREFIXES = ("LC_", "OPENMS_", "XDG_")
+#: What the tools get on top, unless the environment sets it. A TOPP tool asks openms.de whether
+#: a newer OpenMS exists, at most once a day per tool and home folder (it notes the day in
+#: ~/.OpenMS). In the appliance each workspace's tools run under a uid with a home of its own
+#: (docker/run-as-tool.c), so a run's first command of each tool asked, and with no network it
+#: waited about a second for the answer (FileInfo in the image: 1.15 s, then 0.11 s). On a
+#: networked server it also told openms.de of each new workspace's tools.
+TOOL_ENV_DEFAULTS = {"OPENMS_DISABLE_UPDATE_CHECK": "ON"}
 
 
 @dataclass(frozen=True)
@@ -483,12 +490,14 @@ def check_admin_password(raw: str, source: str) -> str:
 
 
 def tool_environment(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for the tools and scripts a run starts: only what TOOL_ENV_NAMES allows."""
-    return {
+    """The environment for the tools and scripts a run starts: only what TOOL_ENV_NAMES allows,
+    and TOOL_ENV_DEFAULTS where it does not say otherwise."""
+    allowed = {
         name: value
         for name, value in env.items()
         if name.upper() in TOOL_ENV_NAMES or name.upper().startswith(TOOL_ENV_PREFIXES)
     }
+    return {**TOOL_ENV_DEFAULTS, **allowed}
 
 
 def load_for_command() -> Settings:
