@@ -84,6 +84,21 @@ class Box:
         raise SystemExit(f"benchmark aborted: {self.container.name} did not become healthy:\n{logs}")
 
 
+def put_files(box: Box, paths: list) -> None:
+    """Files into the container's SOURCE folder, owned by the app's user (as uploads are)."""
+    box.sh(f"mkdir -p {SOURCE}", user="openms")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in paths:
+            info = archive.gettarinfo(str(path.resolve()), arcname=path.name)
+            info.uid = info.gid = APP_UID
+            info.mode = 0o644
+            with path.open("rb") as handle:
+                archive.addfile(info, handle)
+    if not box.container.put_archive(SOURCE, buffer.getvalue()):
+        raise SystemExit("benchmark aborted: the files could not be copied into the container")
+
+
 class ContainersBench:
     def __init__(self, files: int, reps: int) -> None:
         self.files, self.reps = files, reps
@@ -122,18 +137,8 @@ class ContainersBench:
         return Box(container)
 
     def put_source(self) -> None:
-        """The 12 real runs into the shared volume, owned by the app's user (as uploads are)."""
-        self.app.sh(f"mkdir -p {SOURCE}", user="openms")
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            for path in STUDY:
-                info = archive.gettarinfo(str(path.resolve()), arcname=path.name)
-                info.uid = info.gid = APP_UID
-                info.mode = 0o644
-                with path.open("rb") as handle:
-                    archive.addfile(info, handle)
-        if not self.app.container.put_archive(SOURCE, buffer.getvalue()):
-            raise SystemExit("benchmark aborted: the study's files could not be copied into the volume")
+        """The 12 real runs into the shared volume."""
+        put_files(self.app, STUDY)
 
     def workers_registered(self) -> int:
         output = self.app.sh(f"RQ_REDIS_URL=redis://:{PASSWORD}@127.0.0.1:6379/0 rq info")

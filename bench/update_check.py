@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
 import os
 import shlex
 import statistics
 import sys
-import tarfile
 import time
 import uuid
 
 import docker
-from bench.containers import APP_UID, IMAGE, START, WORKSPACES, Box
+from bench.containers import IMAGE, SOURCE, START, WORKSPACES, Box, put_files
 from bench.harness import NZ_FILES, REPO
 from bench.suite import Bench, print_header, render_newest, write_section
 
-SOURCE = f"{WORKSPACES}/bench-source"
 #: Each appliance's environment: as shipped, and with the tools' check on again.
 WAYS = {
     "check off (as shipped)": {},
@@ -58,7 +55,7 @@ class UpdateCheckBench:
             self.boxes[way] = Box(container)
         for box in self.boxes.values():
             box.wait_healthy()
-            put_files(box)
+            put_files(box, NZ_FILES)
         self.count = 0
 
     row = Bench.row
@@ -106,21 +103,6 @@ class UpdateCheckBench:
                 box.container.remove(force=True, v=True)
             except docker.errors.APIError as err:
                 print(f"cleanup: {err}")
-
-
-def put_files(box: Box) -> None:
-    """The three NZ files into the appliance's workspaces, owned by the app's user (as uploads are)."""
-    box.sh(f"mkdir -p {SOURCE}", user="openms")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in NZ_FILES:
-            info = archive.gettarinfo(str(path.resolve()), arcname=path.name)
-            info.uid = info.gid = APP_UID
-            info.mode = 0o644
-            with path.open("rb") as handle:
-                archive.addfile(info, handle)
-    if not box.container.put_archive(SOURCE, buffer.getvalue()):
-        raise SystemExit("benchmark aborted: the files could not be copied into the appliance")
 
 
 def write_update_check_section(record: dict) -> None:
