@@ -65,6 +65,11 @@ def total(samples, name: str, **labels: str) -> float:
     return sum(v for (n, got), v in samples.items() if n == name and wanted <= got)
 
 
+def _idle_workers(online, connection) -> float:
+    samples = parse(prometheus.render(online, connection, ("web-1:8601", 4)))
+    return total(samples, "openms_workers", state="idle")
+
+
 def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers, redis_url, nz_files):
     online = load_settings(env=online_env(settings, redis_url))
     names = []
@@ -83,6 +88,9 @@ def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers
     connection = get_connection(online.queue)
     wait_for(lambda: sum(run_totals.read(connection)[0].values()) == 3, 10, what="three counted ends")
 
+    # A run's state is final before its worker has put the job away: RQ marks the worker idle a
+    # moment later.
+    wait_for(lambda: _idle_workers(online, connection) == 1, 10, what="the worker to be idle again")
     text = prometheus.render(online, connection, ("web-1:8601", 4))
     samples = parse(text)
     assert value(samples, "openms_build_info", version=VERSION) == 1

@@ -78,8 +78,13 @@ def _create(settings: Settings, who: auth.Person) -> None:
 
 
 def _rename(settings: Settings, workspace: Path, who: auth.Person, current: str) -> None:
-    name = st.text_input("Name", value=current, max_chars=owners.NAME_MAX, key=f"my-ws-name-{workspace.name}")
-    if st.button("Rename", key="my-ws-rename") and name != current:
+    # A form: the typed name and the press of Rename reach the app in one message, so neither can be
+    # lost to a rerun in between (the Run page's status reruns its part of the page every second).
+    with st.form(key=f"my-ws-rename-{workspace.name}", border=False):
+        key = f"my-ws-name-{workspace.name}"
+        name = st.text_input("Name", value=current, max_chars=owners.NAME_MAX, key=key)
+        pressed = st.form_submit_button("Rename")
+    if pressed and name != current:
         try:
             owners.rename(settings.workspaces_dir, who.key, workspace.name, name)
         except UserError as err:
