@@ -5,6 +5,7 @@ Redis that is down reported as down, not as an error."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 
@@ -15,15 +16,16 @@ from rq.executions import Execution
 from rq.job import Job
 
 from src import runs
+from src.core.run import RunState
 from src.core.settings import load_settings
 from src.core.version import VERSION
-from src.jobs import pieces
+from src.jobs import pieces, run_events
 from src.jobs.connection import get_connection
 from src.jobs.ops import admin, prometheus
 from src.jobs.telemetry import run_totals
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.demo_data import generate_runs
-from tests.conftest import wait_for
+from tests.conftest import put_inputs, wait_for
 from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
@@ -114,6 +116,37 @@ def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers
     assert value(samples, "openms_disk_free_bytes") > 0
     for visitor_data in ("metrics-good", "metrics-bad", "private-sample", CLIENT, *job_ids):
         assert visitor_data not in text, visitor_data
+
+
+def ended_events(records, job_id: str) -> list[str]:
+    return [r.outcome for r in records if getattr(r, "event", "") == "ended" and r.job_id == job_id]
+
+
+def test_every_run_is_counted_once_however_it_ended(settings, workers, redis_url, nz_files, caplog):
+    """A run cancelled while it waits never reaches a worker: the stop that ended it counts it and
+    logs its end. A running run stopped is seen ended by the worker's stopped callback and by the
+    stop's own check: whichever writes its end counts it, once."""
+    caplog.set_level(logging.INFO, logger=run_events.log.name)
+    online = load_settings(env=online_env(settings, redis_url))
+    connection = get_connection(online.queue)
+    waiting = MetabolomicsWorkflow(online.workspaces_dir / "cancel-waiting", online)
+    generate_runs(waiting.files.input_dir("mzML-files"), 1, n_spectra=20)
+    waiting_id = runs.start(waiting, client=CLIENT).job_id
+    assert runs.stop(waiting).state is RunState.CANCELLED
+    assert run_totals.read(connection)[0] == {(WF, "cancelled"): 1}
+    assert ended_events(caplog.records, waiting_id) == ["cancelled"]
+
+    running = MetabolomicsWorkflow(online.workspaces_dir / "stop-running", online)
+    put_inputs(running, nz_files[:3])  # FeatureFinderMetabo's defaults: seconds per file
+    workers.start(online, redis_url, 1)
+    runs.start(running, client=CLIENT)
+    wait_for(lambda: running.state.read().state is RunState.RUNNING, 60, interval=0.1, what="the run's start")
+    assert runs.stop(running).state is RunState.CANCELLED
+    # The worker's stopped callback has run once the worker is idle again.
+    wait_for(lambda: _idle_workers(online, connection) == 1, 30, what="the worker to be idle again")
+    ended, durations = run_totals.read(connection)
+    assert ended == {(WF, "cancelled"): 2}
+    assert durations[(WF, "cancelled")].cumulative()[-1][1] == 1  # the stopped one (the waiting one: no time)
 
 
 def test_runs_waiting_for_a_worker_are_queued_or_held_by_the_clients_share(settings, redis_url):

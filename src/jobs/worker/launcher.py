@@ -39,11 +39,10 @@ from src.core.settings import QueueSettings, Settings, load_for_command, redact
 from src.core.version import VERSION
 from src.jobs import pieces, reconcile
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
-from src.jobs.job_model import META_WORKFLOW, is_run, view_queue_name, workflow_of
+from src.jobs.job_model import is_run, view_queue_name, workflow_of
 from src.jobs.rq_adapter import release_dead_scheduler_locks
 from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.telemetry import queue_load
-from src.jobs.worker.tasks import run_ended
 from src.workflows import RegistryError, installed
 
 log = logging.getLogger("src.jobs.worker")
@@ -183,7 +182,6 @@ def horse_killed(settings: Settings, connection: redis.Redis, job: Job, *_: obje
     if not is_run(job):
         # a piece: RQ retries it and its run's own job waits; a viewer's index: its page offers a retry
         return
-    run_ended(connection, job.meta.get(META_WORKFLOW, ""), job.id, "lost", None)
     try:
         reconcile.lost_run(workflow_of(job, settings), job)
     except OSError as err:  # e.g. a full disk; the maintenance pass tries again

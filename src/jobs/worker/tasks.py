@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
@@ -25,8 +23,6 @@ from src.jobs.client import recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.errors import PieceFailed, WorkflowFailed
 from src.jobs.job_model import is_piece, workflow_of
-from src.jobs.telemetry import run_totals
-from src.jobs.telemetry.durations import record_duration
 from src.jobs.worker.spreading import QueueSpreader
 from src.workflows import build as build_workflow
 
@@ -102,27 +98,12 @@ def run_workflow(ref: str, workspace: str) -> dict:
             _leave_order(settings, job)
     duration = round(time.monotonic() - started, 3)
     if job is not None:
-        run_ended(job.connection, workflow.id, job.id, outcome.value, duration)
+        reconcile.record_end(job.connection, workflow.id, job.id, outcome.value, duration)
     if outcome is RunState.FAILED:
         if job is not None:
             job.retries_left = 0  # a run that failed on its own would fail again: no retry
         raise WorkflowFailed(workflow.last_error or "The workflow failed.")
     return {"outcome": outcome.value, "seconds": duration}
-
-
-def run_ended(connection: Redis, workflow_id: str, job_id: str, outcome: str, seconds: float | None) -> None:
-    """A run's end, told once to everything on the queue's side that keeps it: the log line (``run_events``),
-    the totals /metrics reports (``telemetry/run_totals``) and, for a finished run, the recent run times
-    the waiting visitors' estimates use (``telemetry/durations``). (Its workspace's status, end marker
-    and e-mail are written by the run itself, ``WorkflowBase.finish``.) Redis not answering costs
-    these counts, never the run."""
-    run_events.ended(job_id, outcome, seconds)
-    run_totals.record_end(connection, workflow_id, outcome, seconds)
-    if outcome == RunState.FINISHED.value and seconds is not None:
-        try:
-            record_duration(connection, seconds)
-        except REDIS_ERRORS as err:  # only the estimates miss one sample
-            log.warning("run time of job %s not recorded (Redis: %s)", job_id, err)
 
 
 def _leave_order(settings, job: Job) -> None:
@@ -212,9 +193,9 @@ def on_job_stopped(job: Job, connection) -> None:
     """RQ stopped callback (runs in the worker after the horse was killed): end the logs as
     cancelled, and every piece of the run with them."""
     workflow = workflow_of(job)
-    if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
-        workflow.finish(RunState.CANCELLED)
-    _leave_order(workflow.settings, job)
-    if not is_piece(job):
-        seconds = (datetime.now(UTC) - job.started_at).total_seconds() if job.started_at else None
-        run_ended(connection, workflow.id, job.id, RunState.CANCELLED.value, seconds)
+    if is_piece(job):  # stopped on its own (e.g. from rq-dashboard): its run ends as stopped
+        if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
+            workflow.finish(RunState.CANCELLED)
+        _leave_order(workflow.settings, job)
+    elif not reconcile.end(workflow, job, RunState.CANCELLED):
+        _leave_order(workflow.settings, job)  # ended by another caller: only make sure it left the order
