@@ -42,12 +42,12 @@ class SpreadBench(Bench):
         pool.start_project(count, self.redis.client)
         return pool
 
-    def study_run(self, files: list[Path], client: str = "", noise: bool = False) -> tuple[float, object]:
+    def study_run(self, files: list[Path], visitor: str = "", noise: bool = False) -> tuple[float, object]:
         """(start to end by the run's own status file, the workflow); FeatureFinderMetabo's defaults
         unless ``noise``, as the study was measured."""
         workflow = self.workflow(self.online, files, noise=noise)
         start = time.time()
-        runs.start(workflow, client=client)
+        runs.start(workflow, visitor=visitor)
         self.wait_final(workflow, interval=0.2)
         return workflow.state.read().ended_at - start, workflow
 
@@ -125,8 +125,8 @@ class SpreadBench(Bench):
     # ---- 4. fairness: a small run beside a big study -------------------------------------------
     def fairness(self) -> None:
         pool = self.pool(2)
-        alone_b, _ = self.study_run(ONE_FILE, client="visitor-b")
-        alone_a, study = self.study_run(STUDY, client="visitor-a")
+        alone_b, _ = self.study_run(ONE_FILE, visitor="visitor-b")
+        alone_a, study = self.study_run(STUDY, visitor="visitor-a")
         pieces_log = read_log(study.logger.log_dir, "commands")
         longest = max(
             float(t)
@@ -135,10 +135,10 @@ class SpreadBench(Bench):
         a = self.workflow(self.online, STUDY, noise=False)
         b = self.workflow(self.online, ONE_FILE, noise=False)
         a_start = time.time()
-        runs.start(a, client="visitor-a")
+        runs.start(a, visitor="visitor-a")
         time.sleep(3)
         b_start = time.time()
-        runs.start(b, client="visitor-b")
+        runs.start(b, visitor="visitor-b")
         self.wait_final(b, interval=0.2)
         self.wait_final(a, interval=0.2)
         pool.stop()
@@ -168,7 +168,7 @@ class SpreadBench(Bench):
         started, refused = [], 0
         for workflow in workflows:
             try:
-                runs.start(workflow, client="198.51.100.20")
+                runs.start(workflow, visitor="198.51.100.20")
                 started.append(workflow)
             except runs.RunRefused:
                 refused += 1

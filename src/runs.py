@@ -17,30 +17,30 @@ from src.core.settings import Settings, redact
 from src.core.workflow import LocalRunner, WorkflowBase
 from src.core.workspace import space as storage
 from src.jobs.client import job_status, queue_reading
-from src.jobs.client import limits as client_limits
+from src.jobs.client import limits as visitor_limits
 from src.jobs.client.enqueue import cancel, enqueue, forget_job, recorded_job_id
 from src.jobs.connection import REDIS_ERRORS, reachable
 from src.jobs.errors import JobAccessError, StartRefused
 
 log = logging.getLogger(__name__)
 
-#: Online mode's local fallback runs (Redis down), counted per client in this process.
-_local_runs = client_limits.LocalRuns()
+#: Online mode's local fallback runs (Redis down), counted per visitor in this process.
+_local_runs = visitor_limits.LocalRuns()
 
 
 def queue_wanted(settings: Settings) -> bool:
     return settings.online_deployment and settings.queue.enabled
 
 
-def start(workflow: WorkflowBase, client: str = "") -> RunView:
+def start(workflow: WorkflowBase, visitor: str = "") -> RunView:
     """Start a run; raises RunRefused (nothing started) with a message for the user.
 
-    ``client`` is the visitor's address (see ``client_limits``); in online mode it may have
+    ``visitor`` is the visitor's address (see ``src/jobs/client/limits.py``); in online mode it may have
     only so many runs waiting or running at once.
     """
     _check_startable(workflow)
     try:
-        return _start(workflow, client)
+        return _start(workflow, visitor)
     except OSError as err:  # the run's files could not be written (a full disk, a broken volume)
         log.error("could not start a run in %s: %s", workflow.workspace.name, err)
         if storage.is_disk_full(err):
@@ -48,13 +48,13 @@ def start(workflow: WorkflowBase, client: str = "") -> RunView:
         raise RunRefused(f"The run could not be started ({err.strerror}). Try again in a moment.") from None
 
 
-def _start(workflow: WorkflowBase, client: str) -> RunView:
+def _start(workflow: WorkflowBase, visitor: str) -> RunView:
     notice = ""
     if queue_wanted(workflow.settings):
         usable, why = reachable(workflow.settings.queue)
         if usable:
             try:
-                return RunView(mode="queue", state=RunState.QUEUED, job_id=enqueue(workflow, client=client))
+                return RunView(mode="queue", state=RunState.QUEUED, job_id=enqueue(workflow, visitor=visitor))
             except StartRefused as err:
                 raise RunRefused(str(err)) from None
             except REDIS_ERRORS as err:
@@ -63,7 +63,7 @@ def _start(workflow: WorkflowBase, client: str) -> RunView:
             f"The run started directly on the web server because {why}. It will work, only without a queue."
         )
         log.warning("falling back to a local run for %s: %s", workflow.workspace.name, why)
-    return _start_local(workflow, client, notice)
+    return _start_local(workflow, visitor, notice)
 
 
 def _check_startable(workflow: WorkflowBase) -> None:
@@ -80,18 +80,18 @@ def _check_startable(workflow: WorkflowBase) -> None:
         raise RunRefused(ALREADY_ACTIVE)
 
 
-def _start_local(workflow: WorkflowBase, client: str, notice: str) -> RunView:
+def _start_local(workflow: WorkflowBase, visitor: str, notice: str) -> RunView:
     limit = workflow.settings.limits.running_runs_per_client
-    counted = workflow.settings.online_deployment and client
-    if counted and (active := _local_runs.active(client)) >= limit:
-        raise RunRefused(client_limits.local_limit_message(active, limit, client))
+    counted = workflow.settings.online_deployment and visitor
+    if counted and (active := _local_runs.active(visitor)) >= limit:
+        raise RunRefused(visitor_limits.local_limit_message(active, limit, visitor))
     forget_job(workflow)
     try:
         LocalRunner(workflow).start()
     except AlreadyRunning as err:  # started from another tab a moment ago
         raise RunRefused(f"{err} Wait for it to finish or stop it first.") from None
     if counted:
-        _local_runs.add(client, workflow)
+        _local_runs.add(visitor, workflow)
     return RunView(mode="local", state=RunState.RUNNING, notice=notice)
 
 

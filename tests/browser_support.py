@@ -108,10 +108,10 @@ def local_app(settings, tmp_path):
 def new_page(browser, request):
     contexts = []
 
-    def open_page(client: str = "") -> Page:
-        """A new visitor (own cookies, own Streamlit session); ``client`` is the address a proxy
+    def open_page(visitor: str = "") -> Page:
+        """A new visitor (own cookies, own Streamlit session); ``visitor`` is the address a proxy
         in front of the app would put in X-Forwarded-For (Streamlit trusts it from loopback)."""
-        headers = {"X-Forwarded-For": client} if client else {}
+        headers = {"X-Forwarded-For": visitor} if visitor else {}
         context = browser.new_context(viewport={"width": 1400, "height": 1000}, extra_http_headers=headers)
         contexts.append(context)
         page = context.new_page()

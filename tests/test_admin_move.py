@@ -27,12 +27,12 @@ CLIENT = "198.51.100.78"
 
 
 def waiting_runs(settings, count: int) -> list[str]:
-    """``count`` runs of one client that wait (no worker runs): one for a worker, the rest held."""
+    """``count`` runs of one visitor that wait (no worker runs): one for a worker, the rest held."""
     job_ids = []
     for index in range(count):
         workflow = MetabolomicsWorkflow(settings.workspaces_dir / f"move-{index}", settings)
         generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=20)
-        job_ids.append(runs.start(workflow, client=CLIENT).job_id)
+        job_ids.append(runs.start(workflow, visitor=CLIENT).job_id)
     return job_ids
 
 

@@ -1,4 +1,4 @@
-"""Limits that hold against a determined client, on the real image: a forged X-Forwarded-For,
+"""Limits that hold against a determined visitor, on the real image: a forged X-Forwarded-For,
 simultaneous sign-ins, parallel uploads, endless page loads, a tool reaching for secrets, and the
 headers every answer carries (raw HTTP and a real browser)."""
 
@@ -59,23 +59,23 @@ def test_a_forged_x_forwarded_for_counts_only_from_a_trusted_proxy(box, new_page
     site = Site(f"http://{appliance.ip}:8501")
     believed = trusted == "this host"
     for n in range(5):  # five wrong passwords, each from a new tab that claims a new address
-        page = new_page(client=f"203.0.113.{n}")
+        page = new_page(visitor=f"203.0.113.{n}")
         open_app(page, site, "admin")
         sign_in(page, "wrong-password")
         expect(page.get_by_text(re.compile("Wrong admin password"))).to_be_visible()
-    page = new_page(client="203.0.113.99")
+    page = new_page(visitor="203.0.113.99")
     open_app(page, site, "admin")
     sign_in(page, ADMIN_PASSWORD)
-    if believed:  # a new address from a trusted proxy: a new client, whose right password counts
+    if believed:  # a new address from a trusted proxy: a new visitor, whose right password counts
         expect(page.get_by_text(re.compile("Signed in as administrator"))).to_be_visible()
     else:
         expect(page.get_by_text(re.compile("This try was not checked"))).to_be_visible()
 
-    expect(state_shown(start_example_run(new_page(client="198.51.100.1"), site), "Queued")).to_be_visible()
-    second = start_example_run(new_page(client="198.51.100.2"), site)
+    expect(state_shown(start_example_run(new_page(visitor="198.51.100.1"), site), "Queued")).to_be_visible()
+    second = start_example_run(new_page(visitor="198.51.100.2"), site)
     if believed:
         expect(state_shown(second, "Queued")).to_be_visible()
-    else:  # the same client as the first run: over its share, so held
+    else:  # the same visitor as the first run: over its share, so held
         expect(state_shown(second, "Waiting")).to_be_visible()
         expect(
             second.get_by_text(re.compile(r"when one of the 1 run from your network ends"))

@@ -1,6 +1,6 @@
 """A study spread over the workers of the real image: Stop ends every piece on every worker within
 2 s; kill -9 of a worker mid-piece costs that piece only (supervisord restarts the worker) and
-the table is the same; six browser sessions from one address with two runs per client: two run,
+the table is the same; six browser sessions from one address with two runs per visitor: two run,
 four show Waiting, all six end Completed without anyone pressing Start again."""
 
 from __future__ import annotations

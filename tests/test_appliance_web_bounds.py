@@ -1,6 +1,6 @@
 """The web bounds on the image, through its HAProxy on port 8501 (tests/test_web_bounds.py checks the
 same on a local web server): 20 sessions sending 20 MB each leave the web server's memory alone,
-one client's sessions beyond SESSIONS_PER_CLIENT are refused with the reason, Streamlit's metrics
+one visitor's sessions beyond SESSIONS_PER_CLIENT are refused with the reason, Streamlit's metrics
 answer 404 however the path is spelled, and a websocket from another site's page is refused by
 the app's own guard, which looks nothing up (Streamlit's check asked checkip.amazonaws.com, and
 logged "Did not auto detect external IP" each time)."""

@@ -285,7 +285,7 @@ def test_a_queued_run_spread_over_two_workers_gives_the_same_table(
     workflow = analysis(peak_stats(example), online_settings, "queued", nz_files)
     # The workers import the workflow from its job's reference: they need the package's folder.
     workers.start(online_settings, redis_url, 2, PYTHONPATH=example.env()["PYTHONPATH"])
-    view = runs.start(workflow, client="192.0.2.31")
+    view = runs.start(workflow, visitor="192.0.2.31")
     assert view.mode == "queue"
     final = wait_for(
         lambda: (seen := runs.status(workflow)).state.is_final and seen,

@@ -1,6 +1,6 @@
 """Anonymous visitors in a real browser: nothing of one visitor reaches another without the admin
 password, the admin sign-in is limited and expires, uploads are bounded and streamed to disk, and
-runs are limited per client. Real Streamlit server (src/web/server.py), real Redis and workers.
+runs are limited per visitor. Real Streamlit server (src/web/server.py), real Redis and workers.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def test_the_sixth_wrong_password_is_refused_unchecked_and_a_sign_in_expires(sta
     assert log.count("wrong admin password from") == 5 and "refused unchecked" in log
     assert "wrong-guess" not in log and ADMIN_PASSWORD not in log
 
-    other = new_page(client="198.51.100.23")  # another client is not held up
+    other = new_page(visitor="198.51.100.23")  # another visitor is not held up
     open_app(other, server, "admin")
     sign_in(other, ADMIN_PASSWORD)
     expect(other.get_by_text("Signed in as administrator until")).to_be_visible()
@@ -197,8 +197,8 @@ def test_a_1gb_upload_is_streamed_to_disk_without_growing_the_server(
 def test_a_fourth_run_from_one_client_is_held_and_another_client_queues(start_server, new_page, request):
     server = start_server()  # no worker: every run stays waiting
 
-    def start_run(client: str) -> Page:
-        return start_example_run(new_page(client=client), server)
+    def start_run(visitor: str) -> Page:
+        return start_example_run(new_page(visitor=visitor), server)
 
     for _ in range(3):
         expect(state_shown(start_run("203.0.113.5"), "Queued")).to_be_visible()

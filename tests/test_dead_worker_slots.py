@@ -54,8 +54,8 @@ def test_a_killed_workers_registration_stops_counting_as_idle_long_before_it_exp
     assert connection.ttl(gone.key) > 40  # ... and will for a while yet
 
     runs = [Job.create("time.sleep", args=(1,), id=f"nap-{n}", connection=connection) for n in range(2)]
-    for run, client in zip(runs, ("lab-a", "lab-b"), strict=True):
-        order.submit_run(run, client, "normal")
+    for run, visitor in zip(runs, ("lab-a", "lab-b"), strict=True):
+        order.submit_run(run, visitor, "normal")
     order.release_for_idle_workers()
     assert order.waiting_queue.count == 1  # one job for the one living worker; the other waits its turn
     for run in runs:

@@ -1,6 +1,6 @@
 """Held runs never make the queue full for others (issue 29, item 2), against a real redis-server
 and the real enqueue path (``src.runs.start``, what the Run page calls), with no worker running:
-a client's held runs are bounded well below the queue's size and count against its own bound only.
+a visitor's held runs are bounded well below the queue's size and count against its own bound only.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ def workspaces(settings, count: int, tmp_path) -> list[MetabolomicsWorkflow]:
     return flows
 
 
-def start(workflow: MetabolomicsWorkflow, client: str) -> str:
+def start(workflow: MetabolomicsWorkflow, visitor: str) -> str:
     """The outcome of a Start as the Run page sees it: the run's state, or the refusal's text."""
     try:
-        runs.start(workflow, client=client)
+        runs.start(workflow, visitor=visitor)
     except runs.RunRefused as err:
         return f"refused: {err}"
     return runs.status(workflow).state.value
@@ -69,7 +69,7 @@ def test_52_starts_from_one_client_then_one_from_another_the_others_run_is_queue
     assert Scheduler(online, connection).queued_count() == share  # held runs do not count toward max_queued
     assert Scheduler(online, connection).held_count() == bound
 
-    assert start(theirs, OTHER) == "queued"  # a second client can start while one holds many
+    assert start(theirs, OTHER) == "queued"  # a second visitor can start while one holds many
     view = runs.status(theirs)
     assert view.position == share + 1 and view.queue_length == share + 1
 

@@ -1,6 +1,6 @@
 """E-mail abuse, closed (issue 29, items 7 and 8): simultaneous Confirm presses compare at most
 CODE_TRIES codes (counted in Redis before comparing online, under a file lock locally), the
-confirmation codes one client may have mailed per hour are bounded, and the stop link reaches mail
+confirmation codes one visitor may have mailed per hour are bounded, and the stop link reaches mail
 programs as a plain List-Unsubscribe header. A real redis-server and a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def mail_env(settings, port: int, **extra: str) -> dict[str, str]:
 
 def ask_for_code(settings, workspace, mailbox: Mailbox, address: str = "someone@example.org") -> str:
     seen = len(mailbox.messages)
-    subscription.ask(settings, workspace, address, client="198.51.100.4")
+    subscription.ask(settings, workspace, address, visitor="198.51.100.4")
     wait_for(lambda: len(mailbox.messages) > seen, 10, what="the confirmation mail")
     return code_in(mailbox.messages[-1][1])
 
@@ -141,11 +141,11 @@ def test_codes_per_client_and_hour_are_bounded_across_fresh_workspaces(mode, set
         env = {**env, **online_env(settings, redis_url)}
     configured = load_settings(env=env)
     refusals = []
-    for n in range(3):  # a fresh workspace and a fresh address each time, from one client
+    for n in range(3):  # a fresh workspace and a fresh address each time, from one visitor
         workspace = configured.workspaces_dir / f"fresh{n}"
         workspace.mkdir()
-        try:  # what the Run page calls with its visitor's client, and shows the refusal of
-            subscription.ask(configured, workspace, f"victim{n}@example.org", client="198.51.100.4")
+        try:  # what the Run page calls with its visitor, and shows the refusal of
+            subscription.ask(configured, workspace, f"victim{n}@example.org", visitor="198.51.100.4")
         except AddressError as err:
             refusals.append(str(err))
     assert refusals == [
@@ -156,10 +156,10 @@ def test_codes_per_client_and_hour_are_bounded_across_fresh_workspaces(mode, set
     assert [to for to, _ in mailbox.messages] == [["victim0@example.org"], ["victim1@example.org"]]
     assert subscription.read(configured.workspaces_dir / "fresh2").email == ""  # nothing kept either
 
-    other = configured.workspaces_dir / "other"  # another client is not affected
+    other = configured.workspaces_dir / "other"  # another visitor is not affected
     other.mkdir()
-    subscription.ask(configured, other, "victim2@example.org", client="203.0.113.77")
-    wait_for(lambda: len(mailbox.messages) == 3, 10, what="the other client's code")
+    subscription.ask(configured, other, "victim2@example.org", visitor="203.0.113.77")
+    wait_for(lambda: len(mailbox.messages) == 3, 10, what="the other visitor's code")
 
 
 def test_the_stop_link_reaches_mail_programs_as_a_plain_list_unsubscribe_header(settings, mailbox):

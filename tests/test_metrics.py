@@ -84,7 +84,7 @@ def test_real_runs_are_counted_by_outcome_with_their_durations(settings, workers
         nz_files[0].read_bytes()[:100_000]
     )
     workers.start(online, redis_url, 1)
-    job_ids = [runs.start(w, client=CLIENT).job_id for w in (*names, bad)]
+    job_ids = [runs.start(w, visitor=CLIENT).job_id for w in (*names, bad)]
     for workflow in (*names, bad):
         wait_for(lambda w=workflow: w.state.read().is_final, 120, interval=0.2, what="the run to end")
     connection = get_connection(online.queue)
@@ -131,7 +131,7 @@ def test_every_run_is_counted_once_however_it_ended(settings, workers, redis_url
     connection = get_connection(online.queue)
     waiting = MetabolomicsWorkflow(online.workspaces_dir / "cancel-waiting", online)
     generate_runs(waiting.files.input_dir("mzML-files"), 1, n_spectra=20)
-    waiting_id = runs.start(waiting, client=CLIENT).job_id
+    waiting_id = runs.start(waiting, visitor=CLIENT).job_id
     assert runs.stop(waiting).state is RunState.CANCELLED
     assert run_totals.read(connection)[0] == {(WF, "cancelled"): 1}
     assert ended_events(caplog.records, waiting_id) == ["cancelled"]
@@ -139,7 +139,7 @@ def test_every_run_is_counted_once_however_it_ended(settings, workers, redis_url
     running = MetabolomicsWorkflow(online.workspaces_dir / "stop-running", online)
     put_inputs(running, nz_files[:3])  # FeatureFinderMetabo's defaults: seconds per file
     workers.start(online, redis_url, 1)
-    runs.start(running, client=CLIENT)
+    runs.start(running, visitor=CLIENT)
     wait_for(lambda: running.state.read().state is RunState.RUNNING, 60, interval=0.1, what="the run's start")
     assert runs.stop(running).state is RunState.CANCELLED
     # The worker's stopped callback has run once the worker is idle again.
@@ -155,10 +155,10 @@ def test_runs_waiting_for_a_worker_are_queued_or_held_by_the_clients_share(setti
     for index in range(3):
         workflow = MetabolomicsWorkflow(online.workspaces_dir / f"waiting-{index}", online)
         generate_runs(workflow.files.input_dir("mzML-files"), 1, n_spectra=20)
-        job_ids.append(runs.start(workflow, client=CLIENT).job_id)
+        job_ids.append(runs.start(workflow, visitor=CLIENT).job_id)
     admin.move(online, job_ids[-1], "high")  # as the admin page's "move" does
     samples = parse(prometheus.render(online, get_connection(online.queue), None))
-    # No worker: nothing is admitted; the client's share (1) lets one wait as queued, two are held.
+    # No worker: nothing is admitted; the visitor's share (1) lets one wait as queued, two are held.
     assert value(samples, "openms_runs", state="queued") == 1
     assert value(samples, "openms_runs", state="held") == 2
     assert value(samples, "openms_queue_depth", priority="normal") == 2

@@ -1,7 +1,7 @@
 """An admin's requeue of a failed run is a start like any other (issue 30, item 4a), against a real
-redis-server and real workers: counted against its client's running share and held while that
-client has its share running, even with a worker idle; it starts by itself when one of the
-client's runs ends."""
+redis-server and real workers: counted against its visitor's running share and held while that
+visitor has its share running, even with a worker idle; it starts by itself when one of the
+visitor's runs ends."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def test_a_requeued_failed_run_is_held_while_its_client_has_its_share_running(se
     failed, busy = (GateWorkflow(shared.workspaces_dir / name, shared) for name in ("failed", "busy"))
 
     open_gate(failed, fail=True)
-    failed_id = runs.start(failed, client=ONE).job_id
+    failed_id = runs.start(failed, visitor=ONE).job_id
     wait_for(lambda: state_of(failed) == "failed", 60, interval=0.1, what="the first run to fail")
-    runs.start(busy, client=ONE)  # the client's share (1) is running now
-    wait_for(lambda: state_of(busy) == "running", 60, interval=0.1, what="the client's second run")
+    runs.start(busy, visitor=ONE)  # the visitor's share (1) is running now
+    wait_for(lambda: state_of(busy) == "running", 60, interval=0.1, what="the visitor's second run")
 
     open_gate(failed)  # the cause is fixed; the admin requeues the failed run
     assert admin.requeue(shared, failed_id) is True
@@ -50,7 +50,7 @@ def test_a_requeued_failed_run_is_held_while_its_client_has_its_share_running(se
     listed = {run.job_id: run.state for run in admin.run_order(shared, connection)}
     assert listed[failed_id] == "held"
 
-    open_gate(busy)  # one of the client's runs ends: the held one starts by itself
+    open_gate(busy)  # one of the visitor's runs ends: the held one starts by itself
     wait_for(lambda: state_of(failed) == "finished", 60, interval=0.1, what="the requeued run to finish")
     assert state_of(busy) == "finished"
     assert failed.state.read().started_at >= busy.state.read().ended_at  # one at a time

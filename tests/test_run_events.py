@@ -41,8 +41,8 @@ def test_each_run_event_is_one_json_line_without_visitor_data(settings, workers,
     )
     workers.start(online, redis_url, 1, LOG_FORMAT="json")
 
-    good_id = runs.start(good, client="198.51.100.23").job_id
-    bad_id = runs.start(bad, client="198.51.100.23").job_id
+    good_id = runs.start(good, visitor="198.51.100.23").job_id
+    bad_id = runs.start(bad, visitor="198.51.100.23").job_id
     for workflow in (good, bad):
         wait_for(lambda w=workflow: w.state.read().is_final, 120, interval=0.2, what="the run to end")
     wait_for(lambda: len(events(json_lines(workers.logs()), bad_id)) == 2, 10, what="the ended event")

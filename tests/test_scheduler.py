@@ -1,5 +1,5 @@
-"""The scheduler's order against a real redis-server: fair between clients, then runs, then a run's
-jobs; priorities first; a client's share of started runs, its further runs held and admitted by
+"""The scheduler's order against a real redis-server: fair between visitors, then runs, then a run's
+jobs; priorities first; a visitor's share of started runs, its further runs held and admitted by
 themselves; a run's own job taking its pieces; recovery of jobs a dead process was moving.
 
 No worker runs here: what the order hands to RQ is read from RQ's queues, one job per idle worker.
@@ -30,9 +30,9 @@ def job(order: Scheduler, name: str) -> Job:
     return Job.create("builtins.len", args=([],), id=name, connection=order.connection)
 
 
-def submit(order: Scheduler, name: str, client: str, priority: str = "normal") -> Job:
+def submit(order: Scheduler, name: str, visitor: str, priority: str = "normal") -> Job:
     run = job(order, name)
-    order.submit_run(run, client, priority)
+    order.submit_run(run, visitor, priority)
     return run
 
 
@@ -49,7 +49,7 @@ def test_a_small_run_goes_ahead_of_a_big_runs_remaining_pieces(order):
     submit(order, "study", "lab-a")
     assert order.release(1) == 1  # the study's own job starts
     order.add_jobs("study", [job(order, f"study-piece-{i}") for i in range(12)])
-    submit(order, "small", "lab-b")  # started later, by another client
+    submit(order, "small", "lab-b")  # started later, by another visitor
     order.release(3)
     assert handed_out(order) == ["study", "study-piece-0", "small", "study-piece-1"]
     order.release(20)
@@ -82,10 +82,10 @@ def test_a_clients_runs_over_its_share_are_held_and_admitted_when_one_ends(order
     other = submit(order, "theirs", "elsewhere")
     places = [order.place(r.id) for r in runs]
     assert [p.held for p in places] == [False, False, True, True]
-    assert (places[3].held_position, places[3].client_held, places[3].share) == (2, 2, 2)
+    assert (places[3].held_position, places[3].visitor_held, places[3].share) == (2, 2, 2)
     assert order.place(other.id).held is False
 
-    assert order.release(10) == 3  # two of one-nat and the other client's run; two stay held
+    assert order.release(10) == 3  # two of one-nat and the other visitor's run; two stay held
     assert set(handed_out(order)) == {"mine0", "mine1", "theirs"}
     assert order.place("mine2").held and order.place("mine0") is None  # admitted: no place any more
     assert order.runs_of(order.run_info("mine0")["client"]) == (2, 2)

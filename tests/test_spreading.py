@@ -1,7 +1,7 @@
 """A study spread over every free worker, against a real redis-server, real RQ workers and the real
 TOPP tools on real mzML: pieces on both workers with the table of one job, no deadlock, a failed
 piece failing the run by name, a stop ending every piece, a killed worker costing one piece, runs
-over a client's share held and started by themselves."""
+over a visitor's share held and started by themselves."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
     connection = redis.Redis.from_url(redis_url)
     spread = study(online_settings, "spread")
     workers.start(online_settings, redis_url, 2)
-    run_id = runs.start(spread, client="192.0.2.1").job_id
+    run_id = runs.start(spread, visitor="192.0.2.1").job_id
     final = wait_end(spread)
     assert final.state == "finished", final.error
     done = piece_jobs(connection, run_id)
@@ -135,8 +135,8 @@ def test_one_worker_runs_its_pieces_side_by_side_as_its_threads_allow_with_the_s
 def test_two_studies_started_at_once_on_two_workers_both_finish(online_settings, workers, redis_url):
     first, second = study(online_settings, "first", STUDY[:4]), study(online_settings, "second", STUDY[2:])
     workers.start(online_settings, redis_url, 2)
-    runs.start(first, client="192.0.2.1")
-    runs.start(second, client="192.0.2.2")
+    runs.start(first, visitor="192.0.2.1")
+    runs.start(second, visitor="192.0.2.2")
     assert [wait_end(w).state for w in (first, second)] == ["finished", "finished"]
 
 
@@ -215,13 +215,13 @@ def test_runs_over_a_clients_share_are_held_then_start_by_themselves(settings, w
     theirs = study(shared, "theirs", STUDY[:2])
     workers.start(shared, redis_url, 2, RUNNING_RUNS_PER_CLIENT="1")
     for workflow in mine:
-        runs.start(workflow, client="198.51.100.7")
-    runs.start(theirs, client="198.51.100.8")
+        runs.start(workflow, visitor="198.51.100.7")
+    runs.start(theirs, visitor="198.51.100.8")
     wait_for(lambda: runs.status(mine[0]).state == "running", 30, interval=0.1, what="the first run")
     views = [runs.status(w) for w in mine[1:]]
     assert [v.state for v in views] == ["held", "held"]
     assert [(v.position, v.queue_length, v.share) for v in views] == [(1, 2, 1), (2, 2, 1)]
-    wait_for(lambda: runs.status(theirs).state != "queued", 30, interval=0.1, what="the other client's run")
+    wait_for(lambda: runs.status(theirs).state != "queued", 30, interval=0.1, what="the other visitor's run")
     assert [wait_end(w).state for w in [*mine, theirs]] == ["finished"] * 4
     recorded = [w.state.read() for w in mine]
     starts, ends = [r.started_at for r in recorded], [r.ended_at for r in recorded]

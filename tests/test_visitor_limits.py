@@ -1,5 +1,5 @@
 """Isolation and limits per visitor against a real redis-server and real workers: random job ids,
-runs per client, the admin sign-in's limit on wrong passwords, secrets kept from the tools."""
+runs per visitor, the admin sign-in's limit on wrong passwords, secrets kept from the tools."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def small_workflow(settings, name: str) -> MetabolomicsWorkflow:
 
 def test_job_ids_are_random_and_name_no_workspace(online_settings, redis_url):
     workflow = small_workflow(online_settings, "f3a1c2d4e5b6a7980a1b2c3d4e5f6a7b")
-    job_id = runs.start(workflow, client="198.51.100.1").job_id
+    job_id = runs.start(workflow, visitor="198.51.100.1").job_id
     assert re.fullmatch(r"[0-9a-f]{32}", job_id)
     assert workflow.workspace.name[:12] not in job_id
     job = enqueue.fetch_owned(workflow, job_id, redis.Redis.from_url(redis_url))
@@ -70,22 +70,22 @@ def test_runs_over_a_clients_share_are_held_and_only_the_held_limit_refuses(sett
     first = "203.0.113.10"
     mine = [small_workflow(limited, f"mine{i}") for i in range(6)]
     for workflow in mine[:5]:
-        runs.start(workflow, client=first)
+        runs.start(workflow, visitor=first)
     states = [runs.status(w).state for w in mine[:5]]
     assert states == ["queued"] * 3 + ["held"] * 2, states  # no worker: three wait their turn, two are held
     held = runs.status(mine[4])
     assert (held.position, held.queue_length, held.share) == (2, 2, 3)
     with pytest.raises(runs.RunRefused, match="You already have 2 runs waiting.*no more than 2 may wait"):
-        runs.start(mine[5], client=first)
+        runs.start(mine[5], visitor=first)
     assert enqueue.recorded_job_id(mine[5]) is None and mine[5].state.read().state == ""
 
-    assert runs.start(small_workflow(limited, "theirs"), client="203.0.113.99").state == "queued"
-    assert runs.start(small_workflow(limited, "script")).state == "queued"  # no client: a client of its own
+    assert runs.start(small_workflow(limited, "theirs"), visitor="203.0.113.99").state == "queued"
+    assert runs.start(small_workflow(limited, "script")).state == "queued"  # no visitor: a visitor of its own
     assert runs.status(small_workflow(limited, "theirs")).state == "queued"
 
     runs.stop(mine[0])  # one of the three ended: the first held run takes its place
     assert [runs.status(w).state for w in mine[1:5]] == ["queued", "queued", "queued", "held"]
-    assert runs.start(mine[5], client=first).state == "queued"  # one fewer held, so one more may wait
+    assert runs.start(mine[5], visitor=first).state == "queued"  # one fewer held, so one more may wait
     assert runs.status(mine[5]).state == "held"
 
 
@@ -99,11 +99,11 @@ def test_local_fallback_runs_count_per_client_too(settings):
     generate_large_run(first.files.input_dir("mzML-files"))
     second = small_workflow(down, "b")
     try:
-        view = runs.start(first, client="192.0.2.50")
+        view = runs.start(first, visitor="192.0.2.50")
         assert view.mode == "local" and "started directly on the web server" in view.notice
         with pytest.raises(runs.RunRefused, match="no more than 1 may run at once for your network"):
-            runs.start(second, client="192.0.2.50")
-        other = runs.start(second, client="192.0.2.51")
+            runs.start(second, visitor="192.0.2.50")
+        other = runs.start(second, visitor="192.0.2.51")
         assert other.mode == "local"
     finally:
         runs.stop(first)
@@ -116,15 +116,15 @@ def test_wrong_admin_passwords_are_limited_per_client_and_never_logged(online_se
     password = "the-right-password"
     caplog.set_level(logging.INFO, logger="src.jobs.ops.admin_auth")
 
-    def sign_in(client: str, session: str, given: str) -> admin_auth.SignIn:
-        return admin_auth.sign_in(connection, limits, client, session, password, given)
+    def sign_in(visitor: str, session: str, given: str) -> admin_auth.SignIn:
+        return admin_auth.sign_in(connection, limits, visitor, session, password, given)
 
     for attempt in range(limits.admin_max_failures):  # each from a fresh page: the address counts
         result = sign_in("198.51.100.7", f"s{attempt}", f"guess-{attempt}")
         assert not result.ok and result.message.startswith("Wrong admin password")
     sixth = sign_in("198.51.100.7", "s6", password)
     assert not sixth.ok and "not checked" in sixth.message and re.search(r"Wait \d+ minute", sixth.message)
-    assert sign_in("198.51.100.8", "s7", password).ok  # another client
+    assert sign_in("198.51.100.8", "s7", password).ok  # another visitor
     for attempt in range(limits.admin_max_failures):  # one page that moves between addresses
         sign_in(f"203.0.113.{attempt}", "roaming", "wrong")
     roaming = sign_in("203.0.113.99", "roaming", password)

@@ -5,7 +5,7 @@ a real web server (``streamlit run src/web/server.py``) with raw websockets and 
   memory grows by less than ``MEMORY_BOUND_MB`` and does not grow after they closed (it grew by
   1.2 GB and stayed there before ``server.maxMessageSize`` was set).
 - One client address has at most SESSIONS_PER_CLIENT sessions on a server: the next is refused
-  with 429 and its page says why, another client still connects, and a closed session frees its
+  with 429 and its page says why, another visitor still connects, and a closed session frees its
   place (the waiting page then connects by itself).
 - ``/_stcore/metrics`` answers 404 however its path is spelled.
 - A websocket from another site's page is refused without the server contacting anyone: an audit
@@ -154,7 +154,7 @@ def test_closed_sessions_do_not_pile_up_in_memory(server):
 def test_a_value_over_the_widget_bound_closes_its_session_and_an_ordinary_one_works(server):
     over = widget_value(message_limit_bytes() // 2 + 10**5)  # fits a message, not a widget's share
     assert close_code(server.url, FLOODER, over) == 1009
-    run_page(server.url, FLOODER)  # the same client goes on with an ordinary page
+    run_page(server.url, FLOODER)  # the same visitor goes on with an ordinary page
 
 
 def test_sessions_beyond_the_bound_of_one_client_wait_with_a_message(server, new_page):
@@ -166,10 +166,10 @@ def test_sessions_beyond_the_bound_of_one_client_wait_with_a_message(server, new
         assert status == 429  # the page shows the text of a JSON answer, so the text is a JSON string
         assert "Close a tab of it you no longer need" in " ".join(json.loads(body).split())
         assert get(server.url, "/_stcore/host-config", NEIGHBOUR)[0] == 200
-        with session(server.url, NEIGHBOUR):  # another client (another household) is not affected
+        with session(server.url, NEIGHBOUR):  # another visitor (another household) is not affected
             pass
 
-        page = new_page(client=CROWD)
+        page = new_page(visitor=CROWD)
         page.goto(server.url)
         expect(page.get_by_text("Connection failed with status 429")).to_be_visible()
         expect(page.get_by_text(re.compile(r"Too many pages of this app are open"))).to_be_visible()

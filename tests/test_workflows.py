@@ -90,9 +90,9 @@ def test_a_run_of_one_workflow_does_not_wait_for_a_run_of_another_in_the_same_wo
     """Each workflow has its own folder, its one active run and its history."""
     workers.start(online_settings, redis_url, 2)
     gate, features = two_in_one_workspace(online_settings, "side-by-side")
-    runs.start(gate, client=ONE)
+    runs.start(gate, visitor=ONE)
     wait_for(lambda: state(gate) == "running", 60, interval=0.1, what="the gate's run")
-    runs.start(features, client=ONE)
+    runs.start(features, visitor=ONE)
     wait_for(lambda: state(features) == "finished", 120, interval=0.2, what="the second workflow's run")
     assert state(gate) == "running"  # it never waited for the other workflow's run
     open_gate(gate)
@@ -104,14 +104,14 @@ def test_a_run_of_one_workflow_does_not_wait_for_a_run_of_another_in_the_same_wo
 
 @pytest.mark.slow
 def test_a_clients_share_counts_the_runs_of_every_workflow(settings, workers, redis_url):
-    """A share of one running run: the client's run of a second workflow in the same workspace is
+    """A share of one running run: the visitor's run of a second workflow in the same workspace is
     held, then starts by itself when the first one ends."""
     shared = load_settings(env=online_env(settings, redis_url, RUNNING_RUNS_PER_CLIENT="1"))
     workers.start(shared, redis_url, 2, RUNNING_RUNS_PER_CLIENT="1")
     gate, features = two_in_one_workspace(shared, "one-share")
-    runs.start(gate, client=ONE)
+    runs.start(gate, visitor=ONE)
     wait_for(lambda: state(gate) == "running", 60, interval=0.1, what="the gate's run")
-    runs.start(features, client=ONE)
+    runs.start(features, visitor=ONE)
     wait_for(lambda: state(features) == "held", 10, interval=0.1, what="the second workflow's run held")
     open_gate(gate)
     wait_for(lambda: state(features) == "finished", 120, interval=0.2, what="the held run")

@@ -68,8 +68,8 @@ def test_new_workspaces_per_client_are_bounded_and_a_link_still_opens(tmp_path):
              "NEW_WORKSPACES_PER_CLIENT_PER_HOUR": "3"}
     )  # fmt: skip
 
-    def visit(client: str, link: str | None = None) -> ws.Resolution:
-        return ws.resolve_online(tmp_path, link, lambda: new_workspaces.take(settings, client))
+    def visit(visitor: str, link: str | None = None) -> ws.Resolution:
+        return ws.resolve_online(tmp_path, link, lambda: new_workspaces.take(settings, visitor))
 
     made = [visit("198.51.100.1") for _ in range(3)]
     with pytest.raises(WorkspaceError, match="3 new workspaces were made from your address"):

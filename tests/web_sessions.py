@@ -35,11 +35,11 @@ METRICS_SPELLINGS = (
 )
 
 
-def session(base: str, client: str = "", **headers: str) -> ClientConnection:
+def session(base: str, visitor: str = "", **headers: str) -> ClientConnection:
     """A raw Streamlit session on the app at ``base`` (http://host:port), as a browser opens it;
     ``client`` is the address a proxy in front would write into X-Forwarded-For (a web server
     believes it from loopback; HAProxy writes its own)."""
-    forwarded = {"X-Forwarded-For": client} if client else {}
+    forwarded = {"X-Forwarded-For": visitor} if visitor else {}
     return connect(
         base.replace("http://", "ws://") + "/_stcore/stream",
         subprotocols=["streamlit"],
@@ -63,10 +63,10 @@ def fragments(payload: bytes, size: int = 10**5) -> list[bytes]:
     return [payload[i : i + size] for i in range(0, len(payload), size)]
 
 
-def run_page(base: str, client: str = "", value: int = 10) -> None:
+def run_page(base: str, visitor: str = "", value: int = 10) -> None:
     """One ordinary session that runs the app's first page (with a widget value of ``value``
     characters) and ends."""
-    with session(base, client) as ws:
+    with session(base, visitor) as ws:
         ws.send(widget_value(value))
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -75,11 +75,11 @@ def run_page(base: str, client: str = "", value: int = 10) -> None:
     pytest.fail("the page's script did not finish")
 
 
-def close_code(base: str, client: str, payload: bytes | list[bytes]) -> int | None:
+def close_code(base: str, visitor: str, payload: bytes | list[bytes]) -> int | None:
     """Send one message (a list: as fragments); the code the server closes the session with (None:
     it dropped the connection without one; STAYED_OPEN: it kept the session)."""
     try:
-        with session(base, client) as ws:
+        with session(base, visitor) as ws:
             ws.send(payload)
             while True:
                 ws.recv(timeout=30)
@@ -91,11 +91,11 @@ def close_code(base: str, client: str, payload: bytes | list[bytes]) -> int | No
         return None
 
 
-def close_codes(base: str, client: str, payloads: list[bytes | list[bytes]]) -> list[int | None]:
+def close_codes(base: str, visitor: str, payloads: list[bytes | list[bytes]]) -> list[int | None]:
     """``close_code`` of each payload, all sent at once."""
     codes: list[int | None] = []
     threads = [
-        threading.Thread(target=lambda p=p: codes.append(close_code(base, client, p))) for p in payloads
+        threading.Thread(target=lambda p=p: codes.append(close_code(base, visitor, p))) for p in payloads
     ]
     for thread in threads:
         thread.start()
@@ -104,19 +104,19 @@ def close_codes(base: str, client: str, payloads: list[bytes | list[bytes]]) -> 
     return codes
 
 
-def refused(base: str, client: str = "", **headers: str) -> tuple[int, str]:
+def refused(base: str, visitor: str = "", **headers: str) -> tuple[int, str]:
     """Status and text with which the server refuses a session."""
-    with pytest.raises(InvalidStatus) as refusal, session(base, client, **headers):
+    with pytest.raises(InvalidStatus) as refusal, session(base, visitor, **headers):
         pass
     response = refusal.value.response
     return response.status_code, bytes(response.body or b"").decode()
 
 
-def get(base: str, path: str, client: str = "") -> tuple[int, str]:
+def get(base: str, path: str, visitor: str = "") -> tuple[int, str]:
     """GET ``path`` exactly as written (http.client neither decodes nor folds it)."""
     address = urlparse(base)
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
-    connection.request("GET", path, headers={"X-Forwarded-For": client} if client else {})
+    connection.request("GET", path, headers={"X-Forwarded-For": visitor} if visitor else {})
     answer = connection.getresponse()
     return answer.status, answer.read().decode(errors="replace")
 

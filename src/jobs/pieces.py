@@ -127,7 +127,7 @@ def stop_all(connection: Redis, run_id: str) -> int:
 
 
 def end_run(settings: Settings, connection: Redis, run_id: str) -> None:
-    """A run ended (any way): it leaves the scheduler's order, which frees its client's share and
+    """A run ended (any way): it leaves the scheduler's order, which frees its visitor's share and
     lets a held run start, and none of its pieces waits or runs any longer."""
     Scheduler(settings, connection).end_run(run_id)
     stop_all(connection, run_id)

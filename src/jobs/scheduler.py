@@ -7,18 +7,20 @@ only as many jobs as there are idle workers. Which job goes next is decided here
 kept beside that queue in Redis (so every web server and worker on every host shares it), per
 priority (high first, as before):
 
-* round the *clients* (a client address, or the signed-in person once there is sign-in),
-* then round the *runs* of a client,
+* round the *visitors* (a client address, or the signed-in person once there is sign-in),
+* then round the *runs* of a visitor,
 * then a run's *jobs* in order (its own job first, then the pieces of a step, see ``pieces.py``).
 
 So a one-file run started after a 200-file study gets the next free worker instead of waiting
-for the study's last piece, and no run starves. A client has at most
+for the study's last piece, and no run starves. A visitor has at most
 ``limits.running_runs_per_client`` runs *admitted* (started) at once; its other runs are *held*
 and admitted by themselves, in their order, when one of its runs ends.
 
-Keys (under ``openms:sched:``): ``clients:<priority>`` and ``runs:<priority>:<client>`` the
+Keys (under ``openms:sched:``; they and the job meta key say "client" for a visitor, as stored
+by earlier versions, so a queue survives an upgrade): ``clients:<priority>`` and
+``runs:<priority>:<visitor>`` the
 rotations (lists, with ``*-set`` twins so nothing is listed twice), ``jobs:<run>`` a run's waiting
-jobs in order, ``run:<run>`` a hash (client, priority, order of submission), ``admitted:<client>``
+jobs in order, ``run:<run>`` a hash (client, priority, order of submission), ``admitted:<visitor>``
 and ``admitted`` the admitted runs, ``waiting`` (a sorted set, in order of submission) the runs
 not admitted yet, ``releasing`` the jobs being moved to an RQ queue (put back if a process dies
 in between), ``lent`` the idle workers a run's lone step uses the cores of (:meth:`lend`).
@@ -60,8 +62,8 @@ ORDER_LOCK = "openms:enqueue-lock"
 #: gives up (the step runs with its own threads).
 ORDER_LOCK_WAIT_SECONDS = 5
 
-# Picks the next job: for each priority, round the clients, then round the runs of the client,
-# then the run's first waiting job. A run not admitted yet is skipped (held) while its client
+# Picks the next job: for each priority, round the visitors, then round the runs of the visitor,
+# then the run's first waiting job. A run not admitted yet is skipped (held) while its visitor
 # has ARGV[1] runs admitted. ARGV: limit, now, priorities... Returns {job id, priority} or nil.
 _PICK = """
 local limit = tonumber(ARGV[1])
@@ -69,12 +71,12 @@ local now = ARGV[2]
 local p = "openms:sched:"
 for pi = 3, #ARGV do
   local prio = ARGV[pi]
-  local clients = p .. "clients:" .. prio
-  for _ = 1, redis.call("LLEN", clients) do
-    local client = redis.call("LMOVE", clients, clients, "LEFT", "RIGHT")
-    if not client then break end
-    local runs = p .. "runs:" .. prio .. ":" .. client
-    local admitted_key = p .. "admitted:" .. client
+  local visitors = p .. "clients:" .. prio
+  for _ = 1, redis.call("LLEN", visitors) do
+    local visitor = redis.call("LMOVE", visitors, visitors, "LEFT", "RIGHT")
+    if not visitor then break end
+    local runs = p .. "runs:" .. prio .. ":" .. visitor
+    local admitted_key = p .. "admitted:" .. visitor
     for _ = 1, redis.call("LLEN", runs) do
       local run = redis.call("LMOVE", runs, runs, "LEFT", "RIGHT")
       if not run then break end
@@ -94,8 +96,8 @@ for pi = 3, #ARGV do
           redis.call("SREM", runs .. "-set", run)
         end
         if redis.call("LLEN", runs) == 0 then
-          redis.call("LREM", clients, 0, client)
-          redis.call("SREM", clients .. "-set", client)
+          redis.call("LREM", visitors, 0, visitor)
+          redis.call("SREM", visitors .. "-set", visitor)
         end
         redis.call("ZADD", p .. "releasing", now, job)
         return {job, prio}
@@ -106,24 +108,24 @@ for pi = 3, #ARGV do
       end
     end
     if redis.call("LLEN", runs) == 0 then
-      redis.call("LREM", clients, 0, client)
-      redis.call("SREM", clients .. "-set", client)
+      redis.call("LREM", visitors, 0, visitor)
+      redis.call("SREM", visitors .. "-set", visitor)
     end
   end
 end
 return nil
 """
 
-# Adds waiting jobs at the end of a run's list and puts the run and its client into the
-# rotations. ARGV: run, client, priority, job ids...
+# Adds waiting jobs at the end of a run's list and puts the run and its visitor into the
+# rotations. ARGV: run, visitor, priority, job ids...
 _ADD = """
 local p = "openms:sched:"
-local run, client, prio = ARGV[1], ARGV[2], ARGV[3]
+local run, visitor, prio = ARGV[1], ARGV[2], ARGV[3]
 for i = 4, #ARGV do redis.call("RPUSH", p .. "jobs:" .. run, ARGV[i]) end
-local runs = p .. "runs:" .. prio .. ":" .. client
+local runs = p .. "runs:" .. prio .. ":" .. visitor
 if redis.call("SADD", runs .. "-set", run) == 1 then redis.call("RPUSH", runs, run) end
-local clients = p .. "clients:" .. prio
-if redis.call("SADD", clients .. "-set", client) == 1 then redis.call("RPUSH", clients, client) end
+local visitors = p .. "clients:" .. prio
+if redis.call("SADD", visitors .. "-set", visitor) == 1 then redis.call("RPUSH", visitors, visitor) end
 return redis.call("LLEN", p .. "jobs:" .. run)
 """
 
@@ -175,12 +177,12 @@ def waiting_queue_name(settings: Settings) -> str:
 class RunPlace:
     """Where a run that waits to be admitted stands."""
 
-    held: bool  # its client has its share of runs admitted: it starts when one of them ends
+    held: bool  # its visitor has its share of runs admitted: it starts when one of them ends
     position: int  # 1-based among the runs not held (a held run: among all), higher priorities first
-    waiting_total: int  # runs waiting to be admitted and not held (they wait for a worker), every client
-    held_position: int | None  # 1-based among this client's held runs
-    client_held: int  # runs of this client held now
-    share: int  # running runs per client
+    waiting_total: int  # runs waiting to be admitted and not held (they wait for a worker), every visitor
+    held_position: int | None  # 1-based among this visitor's held runs
+    visitor_held: int  # runs of this visitor held now
+    share: int  # running runs per visitor
 
 
 class Scheduler:
@@ -201,21 +203,21 @@ class Scheduler:
         return Queue(self.settings.queue.queue_names[priority], connection=self.connection)
 
     # ---- runs and their jobs ---------------------------------------------------------------------
-    def submit_run(self, job: Job, client: str, priority: str) -> None:
+    def submit_run(self, job: Job, visitor: str, priority: str) -> None:
         """A new run with its own job (or a failed one the admin requeued): it waits, held or not,
-        until a worker is free for it. ``client`` is the client's key; a run started by code (no
-        client) is a client of its own."""
-        client = client or f"code:{job.id}"
+        until a worker is free for it. ``visitor`` is the visitor's key; a run started by code (no
+        visitor) is a visitor of its own."""
+        visitor = visitor or f"code:{job.id}"
         seq = self.connection.incr(_key("seq"))
         with self.connection.pipeline() as pipe:
             pipe.multi()
             pipe.delete(_key("run", job.id))  # a requeued run's old record, set to expire at its end
             pipe.hset(
                 _key("run", job.id),
-                mapping={"client": client, "priority": priority, "seq": seq, "submitted_at": time.time()},
+                mapping={"client": visitor, "priority": priority, "seq": seq, "submitted_at": time.time()},
             )
             pipe.zadd(_key("waiting"), {job.id: seq})
-            self._queue_up(job.id, client, priority, [job], pipe)
+            self._queue_up(job.id, visitor, priority, [job], pipe)
             pipe.execute()
 
     def add_jobs(self, run_id: str, jobs: list[Job]) -> None:
@@ -225,13 +227,13 @@ class Scheduler:
             self._queue_up(run_id, info["client"], info["priority"], jobs, pipe)
             pipe.execute()
 
-    def _queue_up(self, run_id: str, client: str, priority: str, jobs: list[Job], pipe) -> None:
+    def _queue_up(self, run_id: str, visitor: str, priority: str, jobs: list[Job], pipe) -> None:
         """In one transaction: the jobs on the waiting queue (saved, listed) and in the run's order."""
         if not pipe.explicit_transaction:
             pipe.multi()  # RQ's enqueue_job on a pipeline opens one itself, after our first command
         for job in jobs:
             self.waiting_queue.enqueue_job(job, pipeline=pipe)
-        self._add(args=[run_id, client, priority, *(j.id for j in jobs)], client=pipe)
+        self._add(args=[run_id, visitor, priority, *(j.id for j in jobs)], client=pipe)
 
     def run_info(self, run_id: str) -> dict[str, str]:
         raw = self.connection.hgetall(_key("run", run_id))
@@ -241,7 +243,7 @@ class Scheduler:
         return info
 
     def end_run(self, run_id: str) -> list[str]:
-        """The run ended (any way): it frees its client's share and leaves the order. Returns the
+        """The run ended (any way): it frees its visitor's share and leaves the order. Returns the
         ids of its jobs that were still waiting (the caller cancels them)."""
         info = self.run_info(run_id)
         waiting = [_text(j) for j in self.connection.lrange(_key("jobs", run_id), 0, -1)]
@@ -437,9 +439,9 @@ class Scheduler:
         return sorted(_text(r) for r in self.connection.smembers(_key("admitted")))
 
     def standing(self) -> list[tuple[str, str, bool]]:
-        """Every run waiting to be admitted as (run, client, held), higher priorities first, then in
-        order of submission. A run is held when the runs of its client admitted or ahead of it fill
-        the client's share: it waits for those to end, not for a worker."""
+        """Every run waiting to be admitted as (run, visitor, held), higher priorities first, then in
+        order of submission. A run is held when the runs of its visitor admitted or ahead of it fill
+        the visitor's share: it waits for those to end, not for a worker."""
         order = self.waiting_run_ids()
         with self.connection.pipeline(transaction=False) as pipe:
             for run in order:
@@ -448,29 +450,29 @@ class Scheduler:
         info = [(_text(p), _text(c) or f"code:{run}") for run, (p, c) in zip(order, replies, strict=True)]
         rank = {p: n for n, p in enumerate(PRIORITIES)}
         ranked = sorted(zip(order, info, strict=True), key=lambda item: rank.get(item[1][0], 1))  # stable
-        clients = sorted({client for _, (_, client) in ranked})
+        visitors = sorted({visitor for _, (_, visitor) in ranked})
         with self.connection.pipeline(transaction=False) as pipe:
-            for client in clients:
-                pipe.scard(_key("admitted", client))
+            for visitor in visitors:
+                pipe.scard(_key("admitted", visitor))
             share = self.settings.limits.running_runs_per_client
-            free = {c: max(0, share - int(n)) for c, n in zip(clients, pipe.execute(), strict=True)}
+            free = {c: max(0, share - int(n)) for c, n in zip(visitors, pipe.execute(), strict=True)}
         standing = []
-        for run, (_, client) in ranked:
-            standing.append((run, client, free[client] <= 0))
-            free[client] -= 1
+        for run, (_, visitor) in ranked:
+            standing.append((run, visitor, free[visitor] <= 0))
+            free[visitor] -= 1
         return standing
 
     def place(self, run_id: str) -> RunPlace | None:
         """Where a run waiting to be admitted stands; None once it was admitted (or is unknown).
         A run not held counts only the runs not held ahead of it (held runs wait for their own
-        client, so they are not ahead of anyone); a held run has its place among its client's."""
+        visitor, so they are not ahead of anyone); a held run has its place among its visitor's."""
         standing = self.standing()
-        found = next(((client, held) for run, client, held in standing if run == run_id), None)
+        found = next(((visitor, held) for run, visitor, held in standing if run == run_id), None)
         if found is None:
             return None
-        client, held = found
+        visitor, held = found
         ready = [run for run, _, h in standing if not h]
-        mine_held = [run for run, c, h in standing if c == client and h]
+        mine_held = [run for run, c, h in standing if c == visitor and h]
         share = self.settings.limits.running_runs_per_client
         if held:
             everyone = [run for run, _, _ in standing]
@@ -478,18 +480,18 @@ class Scheduler:
             return RunPlace(True, position, len(ready), held_position, len(mine_held), share)
         return RunPlace(False, ready.index(run_id) + 1, len(ready), None, len(mine_held), share)
 
-    def _client_of(self, run_id: str) -> str:
+    def _visitor_of(self, run_id: str) -> str:
         return _text(self.connection.hget(_key("run", run_id), "client"))
 
-    def runs_of(self, client: str) -> tuple[int, int]:
-        """(admitted, waiting to be admitted) runs of one client."""
-        admitted = int(self.connection.scard(_key("admitted", client)))
-        return admitted, sum(1 for r in self.waiting_run_ids() if self._client_of(r) == client)
+    def runs_of(self, visitor: str) -> tuple[int, int]:
+        """(admitted, waiting to be admitted) runs of one visitor."""
+        admitted = int(self.connection.scard(_key("admitted", visitor)))
+        return admitted, sum(1 for r in self.waiting_run_ids() if self._visitor_of(r) == visitor)
 
-    def held_runs_of(self, client: str, adding: int = 0) -> int:
-        """Runs of this client that wait beyond its share of started runs (they are held), with
+    def held_runs_of(self, visitor: str, adding: int = 0) -> int:
+        """Runs of this visitor that wait beyond its share of started runs (they are held), with
         ``adding`` more submitted: a new run is counted before it is let in."""
-        admitted, waiting = self.runs_of(client)
+        admitted, waiting = self.runs_of(visitor)
         share = self.settings.limits.running_runs_per_client
         return max(0, waiting + adding - max(0, share - admitted))
 
@@ -504,15 +506,15 @@ class Scheduler:
 
     def queued_count(self) -> int:
         """Work waiting for a worker: every waiting job less the held runs, which wait for their own
-        client's runs to end and count against that client's ``held_runs_per_client`` only."""
+        visitor's runs to end and count against that visitor's ``held_runs_per_client`` only."""
         return self.waiting_count() - self.held_count()
 
     def held_count(self) -> int:
-        """How many runs are held now, every client. They wait for their own client's runs to end,
+        """How many runs are held now, every visitor. They wait for their own visitor's runs to end,
         not for a worker, so the queue's size (``max_queued``) does not count them;
-        ``limits.held_runs_per_client`` bounds each client's."""
+        ``limits.held_runs_per_client`` bounds each visitor's."""
         return sum(1 for _, _, held in self.standing() if held)
 
     def held_runs(self) -> set[str]:
-        """The runs held now, every client (for the admin page)."""
+        """The runs held now, every visitor (for the admin page)."""
         return {run for run, _, held in self.standing() if held}

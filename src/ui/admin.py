@@ -5,7 +5,7 @@ shows aggregate figures only (Redis up, workers busy of all, waiting and running
 runs, the depth chart). Job ids, workspaces, worker jobs and error texts, which
 name other visitors' work, appear only after signing in with the admin password
 (ADMIN_PASSWORD, or ``admin_password`` in Streamlit secrets). A sign-in lasts
-``limits.admin_session_seconds`` and wrong passwords are limited per client
+``limits.admin_session_seconds`` and wrong passwords are limited per visitor
 (``src/jobs/ops/admin_auth.py``).
 """
 
@@ -120,7 +120,7 @@ def _sign_in_area(ctx: PageContext) -> bool:
         submitted = st.form_submit_button("Sign in")
     st.caption("Visitors see the queue's load; details of jobs and workers need the admin password.")
     if submitted:
-        _try_sign_in(settings, ctx.client, password, given)
+        _try_sign_in(settings, ctx.visitor, password, given)
     return False
 
 
@@ -146,10 +146,10 @@ def _session_id() -> str:
     return script_run.session_id if script_run is not None else ""
 
 
-def _try_sign_in(settings: Settings, client: str, password: str, given: str) -> None:
+def _try_sign_in(settings: Settings, visitor: str, password: str, given: str) -> None:
     connection = get_connection(settings.queue)
     try:
-        result = admin_auth.sign_in(connection, settings.limits, client, _session_id(), password, given)
+        result = admin_auth.sign_in(connection, settings.limits, visitor, _session_id(), password, given)
     except REDIS_ERRORS:
         st.error("Signing in needs the job queue (Redis), which cannot be reached right now. Try again soon.")
         return
@@ -268,14 +268,14 @@ def _run_order(settings) -> None:
             "job": [r.job_id for r in ordered],
             "workspace": [r.workspace for r in ordered],
             "priority": [r.priority for r in ordered],
-            "client": [r.client for r in ordered],
+            "visitor": [r.visitor for r in ordered],
             "state": [r.state for r in ordered],
             "pieces": [r.pieces or "-" for r in ordered],
         }
     )
     st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
-        f"A client (one address, shown by a hash) has at most {settings.limits.running_runs_per_client:d} "
+        f"A visitor (one address, shown by a hash) has at most {settings.limits.running_runs_per_client:d} "
         "runs started at once; its further runs are held and start by themselves when one ends."
     )
 
@@ -378,7 +378,7 @@ def _failed_jobs(settings) -> None:
         st.error("Your admin session has ended: nothing was changed. Sign in again.")
 
 
-#: A requeued run is a start like any other: over its client's share it waits for one of their runs.
+#: A requeued run is a start like any other: over its visitor's share it waits for one of their runs.
 HELD_NOTE = (
     " It is held: its visitor's network (or person) has its share of runs started, and it starts by "
     "itself when one of them ends."

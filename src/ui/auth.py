@@ -2,7 +2,7 @@
 
 Streamlit runs the OpenID Connect flow (``st.login``, ``st.user``, ``st.logout``; configured by
 ``src/web/auth_config.py``). A person is their provider's ``iss`` and ``sub``; the limits that
-count clients count people (``client``), and the Queue admin page opens its details for the
+count visitors count people (``visitor``), and the Queue admin page opens its details for the
 group or role claim values and the verified e-mail addresses in ``ADMIN_USERS``. *Sign out* ends
 the sign-in on the server too (``src/web/sign_outs.py``): a copy of its cookie signs in no more.
 A sign-in that failed is said on the sign-in page, with what to check (``sign_in_failed.py``).
@@ -16,7 +16,7 @@ import streamlit as st
 
 from src.core.settings import Settings
 from src.core.workspace import owners
-from src.jobs.client import limits as client_limits
+from src.jobs.client import limits as visitor_limits
 from src.ui import sign_in_failed
 from src.ui.text import literal
 from src.web import sign_in_errors, sign_outs
@@ -34,9 +34,9 @@ class Person:
     email_verified: bool = False  # the provider's ``email_verified`` claim was true
 
     @property
-    def client(self) -> str:
+    def visitor(self) -> str:
         """Who the per-visitor limits count: this person, wherever they sign in from."""
-        return f"{client_limits.PERSON_PREFIX}{self.key}"
+        return f"{visitor_limits.PERSON_PREFIX}{self.key}"
 
     def is_admin(self, settings: Settings) -> bool:
         """A group or role claim in ``ADMIN_USERS``, or an e-mail address there that the provider

@@ -67,7 +67,7 @@ def _create(settings: Settings, who: auth.Person) -> None:
     name = st.text_input("Name of the new workspace", max_chars=owners.NAME_MAX, key="my-ws-new-name")
     if not st.button("Create workspace", key="my-ws-create") or not name:
         return
-    refused = new_workspaces.take(settings, who.client)
+    refused = new_workspaces.take(settings, who.visitor)
     if refused:
         st.error(literal(refused))
         return

@@ -38,19 +38,19 @@ class PageContext:
     # None only on a page set up with ``makes_workspace=False`` (Queue admin) for a visit without one.
     workspace: Path | None
     workflow: WorkflowBase | None
-    client: str  # whom the limits per client count: the visitor's address, or the signed-in person
+    visitor: str  # whom the limits per visitor count: the visitor's address, or the signed-in person
     person: auth.Person | None = None  # sign-in mode: who is signed in
     workflows: tuple[type[WorkflowBase], ...] = ()  # every offered workflow, the first one first
 
 
-def client_address() -> str:
+def visitor_address() -> str:
     """The visitor's address as the web server sees it.
 
     Uvicorn replaces the peer address with the one in X-Forwarded-For when the request
     comes from a trusted proxy (uvicorn's FORWARDED_ALLOW_IPS, default 127.0.0.1: in the
     appliance only its HAProxy, which writes the header itself). A server bound to
     all IPv6 and IPv4 addresses sees IPv4 peers as ``::ffff:a.b.c.d``; that is the same
-    client as ``a.b.c.d``. Loopback visitors all count as "localhost".
+    visitor as ``a.b.c.d``. Loopback visitors all count as "localhost".
     """
     address = (st.context.ip_address or "").removeprefix("::ffff:")
     return "localhost" if address in ("", "127.0.0.1", "::1") else address
@@ -108,7 +108,7 @@ def _resolve(settings: Settings, who: auth.Person | None, makes: bool = True) ->
         if requested and ws.is_valid_online_id(requested) and ws.workspace_path(root, requested).is_dir():
             return ws.Resolution(ws.workspace_path(root, requested))
         return None
-    return ws.resolve_online(root, requested, lambda: new_workspaces.take(settings, client_address()))
+    return ws.resolve_online(root, requested, lambda: new_workspaces.take(settings, visitor_address()))
 
 
 def _resolve_owned(
@@ -133,7 +133,7 @@ def _resolve_owned(
         return ws.Resolution(ws.workspace_path(root, mine[0].id), notice)
     if not makes:
         return None
-    refused = new_workspaces.take(settings, who.client)
+    refused = new_workspaces.take(settings, who.visitor)
     if refused:
         raise WorkspaceError(refused)
     return ws.Resolution(owners.make(root, who.key), notice)
@@ -174,8 +174,8 @@ def page_setup(run_page: bool = False, makes_workspace: bool = True) -> PageCont
     sidebar.render(settings, workspace, who)
     if workflow is not None and not run_page:  # the Run page's status block remembers the state itself
         run_watch.watch(workflow)
-    client = who.client if who else client_address()
-    return PageContext(settings, workspace, workflow, client, who, workflows)
+    visitor = who.visitor if who else visitor_address()
+    return PageContext(settings, workspace, workflow, visitor, who, workflows)
 
 
 def _open_workflow(

@@ -50,7 +50,7 @@ def show(ctx: PageContext) -> None:
         "Log detail", LOG_LEVELS, index=LOG_LEVELS.index(ctx.settings.log_level), key="log-level"
     )
     with st.container(key=STATUS_BLOCK_KEY):  # the polling fragment's own fixed slot
-        _status_fragment(workflow, level, view, ctx.client)
+        _status_fragment(workflow, level, view, ctx.visitor)
     _notify_me(ctx)
     _past_runs(workflow)
 
@@ -90,7 +90,7 @@ def _ask_for_code(
     if not send:
         return current
     try:
-        current = subscription.ask(settings, workspace, address, ctx.client)  # codes per client bounded
+        current = subscription.ask(settings, workspace, address, ctx.visitor)  # codes per visitor bounded
     except UserError as err:
         st.error(literal(err))
     except OSError as err:
@@ -149,12 +149,12 @@ def _controls(ctx: PageContext, view: RunView) -> None:
             _stop(ctx.workflow)
         return
     if st.button("Start Workflow", type="primary", key="start"):
-        _start(ctx.workflow, ctx.client)
+        _start(ctx.workflow, ctx.visitor)
 
 
-def _start(workflow: WorkflowBase, client: str) -> None:
+def _start(workflow: WorkflowBase, visitor: str) -> None:
     try:
-        started = runs.start(workflow, client)
+        started = runs.start(workflow, visitor)
     except UserError as err:
         st.error(literal(err))
         return
@@ -183,7 +183,7 @@ def poll_seconds(view: RunView) -> float | None:
     return 2.0 if view.position <= 5 else 5.0
 
 
-def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client: str) -> None:
+def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, visitor: str) -> None:
     every = poll_seconds(first)
 
     @st.fragment(run_every=every)
@@ -193,7 +193,7 @@ def _status_fragment(workflow: WorkflowBase, level: str, first: RunView, client:
         with st.container(key=STATE_KEY):
             render_status(view, workflow.settings.auth.signed_in)
             if view.state is RunState.FAILED and st.button("Retry", key="retry", icon=":material/replay:"):
-                _start(workflow, client)
+                _start(workflow, visitor)
         _log_tail(workflow, level)
         if every is not None and poll_seconds(view) != every:
             st.rerun(scope="app")  # new buttons (the run ended) or a new polling pace

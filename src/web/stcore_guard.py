@@ -11,7 +11,7 @@
   server's own, so the bound is per server. A page beyond it asks for ``/_stcore/host-config``
   before it connects; that answers 429 with the reason (a JSON string: the page shows the body of
   a JSON answer only) under "Connection failed with status 429", and the page retries by itself
-  until a session of that client closes.
+  until a session of that visitor closes.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def spelled(path: str) -> str:
     return posixpath.normpath(re.sub(r"/+", "/", "/" + path)).lower()
 
 
-def client_of(scope: Scope) -> str:
-    """The client's address as the app counts it (uvicorn puts a trusted proxy's X-Forwarded-For
+def visitor_of(scope: Scope) -> str:
+    """The visitor's address as the app counts it (uvicorn puts a trusted proxy's X-Forwarded-For
     there); ``::ffff:a.b.c.d`` is ``a.b.c.d``."""
-    client = HTTPConnection(scope).client
-    return (client.host if client else "").removeprefix("::ffff:")
+    visitor = HTTPConnection(scope).client
+    return (visitor.host if visitor else "").removeprefix("::ffff:")
 
 
 def origin_needs_lookup(headers: Headers) -> bool:
@@ -83,21 +83,21 @@ class OpenSessions:
         self.count: Counter[str] = Counter()
         self.total = 0
 
-    def full(self, client: str) -> bool:
-        return self.count[client] >= self.limit
+    def full(self, visitor: str) -> bool:
+        return self.count[visitor] >= self.limit
 
-    def open(self, client: str) -> bool:
-        if self.full(client):
+    def open(self, visitor: str) -> bool:
+        if self.full(visitor):
             return False
-        self.count[client] += 1
+        self.count[visitor] += 1
         self.total += 1
         return True
 
-    def close(self, client: str) -> None:
+    def close(self, visitor: str) -> None:
         self.total -= 1
-        self.count[client] -= 1
-        if self.count[client] <= 0:
-            del self.count[client]
+        self.count[visitor] -= 1
+        if self.count[visitor] <= 0:
+            del self.count[visitor]
 
     def message(self) -> str:
         return (
@@ -123,7 +123,7 @@ class StcoreGuard:
             await _refuse(scope, receive, send, _plain(404, "Not found."))
         elif scope["type"] == "websocket" and path.endswith(STREAM):
             await self._stream(scope, receive, send)
-        elif path.endswith(HOST_CONFIG) and self.sessions.full(client_of(scope)):
+        elif path.endswith(HOST_CONFIG) and self.sessions.full(visitor_of(scope)):
             # Shown in a code block that does not wrap: short lines.
             text = textwrap.fill(self.sessions.message(), 44)
             answer = JSONResponse(text, 429, headers={"cache-control": "no-store"})
@@ -136,15 +136,15 @@ class StcoreGuard:
             log.warning("refused a websocket opened by another site's page")
             await _refuse(scope, receive, send, _plain(403, FOREIGN_ORIGIN))
             return
-        client = client_of(scope)
-        if not self.sessions.open(client):
+        visitor = visitor_of(scope)
+        if not self.sessions.open(visitor):
             log.warning("refused a websocket session beyond %d of one client", self.sessions.limit)
             await _refuse(scope, receive, send, _plain(429, self.sessions.message()))
             return
         try:
             await self.app(scope, receive, send)
         finally:
-            self.sessions.close(client)
+            self.sessions.close(visitor)
 
 
 def _plain(status: int, text: str) -> Response:

@@ -94,13 +94,13 @@ def _code_hash(workspace: Path, code: str) -> str:
     return hashlib.sha256(f"{workspace.name}:{code}".encode()).hexdigest()
 
 
-def ask(settings: Settings, workspace: Path, raw: str, client: str = "") -> Subscription:
+def ask(settings: Settings, workspace: Path, raw: str, visitor: str = "") -> Subscription:
     """Mail a confirmation code to the address and keep it as pending; AddressError if not sent.
-    ``client`` (the visitor's address, or the signed-in person) is who asked: the codes it may
+    ``visitor`` (the visitor's address, or the signed-in person) is who asked: the codes it may
     have mailed per hour are bounded too (``mail_quota.take``)."""
     address = check_address(raw)
     try:
-        refused = mail_quota.take(settings, address, workspace, client)
+        refused = mail_quota.take(settings, address, workspace, visitor)
     except mail_quota.QuotaUnavailable as err:
         raise AddressError(f"No code was sent: {err}. Try again in a moment.") from None
     if refused:

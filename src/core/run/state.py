@@ -14,7 +14,7 @@ class RunState(StrEnum):
 
     NEW = ""  # never run in this workspace
     QUEUED = "queued"  # waiting for a worker (or for a retry)
-    HELD = "held"  # waiting because its client has its share of runs started (online mode)
+    HELD = "held"  # waiting because its visitor has its share of runs started (online mode)
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"

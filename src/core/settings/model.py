@@ -111,7 +111,7 @@ class Limits:
     empty_workspace_seconds: int  # online mode: a workspace never used is removed this long after
     sessions_per_client: int  # open pages (websocket sessions) of one client address per web server
     admin_session_seconds: int  # how long an admin sign-in lasts
-    admin_max_failures: int  # wrong admin passwords per client within admin_failure_window ...
+    admin_max_failures: int  # wrong admin passwords per visitor within admin_failure_window ...
     admin_failure_window_seconds: int  # ... before further tries are refused unchecked
 
 
@@ -129,7 +129,7 @@ class Notify:
     smtp_from: str
     mails_per_address_per_hour: int  # e-mails to one address, from all workspaces
     mails_per_workspace_per_hour: int  # e-mails one workspace may cause
-    code_mails_per_client_per_hour: int  # confirmation codes one client (address or person) may ask for
+    code_mails_per_client_per_hour: int  # confirmation codes one visitor (address or person) may ask for
     confirm_minutes: int  # how long an address's confirmation code is valid
 
     @property
@@ -264,7 +264,7 @@ RENAMED = {
         "MAX_RUNS_PER_CLIENT",
         "limits.running_runs_per_client",
         "'limits.max_runs_per_client' is now 'limits.running_runs_per_client' (RUNNING_RUNS_PER_CLIENT): "
-        "a client's runs beyond it are held and start by themselves instead of being refused; "
+        "a visitor's runs beyond it are held and start by themselves instead of being refused; "
         "'limits.held_runs_per_client' (HELD_RUNS_PER_CLIENT) bounds how many are held. Rename it.",
     ),
 }
@@ -454,12 +454,12 @@ def _runs_at_once(online: bool, env: Mapping[str, str]) -> int:
 
 
 def _check_held_below_queue(got: Mapping[str, object]) -> None:
-    """One client's held runs must stay well below the queue's size, whatever counts them."""
+    """One visitor's held runs must stay well below the queue's size, whatever counts them."""
     held, queued = int(got["limits.held_runs_per_client"]), int(got["queue_settings.max_queued"])
     if held >= queued:
         raise SettingsError(
             f"HELD_RUNS_PER_CLIENT (limits.held_runs_per_client) is {held}, not below QUEUE_MAX_QUEUED "
-            f"(queue_settings.max_queued, {queued}): one client's held runs must be bounded well below "
+            f"(queue_settings.max_queued, {queued}): one visitor's held runs must be bounded well below "
             "the queue's size. Lower HELD_RUNS_PER_CLIENT (the default is 10) or raise QUEUE_MAX_QUEUED."
         )
 

@@ -1,5 +1,5 @@
 """Workspaces: their ids and names (``ids``), their quota and the free-disk guard (``space``),
-uploads into them (``uploads``), how many one client may make (``creation``) and, in sign-in
+uploads into them (``uploads``), how many one visitor may make (``creation``) and, in sign-in
 mode, whose they are (``owners``).
 """
 

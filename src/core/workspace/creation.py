@@ -16,10 +16,10 @@ from src.core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def take(settings: Settings, client: str) -> str:
-    """ "" if ``client`` may make one more workspace now (and it is counted), else why not."""
+def take(settings: Settings, visitor: str) -> str:
+    """ "" if ``visitor`` may make one more workspace now (and it is counted), else why not."""
     limit = settings.limits.new_workspaces_per_client_per_hour
-    counts = [(hourly_counts.key("workspace-client", client), limit)]
+    counts = [(hourly_counts.key("workspace-client", visitor), limit)]
     try:
         full = hourly_counts.take(settings, counts)
     except hourly_counts.CountsUnavailable as err:
@@ -27,7 +27,7 @@ def take(settings: Settings, client: str) -> str:
         full = hourly_counts.take(settings, counts, in_file=True)
     if not full:
         return ""
-    log.warning("new workspace refused for %s: %d made within the hour", client, limit)
+    log.warning("new workspace refused for %s: %d made within the hour", visitor, limit)
     return (
         f"{limit} new workspaces were made from your address on this server within the last hour, the "
         "most one address may. Open a workspace link you already have (the sidebar of each workspace "

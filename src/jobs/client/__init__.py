@@ -1,11 +1,11 @@
 """What the pages call: queue a run and stop it (``enqueue``), read its status (``status``, with the
 run times of ``src/jobs/telemetry/durations``), the shared reading of the queue
-(``queue_reading``) and the runs per client (``limits``).
+(``queue_reading``) and the runs per visitor (``limits``).
 """
 
 from src.jobs.client import enqueue, limits, queue_reading, view_index
 from src.jobs.client.enqueue import recorded_job_id
-from src.jobs.client.limits import client_key
+from src.jobs.client.limits import visitor_key
 from src.jobs.client.status import failure_message, job_status
 from src.jobs.errors import JobAccessError, QueueError, StartRefused
 
@@ -14,7 +14,7 @@ __all__ = [
     "QueueError",
     "StartRefused",
     "queue_reading",
-    "client_key",
+    "visitor_key",
     "enqueue",
     "failure_message",
     "job_status",

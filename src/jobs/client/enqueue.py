@@ -27,7 +27,7 @@ from src.core.run import RunState, RunStatus
 from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase, workflow_ref
 from src.jobs import pieces, reconcile, run_events
-from src.jobs.client import limits as client_limits
+from src.jobs.client import limits as visitor_limits
 from src.jobs.connection import get_connection
 from src.jobs.errors import JobAccessError, StartRefused
 from src.jobs.job_model import (
@@ -100,15 +100,15 @@ def active_job(workflow: WorkflowBase, connection: Redis) -> Job | None:
     return job if job.get_status() in ACTIVE_JOB_STATES else None
 
 
-def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "") -> str:
+def enqueue(workflow: WorkflowBase, priority: str | None = None, visitor: str = "") -> str:
     """Queue a run of the workflow; return the job id. Raises StartRefused with the reason.
 
-    ``client`` is the visitor's address: it may have ``limits.running_runs_per_client`` runs
+    ``visitor`` is the visitor's address: it may have ``limits.running_runs_per_client`` runs
     started at once (across workspaces); its further runs are held in the scheduler's order and
     start by themselves, up to ``limits.held_runs_per_client``. Held runs do not count toward
     ``max_queued`` (work waiting for a worker), so they never fill the queue for others. Runs
-    started by code rather than by a visitor (no client: the benchmarks, an operator's script) are
-    each a client of their own.
+    started by code rather than by a visitor (no visitor: the benchmarks, an operator's script) are
+    each a visitor of their own.
     """
     settings = workflow.settings
     priority = priority or workflow.priority
@@ -122,7 +122,7 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
             "again in a moment."
         )
     try:
-        job_id = _enqueue_checked(workflow, priority, client, order)
+        job_id = _enqueue_checked(workflow, priority, visitor, order)
     finally:
         try:
             lock.release()
@@ -132,17 +132,17 @@ def enqueue(workflow: WorkflowBase, priority: str | None = None, client: str = "
     return job_id
 
 
-def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, order: Scheduler) -> str:
+def _enqueue_checked(workflow: WorkflowBase, priority: str, visitor: str, order: Scheduler) -> str:
     """Under the enqueue lock: refuse, or put the run in the scheduler's order; return its id."""
     settings = workflow.settings
     if active_job(workflow, order.connection) is not None:
         raise StartRefused(ALREADY_ACTIVE)
-    key = client_limits.client_key(client) if client else ""
-    if key:  # the client's own bound first: its held runs are its own business, not the queue's
+    key = visitor_limits.visitor_key(visitor) if visitor else ""
+    if key:  # the visitor's own bound first: its held runs are its own business, not the queue's
         held = order.held_runs_of(key, adding=1)
         if held > settings.limits.held_runs_per_client:
-            log.info("start refused: client %s has %d held runs", client, held - 1)
-            raise StartRefused(client_limits.held_limit_message(held - 1, settings.limits, client))
+            log.info("start refused: visitor %s has %d held runs", visitor, held - 1)
+            raise StartRefused(visitor_limits.held_limit_message(held - 1, settings.limits, visitor))
     if order.queued_count() >= settings.queue.max_queued:
         raise StartRefused(
             f"The queue is full ({settings.queue.max_queued} runs waiting for a worker). "
@@ -152,7 +152,7 @@ def _enqueue_checked(workflow: WorkflowBase, priority: str, client: str, order: 
 
 
 def _enqueue_job(
-    workflow: WorkflowBase, priority: str, order: Scheduler, client_key: str = "", job_id: str = ""
+    workflow: WorkflowBase, priority: str, order: Scheduler, visitor_key: str = "", job_id: str = ""
 ) -> Job:
     settings, connection = workflow.settings, order.connection
     job_id = job_id or new_job_id()  # an id of its own only where a test recreates an old job
@@ -177,12 +177,12 @@ def _enqueue_job(
                 # No step until a worker takes the job (tasks.run_workflow writes "Starting"): a
                 # step named after a waiting state would show beside "Running" in that instant.
                 "step": "",
-                client_limits.META_KEY: client_key,
+                visitor_limits.META_KEY: visitor_key,
             },
             on_failure=Callback("src.jobs.worker.tasks.on_job_failure"),
             on_stopped=Callback("src.jobs.worker.tasks.on_job_stopped"),
         )
-        order.submit_run(job, client_key, priority)
+        order.submit_run(job, visitor_key, priority)
         run_events.queued(job.id, priority)
         return job
     except BaseException as err:

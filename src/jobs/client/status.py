@@ -83,9 +83,9 @@ def job_status(
     queue_length = snap.waiting_total
     if state == JobStatus.QUEUED and job.origin == waiting_queue_name(workflow.settings):
         place = Scheduler(workflow.settings, connection).place(job.id)
-        if place is not None and place.held:  # its client's share is taken: it waits its turn
+        if place is not None and place.held:  # its visitor's share is taken: it waits its turn
             run_state, share = RunState.HELD, place.share
-            position, queue_length = place.held_position, place.client_held
+            position, queue_length = place.held_position, place.visitor_held
         else:  # in the scheduler's order: behind what RQ's queues hold already, never behind held runs
             position = (place.position if place else 1) + snap.released
             ready = place.waiting_total + snap.released + snap.scheduled if place else queue_length

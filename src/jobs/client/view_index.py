@@ -23,7 +23,7 @@ from src.core.run import RunState
 from src.core.settings import Settings
 from src.core.viewer import store
 from src.core.workspace.space import check_quota
-from src.jobs.client import limits as client_limits
+from src.jobs.client import limits as visitor_limits
 from src.jobs.client.enqueue import new_job_id
 from src.jobs.connection import get_connection
 from src.jobs.errors import ViewRefused
@@ -39,7 +39,7 @@ from src.jobs.job_model import (
 log = logging.getLogger(__name__)
 
 TASK = "src.jobs.worker.view_index.build_view_index"
-_FILE_KEY, _CLIENT_KEY = "openms:view:file:", "openms:view:client:"
+_FILE_KEY, _VISITOR_KEY = "openms:view:file:", "openms:view:client:"
 #: A file's index may take about half the file's size (float32 peaks; the file holds them
 #: base64-encoded, mostly as 64-bit numbers): what the quota must have room for before it starts.
 INDEX_SHARE = 0.5
@@ -87,7 +87,7 @@ def _lost(job: Job) -> str:
     )
 
 
-def request(settings: Settings, workspace: Path, mzml: Path, client: str) -> store.IndexState:
+def request(settings: Settings, workspace: Path, mzml: Path, visitor: str) -> store.IndexState:
     """Queue the file's index unless it is complete, waiting or building; return its state.
     Raises ViewRefused (the visitor's share is taken) or StorageRefused (it would not fit)."""
     now = state(settings, workspace, mzml)
@@ -95,7 +95,7 @@ def request(settings: Settings, workspace: Path, mzml: Path, client: str) -> sto
         return now  # a failed build is tried again only when the visitor asks (:func:`forget`)
     check_quota(workspace, settings.limits, int(mzml.stat().st_size * INDEX_SHARE))
     connection = get_connection(settings.queue)
-    mine = _CLIENT_KEY + (client_limits.client_key(client) if client else "code")
+    mine = _VISITOR_KEY + (visitor_limits.visitor_key(visitor) if visitor else "code")
     _check_share(connection, mine, settings.limits.view_indexes_per_client)
     folder = store.index_folder(workspace, mzml)
     job_id = new_job_id()

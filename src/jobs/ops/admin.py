@@ -25,7 +25,7 @@ from src.core.settings import PRIORITIES, Settings
 from src.core.workflow import WorkflowBase
 from src.jobs import pieces
 from src.jobs.client import failure_message
-from src.jobs.client import limits as client_limits
+from src.jobs.client import limits as visitor_limits
 from src.jobs.client.enqueue import (
     ENQUEUE_LOCK,
     ENQUEUE_WAIT_SECONDS,
@@ -58,7 +58,7 @@ class OrderedRun:
     job_id: str
     workspace: str
     priority: str
-    client: str  # the hash the scheduler knows the client by
+    visitor: str  # the hash the scheduler knows the visitor by
     state: str  # "held", "waiting" (for a worker) or the own job's RQ state once started
     pieces: str  # "7 of 12 done" for a run whose step is spread, else ""
 
@@ -90,7 +90,7 @@ def run_order(settings: Settings, connection: Redis | None = None) -> list[Order
                 job_id=run_id,
                 workspace=Path(job.meta.get(META_WORKSPACE, "?")).name,
                 priority=info["priority"],
-                client=info["client"].removeprefix("code:")[:12],
+                visitor=info["client"].removeprefix("code:")[:12],
                 state=state,
                 pieces=f"{done} of {len(members)} done" if members else "",
             )
@@ -138,8 +138,8 @@ def _failed_job(settings: Settings, job_id: str, connection: Redis) -> tuple[Job
 
 def requeue(settings: Settings, job_id: str) -> bool:
     """Start a failed run again, with fresh logs in its workspace. It goes through the scheduler's
-    order like a start: counted against its client's share of started runs (the client's key is in
-    the job), and held while that client has its share running, never handed to a worker directly.
+    order like a start: counted against its visitor's share of started runs (the visitor's key is in
+    the job), and held while that visitor has its share running, never handed to a worker directly.
     Returns whether it is held."""
     connection = get_connection(settings.queue)
     job, priority = _failed_job(settings, job_id, connection)
@@ -165,7 +165,7 @@ def requeue(settings: Settings, job_id: str) -> bool:
 def _back_in_order(
     settings: Settings, connection: Redis, workflow: WorkflowBase, job: Job, priority: str
 ) -> None:
-    """The failed job leaves the failed jobs and joins the scheduler's order as a run of its client;
+    """The failed job leaves the failed jobs and joins the scheduler's order as a run of its visitor;
     if that fails half-way it is put back among the failed jobs, to be requeued or deleted again."""
     failed = priority_queues(settings, connection)[priority].failed_job_registry
     if not failed.remove(job):
@@ -174,7 +174,7 @@ def _back_in_order(
         # Fresh logs and a queued status first: once in the order, a worker may start it at once.
         mark_queued(workflow, job.id, priority)
         job.started_at = job.ended_at = None
-        Scheduler(settings, connection).submit_run(job, job.meta.get(client_limits.META_KEY, ""), priority)
+        Scheduler(settings, connection).submit_run(job, job.meta.get(visitor_limits.META_KEY, ""), priority)
     except BaseException:
         failed.add(job, settings.queue.failure_ttl)
         raise

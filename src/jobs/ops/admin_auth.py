@@ -11,7 +11,7 @@ A lockout is per address, so anyone behind the administrator's NAT could keep th
 operator therefore has a way in that no visitor can block: ``admin-token`` in the container
 (``python -m src admin token``) prints a one-time sign-in token, valid for
 ``TOKEN_MINUTES``, that the sign-in form takes in place of the password and that no lockout
-refuses. Wrong tries are logged with the client's address, never with what was typed.
+refuses. Wrong tries are logged with the visitor's address, never with what was typed.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from redis import Redis
 
 from src.core import hourly_counts
 from src.core.settings import Limits, load_for_command, redact
-from src.jobs.client import client_key
+from src.jobs.client import visitor_key
 from src.jobs.connection import REDIS_ERRORS, get_connection
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,10 @@ class SignIn:
     message: str = ""  # why not, for the person at the keyboard
 
 
-def _keys(client: str, session: str) -> tuple[str, str]:
+def _keys(visitor: str, session: str) -> tuple[str, str]:
     session_key = hashlib.sha256(f"openms-session:{session}".encode()).hexdigest()[:20]
-    by_client = TRIES_KEY.format(kind="client", key=client_key(client))
-    return by_client, TRIES_KEY.format(kind="session", key=session_key)
+    by_visitor = TRIES_KEY.format(kind="client", key=visitor_key(visitor))
+    return by_visitor, TRIES_KEY.format(kind="session", key=session_key)
 
 
 def _take_try(connection: Redis, limits: Limits, keys: tuple[str, str]) -> tuple[int, int]:
@@ -67,16 +67,16 @@ def _token_matches(connection: Redis, given: str) -> bool:
 
 
 def sign_in(
-    connection: Redis, limits: Limits, client: str, session: str, configured: str, given: str
+    connection: Redis, limits: Limits, visitor: str, session: str, configured: str, given: str
 ) -> SignIn:
     """Check ``given`` (the admin password or a sign-in token) within the limit on tries."""
     if _token_matches(connection, given):
-        log.info("admin signed in from %s with a one-time sign-in token", client)
+        log.info("admin signed in from %s with a one-time sign-in token", visitor)
         return SignIn(True)
-    keys = _keys(client, session)
+    keys = _keys(visitor, session)
     tries, seconds_left = _take_try(connection, limits, keys)
     if tries > limits.admin_max_failures:
-        log.warning("admin sign-in from %s refused unchecked: %d tries in the window", client, tries)
+        log.warning("admin sign-in from %s refused unchecked: %d tries in the window", visitor, tries)
         return SignIn(
             False,
             f"Too many admin sign-in tries from your address or this page ({limits.admin_max_failures} "
@@ -86,12 +86,12 @@ def sign_in(
         )
     if configured and hmac.compare_digest(given.encode(), configured.encode()):
         connection.delete(*keys)
-        log.info("admin signed in from %s", client)
+        log.info("admin signed in from %s", visitor)
         return SignIn(True)
     left = limits.admin_max_failures - tries
     log.warning(
         "wrong admin password from %s (%d of %d allowed within %d min)",
-        client,
+        visitor,
         tries,
         limits.admin_max_failures,
         limits.admin_failure_window_seconds // 60,

@@ -54,7 +54,7 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "openms_web_sessions": ("gauge", "Browser sessions open on each web server."),
     "openms_runs": (
         "gauge",
-        "Runs by state: queued (waiting for a worker), held (over their client's share), retrying, running.",
+        "Runs by state: queued (waiting for a worker), held (over their visitor's share), retrying, running.",
     ),
     "openms_queue_depth": ("gauge", "Runs waiting to start (queued or held), by priority."),
     "openms_pieces": (

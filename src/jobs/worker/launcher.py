@@ -87,7 +87,7 @@ class OpenMSWorker(Worker):
 
     def _keep_order(self) -> None:
         """Safety net of the scheduler's order: jobs a dead process was moving are moved, runs
-        that ended without leaving it leave it (their client's share is free again), and idle
+        that ended without leaving it leave it (their visitor's share is free again), and idle
         workers get what waits."""
         try:
             order = Scheduler(self.openms_settings, self.connection)

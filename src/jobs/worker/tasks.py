@@ -107,7 +107,7 @@ def run_workflow(ref: str, workspace: str) -> dict:
 
 
 def _leave_order(settings, job: Job) -> None:
-    """The run ended: its client's share is free for a held run, and no piece of it goes on."""
+    """The run ended: its visitor's share is free for a held run, and no piece of it goes on."""
     try:
         pieces.end_run(settings, job.connection, job.id)
     except REDIS_ERRORS as err:  # every worker's maintenance pass finds it later

@@ -69,7 +69,7 @@ def show(ctx: PageContext) -> None:
 def _state(ctx: PageContext, mzml: Path) -> store.IndexState:
     """The index's state; the first look at a file starts its build."""
     if ctx.settings.online_deployment:
-        return view_index.request(ctx.settings, ctx.workspace, mzml, ctx.client)
+        return view_index.request(ctx.settings, ctx.workspace, mzml, ctx.visitor)
     return local.start(ctx.workspace, mzml)
 
 
