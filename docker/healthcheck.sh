@@ -19,8 +19,9 @@ fi
 if [ "${ROLE:-appliance}" = worker ]; then
   exec $as_app_user python -m src.jobs.ops.health --quiet --this-host
 fi
-# Every web server, and the proxy in front of them; slow ones count as busy, not dead.
-urls="--app-url http://127.0.0.1:8501/_stcore/health"
+# Every web server, and the proxy in front of them; slow ones count as busy, not dead, and a
+# proxy that sends visitors nowhere while the servers answer is unhealthy.
+urls="--door-url http://127.0.0.1:8501/_stcore/health"
 server=1
 while [ "$server" -le "${STREAMLIT_SERVER_COUNT:-1}" ]; do
   urls="$urls --app-url http://127.0.0.1:$((WEB_PORT_BASE + server))/_stcore/health"

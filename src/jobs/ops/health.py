@@ -130,7 +130,31 @@ def web_state(url: str, timeout: float = 5.0) -> str:
         return "busy" if isinstance(reason, TimeoutError) else "dead"
 
 
+def door_problem(door_url: str, app_states: list[str], timeout: float = 8.0) -> str:
+    """Why visitors cannot come in at the proxy, or "". Its 503 means it has no web server to send
+    them to; while every web server answers its health check itself, that is a proxy that has not
+    seen them come up yet (HAProxy checks each every few seconds) or cannot reach them, and the
+    appliance is not healthy. With a server busy the proxy's 503 is the load's, which is healthy
+    like the busy server (a loaded web tier must not be restarted)."""
+    try:
+        with urllib.request.urlopen(door_url, timeout=timeout):
+            return ""
+    except urllib.error.HTTPError as err:
+        if err.code == 503 and app_states and all(state == "ok" for state in app_states):
+            return f"the proxy at {door_url} sends visitors to no web server although every one answers"
+        return ""
+    except OSError as err:
+        reason = getattr(err, "reason", err)
+        return "" if isinstance(reason, TimeoutError) else f"nothing answers at {door_url}"
+
+
 @click.command("health")
+@click.option(
+    "--door-url",
+    default="",
+    help="The proxy in front of the web servers (its /_stcore/health): unhealthy if it refuses the "
+    "connection, or answers 503 while every --app-url answers.",
+)
 @click.option(
     "--app-url",
     "app_urls",
@@ -140,7 +164,7 @@ def web_state(url: str, timeout: float = 5.0) -> str:
 )
 @click.option("--quiet", is_flag=True, help="Print only problems.")
 @click.option("--this-host", is_flag=True, help="Require a worker running on this host (worker containers).")
-def main(app_urls: tuple[str, ...], quiet: bool, this_host: bool) -> None:
+def main(door_url: str, app_urls: tuple[str, ...], quiet: bool, this_host: bool) -> None:
     """Health of Redis, the RQ workers and the web app: exit 0 only if Redis answers, a worker lives
     and (if given) the app answers."""
     settings = load_for_command()
@@ -151,12 +175,16 @@ def main(app_urls: tuple[str, ...], quiet: bool, this_host: bool) -> None:
     here = socket.gethostname() + "-"  # worker names start with their host's name
     if state["redis"]["ok"] and this_host and not any(w["name"].startswith(here) for w in state["workers"]):
         problems.append(f"no RQ worker of this host ({socket.gethostname()}) is registered")
+    app_states = []
     for url in app_urls:
         web = web_state(url, timeout=8.0)
+        app_states.append(web)
         if web == "dead":
             problems.append(f"no web server answers at {url}")
         elif web == "busy":
             click.echo(f"busy (healthy): the web server at {url} is slow to answer", err=True)
+    if door_url and (door := door_problem(door_url, app_states)):
+        problems.append(door)
     if not quiet:
         click.echo(json.dumps(state, indent=2, default=str))
     for problem in problems:
