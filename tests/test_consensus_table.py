@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pyopenms as oms
 
-from src.workflows.metabolomics import consensus_table
 from tests.conftest import REPO
 
 SCRIPT = REPO / "src/workflows/metabolomics/consensus_table.py"
@@ -22,7 +21,7 @@ def run_script(*args) -> subprocess.CompletedProcess:
     )
 
 
-def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files, monkeypatch):
+def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files):
     features = []
     for mzml in nz_files:
         out = tmp_path / f"{mzml.stem}.featureXML"
@@ -44,7 +43,6 @@ def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files, monkeypatch):
     assert table["rt"].is_monotonic_increasing
     assert set(table["n_samples"]) <= {1, 2, 3}
     same_as_pyopenms_reads_it(consensus, table)
-    same_with_and_without_pyopenms_export(consensus, tmp_path, monkeypatch, features)
 
     # a damaged featureXML among the shift table's inputs, read on two threads: a message, no shift table
     garbage = tmp_path / "damaged.featureXML"
@@ -56,24 +54,6 @@ def test_real_nz_consensus_becomes_a_table(tmp_path, nz_files, monkeypatch):
     )  # fmt: skip
     assert damaged.returncode == 1 and "Error: could not read" in damaged.stderr, damaged.stderr
     assert not shifts.exists()
-
-
-def same_with_and_without_pyopenms_export(consensus: Path, tmp_path: Path, monkeypatch, features) -> None:
-    """The map is read from pyOpenMS's Arrow export of it (the pinned pyOpenMS has one, with the
-    columns the script reads); the tables are byte for byte those read through each element's view."""
-    loaded = consensus_table._load(consensus)
-    exported = consensus_table._exported(loaded)
-    assert exported is not None, "pyOpenMS no longer exports a map's columns as the table reads them"
-    assert len(exported["map_index"]) == sum(len(f.getFeatureList()) for f in loaded)
-    written = {}
-    for way in ("export", "views"):
-        if way == "views":
-            monkeypatch.setattr(consensus_table, "_exported", lambda _: None)
-        out, shifts = tmp_path / f"{way}.tsv", tmp_path / f"{way}-shifts.tsv"
-        consensus_table.write_table(consensus, out, features, shifts, threads=2)
-        written[way] = out.read_bytes(), shifts.read_bytes()
-    monkeypatch.undo()
-    assert written["export"] == written["views"]
 
 
 def same_as_pyopenms_reads_it(consensus, table: pd.DataFrame) -> None:

@@ -52,31 +52,10 @@ def _load(path: Path) -> oms.ConsensusMap:
 class _Flat:
     """The consensus map read once into arrays: per consensus feature its position, charge,
     quality and number of samples, and per element (a sample's feature) its consensus feature's
-    row, map index, unique id, retention time and intensity. From pyOpenMS's Arrow export of the
-    map where it has one (:func:`_exported`), else in one pass over the map's views; everything
-    after it is NumPy."""
+    row, map index, unique id, retention time and intensity. One pass over the map's views (no
+    copy of any feature); everything after it is NumPy."""
 
     def __init__(self, consensus: oms.ConsensusMap) -> None:
-        exported = _exported(consensus)
-        if exported is not None:
-            self._from_arrow(exported)
-        else:
-            self._from_views(consensus)
-
-    def _from_arrow(self, column: dict[str, pa.Array]) -> None:
-        self.rt, self.mz = _numpy(column["rt"]), _numpy(column["mz"])
-        self.charge = _numpy(column["charge"]).astype(np.int64)
-        self.quality = _numpy(column["quality"]).astype(float)  # kept as float by OpenMS: the same values
-        handles = column["handles"]
-        offsets = np.frombuffer(handles.buffers()[1], np.int32, len(handles) + 1, handles.offset * 4)
-        self.n_samples = np.diff(offsets).astype(np.int64)
-        self.owner = np.repeat(np.arange(len(handles), dtype=np.int64), self.n_samples)
-        self.map_index = _numpy(column["map_index"])
-        self.unique_id = _numpy(column["unique_id"]).view(np.uint64)  # exported as int64
-        self.element_rt = _numpy(column["element_rt"])
-        self.intensity = _numpy(column["intensity"]).astype(float)
-
-    def _from_views(self, consensus: oms.ConsensusMap) -> None:
         count = consensus.size()
         self.rt, self.mz, self.quality = (np.empty(count) for _ in range(3))
         self.charge, self.n_samples = (np.empty(count, dtype=np.int64) for _ in range(2))
@@ -97,67 +76,6 @@ class _Flat:
         self.unique_id = np.asarray(uids, dtype=np.uint64)
         self.element_rt = np.asarray(rts, dtype=float)
         self.intensity = np.asarray(intensities, dtype=float)
-
-
-#: The columns of pyOpenMS's export that the table reads, with their types as pyOpenMS 3.6 gives them.
-EXPORTED = {"rt": pa.float64(), "mz": pa.float64(), "charge": pa.int32(), "quality": pa.float32()}
-EXPORTED_ELEMENTS = {
-    "map_index": pa.int64(),
-    "unique_id": pa.int64(),
-    "rt": pa.float64(),
-    "intensity": pa.float32(),
-}
-
-
-_NUMPY_TYPES = {
-    pa.float64(): np.float64,
-    pa.float32(): np.float32,
-    pa.int64(): np.int64,
-    pa.int32(): np.int32,
-}
-
-
-def _numpy(values: pa.Array) -> np.ndarray:
-    """A numeric Arrow array without missing values as NumPy, on the same memory. (``to_numpy``
-    would do the same but imports pandas on its first call: 0.3 s.)"""
-    dtype = np.dtype(_NUMPY_TYPES[values.type])
-    return np.frombuffer(values.buffers()[1], dtype, len(values), values.offset * dtype.itemsize)
-
-
-def _exported(consensus: oms.ConsensusMap) -> dict[str, pa.Array] | None:
-    """The columns the table needs, from the map's consensus features exported to Arrow by pyOpenMS
-    in C++ without a copy (0.05 s on a 31-run map, where reading each element through its Python
-    view takes 0.3 s): the features' ``rt``, ``mz``, ``charge``, ``quality`` and ``handles`` (their
-    lists of elements), and the elements' ``map_index``, ``unique_id``, ``element_rt`` and
-    ``intensity``. The export lives in ``pyopenms._arrow_zerocopy``, which pyOpenMS 3.6 marks
-    experimental and uses itself (``MSExperiment``'s Arrow export); this is the one place it is
-    used, and ``tests/test_consensus_table.py`` checks its columns against pyOpenMS's and the table
-    against the views' one. Without it, with other columns or with a missing value: None, and the
-    views are read."""
-    try:
-        from pyopenms._arrow_zerocopy import consensusmap_features_to_arrow
-    except ImportError:
-        return None
-    table = consensusmap_features_to_arrow(consensus)
-    if not isinstance(table, pa.Table) or table.num_rows != consensus.size():
-        return None
-    names = table.schema.names
-    if any(name not in names or table.schema.field(name).type != kind for name, kind in EXPORTED.items()):
-        return None
-    handles = table.schema.field("handles").type if "handles" in names else None
-    if not pa.types.is_list(handles) or not pa.types.is_struct(handles.value_type):
-        return None
-    element = handles.value_type
-    kinds = {element.field(i).name: element.field(i).type for i in range(element.num_fields)}
-    if any(kinds.get(name) != kind for name, kind in EXPORTED_ELEMENTS.items()):
-        return None
-    column = {name: table[name].combine_chunks() for name in [*EXPORTED, "handles"]}
-    struct = column["handles"].flatten()  # the elements of every list, in order
-    children = dict(zip(kinds, struct.flatten(), strict=True))
-    column.update({("element_rt" if name == "rt" else name): children[name] for name in EXPORTED_ELEMENTS})
-    if any(values.null_count for values in column.values()):
-        return None
-    return column
 
 
 def _numbered(consensus: oms.ConsensusMap, flat: _Flat) -> tuple[pa.Table, np.ndarray]:
