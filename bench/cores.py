@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.harness import DATA, REPO, median
-from bench.suite import print_header, render_newest, write_section
+from bench.suite import print_header, record_section, write_section
 
 STUDY = sorted(DATA.glob("NZ_20200227_*.mzML")) + sorted((DATA / "study").glob("*.mzML"))
 SCRIPT = "src/workflows/metabolomics/consensus_table.py"
@@ -213,20 +213,7 @@ def main() -> int:
             bench.three_file_run()
     finally:
         bench.close()
-    record = {
-        "when": when.isoformat(timespec="seconds"),
-        "baseline": args.baseline,
-        "quick": args.quick,
-        "machine": {"cpus": os.cpu_count()},
-        "rows": bench.rows,
-        "figures": bench.figures,
-    }
-    out = REPO / "bench" / "results" / f"cores-{when:%Y-%m-%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    write_cores_section(record)
-    render_newest()
-    print(f"recorded in {out.relative_to(REPO)}; summary in bench/CORES.md and BENCHMARKS.md")
-    return 0
+    return record_section("cores", when, bench, write_cores_section, baseline=args.baseline)
 
 
 if __name__ == "__main__":

@@ -473,11 +473,13 @@ def write_markdown(record: dict) -> None:
     (REPO / "BENCHMARKS.md").write_text("\n".join(lines) + "\n")
 
 
-def save_record(kind: str, when: dt.datetime, bench: Bench) -> tuple[dict, Path]:
-    """A run's rows and figures with the machine and versions, as bench/results/<kind>-<time>.json."""
+def save_record(kind: str, when: dt.datetime, bench: Bench, **extra: object) -> tuple[dict, Path]:
+    """A run's rows and figures with the machine and versions (and ``extra``, e.g. the baseline it
+    ran against), as bench/results/<kind>-<time>.json."""
     record = {
         "when": when.isoformat(timespec="seconds"),
-        "quick": bench.quick,
+        **extra,
+        "quick": getattr(bench, "quick", False),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "versions": versions(),
         "rows": bench.rows,
@@ -489,10 +491,12 @@ def save_record(kind: str, when: dt.datetime, bench: Bench) -> tuple[dict, Path]
     return record, out
 
 
-def record_section(kind: str, when: dt.datetime, bench: Bench, write: Callable[[dict], None]) -> int:
-    """A section bench's end: its record saved, its section written by ``write``, BENCHMARKS.md
-    rendered again; returns the exit code."""
-    record, out = save_record(kind, when, bench)
+def record_section(
+    kind: str, when: dt.datetime, bench: Bench, write: Callable[[dict], None], **extra: object
+) -> int:
+    """A section bench's end: its record saved (with ``extra``), its section written by ``write``,
+    BENCHMARKS.md rendered again; returns the exit code."""
+    record, out = save_record(kind, when, bench, **extra)
     write(record)
     render_newest()
     print(f"recorded in {out.relative_to(REPO)}; summary in bench/{kind.upper()}.md and BENCHMARKS.md")

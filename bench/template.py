@@ -39,8 +39,8 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from bench import harness
-from bench.harness import NZ_FILES, REPO, median, wait
-from bench.suite import Bench, print_header, render_newest, write_section
+from bench.harness import NZ_FILES, median, wait
+from bench.suite import Bench, print_header, record_section, write_section
 from src import runs
 from src.core.settings import load_settings
 from src.workflows.metabolomics.paths import TABLE_NAME, TABLE_STEP
@@ -230,20 +230,10 @@ def main() -> int:
             bench.three_file_run(rounds, label, options)
     finally:
         bench.close()
-    record = {
-        "when": when.isoformat(timespec="seconds"),
-        "template_commit": template_commit(template, args.template_commit),
-        "rounds": rounds,
-        "machine": {"cpus": os.cpu_count()},
-        "rows": bench.rows,
-        "figures": bench.figures,
-    }
-    out = REPO / "bench" / "results" / f"template-{when:%Y-%m-%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    write_template_section(record)
-    render_newest()
-    print(f"recorded in {out.relative_to(REPO)}; summary in bench/TEMPLATE.md and BENCHMARKS.md")
-    return 0
+    commit = template_commit(template, args.template_commit)
+    return record_section(
+        "template", when, bench, write_template_section, template_commit=commit, rounds=rounds
+    )
 
 
 if __name__ == "__main__":

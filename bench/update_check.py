@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shlex
 import statistics
 import sys
@@ -29,8 +28,8 @@ import uuid
 
 import docker
 from bench.containers import IMAGE, SOURCE, START, WORKSPACES, Box, put_files
-from bench.harness import NZ_FILES, REPO
-from bench.suite import Bench, print_header, render_newest, write_section
+from bench.harness import NZ_FILES
+from bench.suite import Bench, print_header, record_section, write_section
 
 #: Each appliance's environment: as shipped, and with the tools' check on again.
 WAYS = {
@@ -126,19 +125,7 @@ def main() -> int:
         bench.measure()
     finally:
         bench.close()
-    record = {
-        "when": when.isoformat(timespec="seconds"),
-        "rounds": args.rounds,
-        "machine": {"cpus": os.cpu_count()},
-        "rows": bench.rows,
-        "figures": bench.figures,
-    }
-    out = REPO / "bench" / "results" / f"update-check-{when:%Y-%m-%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    write_update_check_section(record)
-    render_newest()
-    print(f"recorded in {out.relative_to(REPO)}; summary in bench/UPDATE-CHECK.md and BENCHMARKS.md")
-    return 0
+    return record_section("update-check", when, bench, write_update_check_section, rounds=args.rounds)
 
 
 if __name__ == "__main__":
