@@ -10,9 +10,12 @@ from __future__ import annotations
 import pytest
 import redis
 from rq import Queue
+from rq.group import Group
 from rq.job import Job
+from rq.queue import EnqueueData
 
 from src.core.settings import load_settings
+from src.jobs.pieces import of_run
 from src.jobs.scheduler import Scheduler
 from tests.queue_support import online_env
 
@@ -28,6 +31,11 @@ def order(settings, redis_url) -> Scheduler:
 def job(order: Scheduler, name: str) -> Job:
     """A job the scheduler can hand out (never run: no worker listens here)."""
     return Job.create("builtins.len", args=([],), id=name, connection=order.connection)
+
+
+def piece(name: str) -> EnqueueData:
+    """A piece of a run, as the run's own job hands it to the scheduler (``Queue.prepare_data``)."""
+    return Queue.prepare_data("builtins.len", args=([],), job_id=name)
 
 
 def submit(order: Scheduler, name: str, visitor: str, priority: str = "normal") -> Job:
@@ -48,7 +56,7 @@ def handed_out(order: Scheduler) -> list[str]:
 def test_a_small_run_goes_ahead_of_a_big_runs_remaining_pieces(order):
     submit(order, "study", "lab-a")
     assert order.release(1) == 1  # the study's own job starts
-    order.add_jobs("study", [job(order, f"study-piece-{i}") for i in range(12)])
+    order.add_jobs("study", [piece(f"study-piece-{i}") for i in range(12)])
     submit(order, "small", "lab-b")  # started later, by another visitor
     order.release(3)
     assert handed_out(order) == ["study", "study-piece-0", "small", "study-piece-1"]
@@ -61,8 +69,8 @@ def test_runs_of_one_client_take_turns(order):
     for name in ("a1", "a2"):
         submit(order, name, "lab-a")
     order.release(2)
-    order.add_jobs("a1", [job(order, f"a1-p{i}") for i in range(3)])
-    order.add_jobs("a2", [job(order, f"a2-p{i}") for i in range(3)])
+    order.add_jobs("a1", [piece(f"a1-p{i}") for i in range(3)])
+    order.add_jobs("a2", [piece(f"a2-p{i}") for i in range(3)])
     order.release(4)
     assert handed_out(order)[2:] == ["a1-p0", "a2-p0", "a1-p1", "a2-p1"]
 
@@ -106,10 +114,12 @@ def test_runs_started_by_code_are_each_a_client_of_their_own(order):
 def test_the_own_job_takes_each_piece_once_wherever_it_waits(order):
     submit(order, "run", "lab")
     order.release(1)
-    pieces = [job(order, f"run-p{i}") for i in range(3)]
-    order.add_jobs("run", pieces)
-    order.release(1)  # p0 goes to RQ's queue for an idle worker
+    pieces = order.add_jobs("run", [piece(f"run-p{i}") for i in range(3)])
     ids = [p.id for p in pieces]
+    members = Group.fetch("run", order.connection).get_jobs()  # RQ's group of the run, named by it
+    assert sorted(j.id for j in members) == ids == of_run(order.connection, "run")
+    assert {j.group_id for j in members} == {"run"} and {j.origin for j in members} == {"openms-waiting"}
+    order.release(1)  # p0 goes to RQ's queue for an idle worker
     assert order.claim("run", ids) == "run-p1"  # still in the order: taken from there first
     assert order.claim("run", ids) == "run-p2"
     assert order.claim("run", ids) == "run-p0"  # on RQ's queue, not yet taken by a worker

@@ -5,12 +5,17 @@ over a visitor's share held and started by themselves."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pandas as pd
 import pytest
 import redis
+from rq import Queue
+from rq.group import Group
 from rq.job import Job
 
 from src import runs
@@ -19,7 +24,7 @@ from src.core.settings import load_settings
 from src.jobs import pieces
 from src.workflows.metabolomics import MetabolomicsWorkflow
 from src.workflows.metabolomics.paths import table_in
-from tests.conftest import DATA_DIR, processes_mentioning, put_inputs, set_noise_threshold, wait_for
+from tests.conftest import DATA_DIR, REPO, processes_mentioning, put_inputs, set_noise_threshold, wait_for
 from tests.queue_support import online_env
 
 pytestmark = pytest.mark.slow
@@ -83,6 +88,7 @@ def test_a_study_on_two_workers_runs_on_both_and_gives_the_table_of_one_job(
     # default), and the alignment's own pieces (the two workers: two)
     assert aligner_pieces(spread) >= 1
     assert len(done) == 2 * len(STUDY) + aligner_pieces(spread) and all(j.is_finished for j in done)
+    assert {j.group_id for j in done} == {run_id}  # the run's RQ group
     ran_on = {j.worker_name for j in done}
     assert len(ran_on) == 2, ran_on  # pieces ran on both workers
     log = read_log(spread.logger.log_dir, "commands")
@@ -226,3 +232,34 @@ def test_runs_over_a_clients_share_are_held_then_start_by_themselves(settings, w
     recorded = [w.state.read() for w in mine]
     starts, ends = [r.started_at for r in recorded], [r.ended_at for r in recorded]
     assert starts[1] >= ends[0] and starts[2] >= ends[1]  # one at a time, each by itself
+
+
+def test_a_piece_that_ends_on_a_worker_wakes_its_runs_own_job_through_rqs_callbacks(redis_url, tmp_path):
+    """The own job sleeps while a step's pieces run elsewhere; each piece's end wakes it through
+    RQ's success, failure and stopped callbacks (``pieces.ENDED``). Here a plain ``rq worker`` runs
+    two jobs of two runs' groups with those callbacks, one that succeeds and one that fails: each
+    run's wake-up list holds one wake that expires."""
+    connection = redis.Redis.from_url(redis_url)
+    queue = Queue("wake-test", connection=connection)
+    for run_id, func, args in (("run-ok", "builtins.len", ([],)), ("run-bad", "builtins.int", ("x",))):
+        data = Queue.prepare_data(
+            func, args=args, on_success=pieces.ENDED, on_failure=pieces.ENDED, on_stopped=pieces.ENDED
+        )
+        Group(connection, name=run_id).enqueue_many(queue, [data])
+        assert connection.exists(pieces.wake_key(run_id)) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "rq.cli", "worker", "--burst", "--url", redis_url, "wake-test"],
+        cwd=REPO,
+        env=dict(
+            os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [j.get_status() for j in Group(connection, name="run-ok").get_jobs()] == ["finished"]
+    assert [j.get_status() for j in Group(connection, name="run-bad").get_jobs()] == ["failed"]
+    for run_id in ("run-ok", "run-bad"):
+        assert connection.lrange(pieces.wake_key(run_id), 0, -1) == [b"1"], run_id
+        assert connection.ttl(pieces.wake_key(run_id)) > 0

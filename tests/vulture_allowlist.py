@@ -7,6 +7,7 @@ get_heartbeat_ttl  # RQ's Worker calls it
 setExperimentalSettings, setExpectedSize, consumeChromatogram, consumeSpectrum  # pyOpenMS's consumer
 spectra, chromatograms, chromatogram  # the consumer interface's parameters
 run_piece  # the job function of a piece: RQ imports it by the path in src/jobs/pieces.PIECE_TASK
+piece_ended  # every piece's success, failure and stopped callback: RQ imports it by the path in pieces.ENDED
 build_view_index  # the viewer's index job: RQ imports it by the path in src/jobs/client/view_index.TASK
 _result  # an RQ Job attribute: what Job._handle_success records as the piece's return value
 dequeue_job_and_maintain_ttl  # RQ's Worker calls it before every wait for work

@@ -1,11 +1,12 @@
 """The pieces of a run: a step over N files becomes N RQ jobs that any free worker may take.
 
 A run is one RQ job (its *own job*, the one the Run page follows). When its workflow reaches a
-step over several files in online mode, the own job creates one piece per file (``piece_jobs``),
-puts them in the scheduler's order (``src/jobs/scheduler.py``) and then runs pieces itself, one
-after another, while idle workers on any host take the others; the step ends when its last
-piece ended (``src/jobs/worker/spreading.py``). Nobody waits for a piece that needs a free
-worker: the own job takes every piece no worker has taken yet.
+step over several files in online mode, the own job creates one piece per file (``piece_data``)
+as members of the run's RQ ``Group`` (named by the run) in the scheduler's order
+(``src/jobs/scheduler.py``), and then runs pieces itself while idle workers on any host take the
+others; the step ends when its last piece ended (``src/jobs/worker/spreading.py``), which each
+piece tells the own job through RQ's callbacks (:func:`piece_ended`). Nobody waits for a piece
+that needs a free worker: the own job takes every piece no worker has taken yet.
 
 A piece's id is ``<run id>-<step>-<n>``, the same for every attempt of the run, so a retried
 own job finds the pieces of its lost attempt and only does what they did not.
@@ -17,9 +18,13 @@ import logging
 import re
 
 from redis import Redis
+from rq import Queue
+from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.group import Group
 from rq.job import Job, JobStatus
+from rq.queue import EnqueueData
 
 from src.core.settings import Settings
 from src.jobs.job_model import META_RUN, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES, retry_policy
@@ -29,6 +34,8 @@ log = logging.getLogger(__name__)
 
 #: The job function of a piece (an import path: the app never imports the worker side).
 PIECE_TASK = "src.jobs.worker.tasks.run_piece"
+#: Every piece's success, failure and stopped callback (:func:`piece_ended`).
+ENDED = Callback("src.jobs.pieces.piece_ended")
 #: Meta key of a piece run in its run's own job (its id), not on a worker of its own.
 META_IN_RUN_JOB = "in_run_job"
 
@@ -51,11 +58,12 @@ def piece_name(tool: str, subject: str, index: int, total: int) -> str:
     return f"{tool}{on} (piece {index + 1} of {total})"
 
 
-def _members_key(run_id: str) -> str:
-    return f"openms:run-pieces:{run_id}"
+def group(connection: Redis, run_id: str) -> Group:
+    """The RQ group of a run's pieces, named by the run: a piece's ``group_id`` is its run's id."""
+    return Group(connection, name=run_id)
 
 
-def piece_jobs(
+def piece_data(
     settings: Settings,
     run_job: Job,
     ids: list[str],
@@ -64,22 +72,24 @@ def piece_jobs(
     subjects: list[str],
     indices: list[int],
     total: int,
-) -> list[Job]:
-    """Job objects for pieces ``indices`` of a step of ``total`` (not saved: the scheduler saves
-    them as it queues them up), their ids remembered for the run, so a stop finds every one."""
-    connection = run_job.connection
+) -> list[EnqueueData]:
+    """What RQ needs to create pieces ``indices`` of a step of ``total`` (``Queue.prepare_data``);
+    the scheduler creates them as members of the run's group (``Scheduler.add_jobs``), so a stop
+    finds every one."""
     retry = retry_policy(settings)
-    jobs = [
-        Job.create(
+    return [
+        Queue.prepare_data(
             PIECE_TASK,
             args=(*run_job.args, run_job.id, command, label, subject, index, total),
-            id=job_id,
-            connection=connection,
+            job_id=job_id,
             description=f"{run_job.description}: {label}",
             timeout=settings.queue.job_timeout,
             result_ttl=settings.queue.result_ttl,
             failure_ttl=settings.queue.failure_ttl,
             retry=retry,
+            on_success=ENDED,
+            on_failure=ENDED,
+            on_stopped=ENDED,
             meta={
                 META_WORKSPACE: run_job.meta.get(META_WORKSPACE),
                 META_WORKFLOW: run_job.meta.get(META_WORKFLOW),
@@ -91,17 +101,41 @@ def piece_jobs(
             ids, commands, labels, subjects, indices, strict=True
         )
     ]
+
+
+def wake_key(run_id: str) -> str:
+    """A run's wake-ups: its own job sleeps on this list while a step's pieces run."""
+    return f"openms:run-wake:{run_id}"
+
+
+def wake_run(connection: Redis, run_id: str, ttl: int) -> None:
+    """Tell a run's own job that one of its pieces ended (it then reads the pieces' states)."""
     with connection.pipeline() as pipe:
-        pipe.sadd(_members_key(run_job.id), *ids)
-        pipe.expire(_members_key(run_job.id), settings.queue.result_ttl)
+        pipe.rpush(wake_key(run_id), 1)
+        pipe.ltrim(wake_key(run_id), -1, -1)  # one wake says it all: the list never grows
+        pipe.expire(wake_key(run_id), max(ttl, 60))
         pipe.execute()
-    return jobs
+
+
+def piece_ended(job: Job, connection: Redis, *_: object, **__: object) -> None:
+    """RQ's success, failure and stopped callback of every piece, in the worker that ran it (or in
+    the process that found its worker lost): the run's own job wakes at once."""
+    run_id = job.group_id or job.meta.get(META_RUN)
+    if run_id:
+        wake_run(connection, run_id, job.result_ttl or 0)
+
+
+#: Where versions before RQ groups listed a run's pieces (read until those runs have expired).
+_LEGACY_MEMBERS = "openms:run-pieces:"
 
 
 def of_run(connection: Redis, run_id: str) -> list[str]:
-    return sorted(
-        i.decode() if isinstance(i, bytes) else i for i in connection.smembers(_members_key(run_id))
-    )
+    """The ids of a run's pieces: its RQ group's members (and any listed by an earlier version)."""
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.smembers(group(connection, run_id).key)
+        pipe.smembers(_LEGACY_MEMBERS + run_id)
+        members, legacy = pipe.execute()
+    return sorted({i.decode() if isinstance(i, bytes) else i for i in members | legacy})
 
 
 def stop_all(connection: Redis, run_id: str) -> int:

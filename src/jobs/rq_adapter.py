@@ -7,8 +7,8 @@ release changes what it relies on; ``tests/test_rq_newest.py`` runs the queue te
 RQ's newest release from PyPI as well.
 
 * :func:`job_states`: the state of many jobs in one round trip. RQ's ``Job.get_status`` costs
-  a round trip per job and ``Job.fetch_many`` reads and unpickles whole jobs; a step's watcher
-  reads the states of every piece several times a second.
+  a round trip per job and ``Job.fetch_many`` reads and unpickles whole jobs; a step's own job
+  reads the states of every piece each time one ends.
 * :func:`release_dead_scheduler_locks`: RQ's scheduler lock of a scheduler that died with its
   worker on this host, released at once (RQ lets it expire after a minute, holding up retries).
 * :data:`WORKER_HOOKS`: the ``Worker`` methods ``src/jobs/worker/launcher.py`` overrides. RQ

@@ -44,7 +44,9 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.exceptions import LockError
 from rq import Queue, Worker
+from rq.group import Group
 from rq.job import Job, JobStatus
+from rq.queue import EnqueueData
 
 from src.core.settings import PRIORITIES, Settings
 from src.jobs.connection import get_connection
@@ -220,12 +222,18 @@ class Scheduler:
             self._queue_up(job.id, visitor, priority, [job], pipe)
             pipe.execute()
 
-    def add_jobs(self, run_id: str, jobs: list[Job]) -> None:
-        """More jobs of a run that may run now (the pieces of a step), after its others."""
+    def add_jobs(self, run_id: str, jobs: list[EnqueueData]) -> list[Job]:
+        """More jobs of a run that may run now (the pieces of a step), after its others: created
+        (``Queue.prepare_data``) on the waiting queue as members of the run's RQ group, and put in
+        the run's order, in one transaction."""
         info = self.run_info(run_id)
         with self.connection.pipeline() as pipe:
-            self._queue_up(run_id, info["client"], info["priority"], jobs, pipe)
-            pipe.execute()
+            pipe.multi()
+            self._add(args=[run_id, info["client"], info["priority"], *(j.job_id for j in jobs)], client=pipe)
+            group = Group(self.connection, name=run_id)
+            created = group.enqueue_many(self.waiting_queue, jobs, pipeline=pipe)
+            pipe.execute()  # RQ 3.0's Group.enqueue_many runs the pipeline it is given; then none is left
+        return created
 
     def _queue_up(self, run_id: str, visitor: str, priority: str, jobs: list[Job], pipe) -> None:
         """In one transaction: the jobs on the waiting queue (saved, listed) and in the run's order."""

@@ -10,10 +10,13 @@ elsewhere. So no worker ever waits for a piece that needs a free worker (W studi
 all finish), and one worker on a host of several cores runs a study's files side by side as it
 would without the queue.
 
-While the step lasts a watcher reads the pieces' states a few times a second: progress counts
+While the step lasts this job sleeps until a piece ends: every piece wakes it, a piece on
+another worker through RQ's success, failure and stopped callbacks (``pieces.piece_ended``), one
+here when its thread ends; it then reads the pieces' states in one round trip. Progress counts
 pieces ("FeatureFinderMetabo: 17 of 24 files, 3 running"), and a piece that failed elsewhere
-fails the run at once with that piece's message, stopping this job's own tool and every other
-piece. A piece whose worker was lost is retried by RQ (or taken here, whichever comes first).
+fails the run at once with that piece's message, stopping this job's own tools and every other
+piece. A piece whose worker was lost is retried by RQ (or taken here, whichever comes first);
+no callback may say so at once, so the job also looks every ``WAKE_SECONDS`` on its own.
 """
 
 from __future__ import annotations
@@ -22,10 +25,9 @@ import hashlib
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,8 +50,16 @@ from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
-#: How often the own job looks for a piece to take or for the step's end, and the watcher reads states.
-POLL_SECONDS = 0.2
+#: How long the own job sleeps, at most, when no piece has ended: what it sees without a wake
+#: (a piece that started elsewhere, one whose worker was lost, a retry back on a queue).
+WAKE_SECONDS = 1.0
+#: RQ runs a piece's callback just before it saves the piece's end (``Worker._finalize_success``,
+#: ``_finalize_failure``): after a wake whose end the states do not show yet, the own job reads
+#: them again every ``SETTLE_SECONDS``, for at most ``SETTLE_WINDOW_SECONDS``.
+SETTLE_SECONDS = 0.02
+SETTLE_WINDOW_SECONDS = 1.0
+#: A piece's states once it has ended, well or not (None: gone).
+_ENDED = ENDED_BADLY | {JobStatus.FINISHED.value}
 #: How often, while it waits, the own job lets RQ find pieces whose worker was lost.
 LOST_CHECK_SECONDS = 5.0
 #: How long the step rides out Redis not answering before it fails the run.
@@ -98,14 +108,11 @@ class QueueSpreader:
         through_redis_restarts(
             lambda: self._queue_up(step, executor), f"handing out the pieces of {step.tool}"
         )
-        watcher = _Watcher(self, step, executor)
-        watcher.start()
         ended_well = False
         try:
-            self._work(step, executor, watcher)
+            self._work(step, executor, _StepProgress(self, step, executor))
             ended_well = True
         finally:
-            watcher.stop()
             if not ended_well:  # failed or stopped: no piece of this run may go on anywhere
                 pieces.stop_all(self.connection, self.job.id)
 
@@ -162,7 +169,7 @@ class QueueSpreader:
             elif state == JobStatus.STARTED and job.meta.get(pieces.META_IN_RUN_JOB):
                 step.orphans.append(index)  # its process died with the lost attempt
         if new:
-            jobs = pieces.piece_jobs(
+            datas = pieces.piece_data(
                 self.settings,
                 self.job,
                 [step.ids[i] for i in new],
@@ -172,20 +179,20 @@ class QueueSpreader:
                 new,
                 len(step.ids),
             )
-            self.scheduler.add_jobs(self.job.id, jobs)
+            self.scheduler.add_jobs(self.job.id, datas)
         self.workflow.logger.log(
             f"{step.tool}: {len(step.ids)} {step.unit} as pieces for every free worker", COMMANDS
         )
         self.scheduler.release_for_idle_workers()
 
-    def _work(self, step: _Step, executor: CommandExecutor, watcher: _Watcher) -> None:
+    def _work(self, step: _Step, executor: CommandExecutor, progress: _StepProgress) -> None:
         """Take pieces and run them here, as many at once as the run may use threads
         (``MAX_THREADS``: one worker on a many-core host still uses its cores), until none is left
         and every piece elsewhere has ended."""
         with ThreadPoolExecutor(max_workers=executor.max_threads, thread_name_prefix="piece") as pool:
             running: set[Future] = set()
             try:
-                self._take_and_run(step, executor, watcher, pool, running)
+                self._take_and_run(step, executor, progress, pool, running)
             except BaseException:
                 executor.stop_own_commands()  # the pieces still running here end with the run
                 raise
@@ -195,26 +202,33 @@ class QueueSpreader:
                 future.result()
 
     def _take_and_run(
-        self, step: _Step, executor: CommandExecutor, watcher: _Watcher, pool: ThreadPoolExecutor,
+        self, step: _Step, executor: CommandExecutor, progress: _StepProgress, pool: ThreadPoolExecutor,
         running: set[Future],
     ) -> None:  # fmt: skip
         last_lost_check = time.monotonic()
         redis_failing_since: float | None = None
+        woken_with = -1  # how many pieces had ended when a wake came
+        settle_until = 0.0
         while True:
-            watcher.raise_failure()
             for future in [f for f in running if f.done()]:
                 running.discard(future)
                 future.result()  # a piece here that failed fails the run with its own error
             index = None
             try:
+                states = job_states(self.connection, step.ids)
+                progress.look(states)  # a piece that failed elsewhere fails the run here
+                ended = sum(1 for state in states if state in _ENDED)
+                if not running and all(state == JobStatus.FINISHED.value for state in states):
+                    return
                 if len(running) < executor.max_threads:
                     index = self._take(step)
-                if index is None and not running:
-                    if self._all_finished(step):
-                        return
-                    if time.monotonic() - last_lost_check > LOST_CHECK_SECONDS:
-                        self._find_lost_pieces()
-                        last_lost_check = time.monotonic()
+                if index is None and not running and time.monotonic() - last_lost_check > LOST_CHECK_SECONDS:
+                    self._find_lost_pieces()
+                    last_lost_check = time.monotonic()
+                if index is None and ended == woken_with and time.monotonic() < settle_until:
+                    time.sleep(SETTLE_SECONDS)  # the piece that woke us is about to be saved as ended
+                elif index is None and self._sleep_until_a_piece_ends():
+                    woken_with, settle_until = ended, time.monotonic() + SETTLE_WINDOW_SECONDS
                 redis_failing_since = None
             except REDIS_ERRORS as err:
                 redis_failing_since = redis_failing_since or time.monotonic()
@@ -225,11 +239,27 @@ class QueueSpreader:
                 continue
             if index is not None:
                 step.own.add(index)  # not offered to the next _take while its thread starts
-                running.add(pool.submit(self._run_here, step, index, executor, watcher))
-            elif running:
-                wait(running, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            else:
-                time.sleep(POLL_SECONDS)
+                future = pool.submit(self._run_here, step, index, executor, progress)
+                future.add_done_callback(lambda _: self._wake())
+                running.add(future)
+
+    def _sleep_until_a_piece_ends(self) -> bool:
+        """Until a piece of this run ends anywhere (``pieces.wake_run``: True), or ``WAKE_SECONDS``
+        (False); the wakes that came meanwhile are cleared (the states read next show them)."""
+        key = pieces.wake_key(self.job.id)
+        # the wait ends before the connection's own timeout would take it for a dead Redis
+        timeout = self.connection.connection_pool.connection_kwargs.get("socket_timeout") or WAKE_SECONDS * 2
+        if not self.connection.blpop([key], timeout=min(WAKE_SECONDS, timeout / 2)):
+            return False
+        self.connection.delete(key)
+        return True
+
+    def _wake(self) -> None:
+        """A piece here ended: the loop reads the states now instead of at its next look."""
+        try:
+            pieces.wake_run(self.connection, self.job.id, self.settings.queue.result_ttl)
+        except REDIS_ERRORS as err:  # the loop looks within WAKE_SECONDS all the same
+            log.warning("run %s: a piece's end not signalled (Redis: %s)", self.job.id, err)
 
     def _take(self, step: _Step) -> int | None:
         """The next piece for this process: one a lost attempt left, else the first not taken."""
@@ -239,22 +269,13 @@ class QueueSpreader:
         taken = self.scheduler.claim(self.job.id, [step.ids[i] for i in candidates])
         return step.ids.index(taken) if taken else None
 
-    def _all_finished(self, step: _Step) -> bool:
-        states = job_states(self.connection, step.ids)
-        if all(state == JobStatus.FINISHED.value for state in states):
-            return True
-        for index, state in enumerate(states):
-            if state in ENDED_BADLY:
-                raise PieceFailed(_failure_of(self.connection, step, index, self.settings))
-        return False
-
     def _find_lost_pieces(self) -> None:
         """Let RQ retry the pieces whose worker was lost (no idle worker may be there to do it)."""
         for name in self.settings.queue.ordered_queue_names:
             StartedJobRegistry(name, connection=self.connection).cleanup()
 
     # ---- a piece in this process ------------------------------------------------------------------
-    def _run_here(self, step: _Step, index: int, executor: CommandExecutor, watcher: _Watcher) -> None:
+    def _run_here(self, step: _Step, index: int, executor: CommandExecutor, progress: _StepProgress) -> None:
         step.own.add(index)
         step.counted.add(index)  # run_command counts it
         worker = self.job.worker_name or ""
@@ -279,11 +300,11 @@ class QueueSpreader:
                 step.commands[index],
                 step.labels[index],
                 subject=step.subjects[index],
-                progress_step=watcher.summary(),
+                progress_step=progress.summary(),
             )
         except RunCancelled:
             through_redis_restarts(job.cancel, "cancelling a piece")  # stopped with its run, not failed
-            watcher.raise_failure()  # stopped because a piece elsewhere failed: that error counts
+            progress.raise_failure()  # stopped because a piece elsewhere failed: that error counts
             raise
         except Exception as err:
             message = str(err)
@@ -317,14 +338,12 @@ class QueueSpreader:
             pipe.execute()
 
 
-class _Watcher(threading.Thread):
-    """Reads the pieces' states while the step lasts: progress, and a failure elsewhere."""
+class _StepProgress:
+    """What the pieces' states say: the step's progress, and a piece that failed elsewhere."""
 
     def __init__(self, spreader: QueueSpreader, step: _Step, executor: CommandExecutor) -> None:
-        super().__init__(name="piece-watcher", daemon=True)
         self.spreader, self.step, self.executor = spreader, step, executor
         self.failure: PieceFailed | None = None
-        self._ended = threading.Event()
         self._finished, self._running = len(step.counted), 0
 
     def summary(self) -> str:
@@ -337,20 +356,10 @@ class _Watcher(threading.Thread):
         if self.failure is not None:
             raise self.failure
 
-    def stop(self) -> None:
-        self._ended.set()
-        self.join(timeout=5)
-
-    def run(self) -> None:
-        while not self._ended.wait(POLL_SECONDS):
-            try:
-                self._look()
-            except REDIS_ERRORS as err:
-                log.warning("piece states not read (Redis: %s); trying again", err)
-
-    def _look(self) -> None:
+    def look(self, states: list[str | None]) -> None:
+        """Count the pieces that finished; raise the failure of one that ended badly elsewhere (a
+        piece here that failed raises its own error from its thread)."""
         step, progress = self.step, self.executor.progress
-        states = job_states(self.spreader.connection, step.ids)
         for index, state in enumerate(states):
             if state == JobStatus.FINISHED.value and index not in step.counted:
                 step.counted.add(index)
@@ -358,11 +367,11 @@ class _Watcher(threading.Thread):
             if state in ENDED_BADLY and index not in step.own and self.failure is None:
                 message = _failure_of(self.spreader.connection, step, index, self.spreader.settings)
                 self.failure = PieceFailed(message)
-                self.executor.stop_own_commands()  # this job's own piece ends now too
         self._finished = sum(1 for s in states if s == JobStatus.FINISHED.value)
         self._running = sum(1 for s in states if s == JobStatus.STARTED.value)
         if progress.step != self.summary():
             progress.starting(self.summary())
+        self.raise_failure()
 
 
 def _piece_name(step: _Step, index: int) -> str:

@@ -22,7 +22,7 @@ from src.jobs import pieces, reconcile, run_events
 from src.jobs.client import recorded_job_id
 from src.jobs.connection import REDIS_ERRORS
 from src.jobs.errors import PieceFailed, WorkflowFailed
-from src.jobs.job_model import is_piece, workflow_of
+from src.jobs.job_model import workflow_of
 from src.jobs.worker.spreading import QueueSpreader
 from src.workflows import build as build_workflow
 
@@ -192,10 +192,6 @@ def on_job_failure(job: Job, connection, exc_type, exc_value, traceback) -> None
 def on_job_stopped(job: Job, connection) -> None:
     """RQ stopped callback (runs in the worker after the horse was killed): end the logs as
     cancelled, and every piece of the run with them."""
-    workflow = workflow_of(job)
-    if is_piece(job):  # stopped on its own (e.g. from rq-dashboard): its run ends as stopped
-        if not workflow.state.read().is_final and workflow.state.claim_end(job.id):
-            workflow.finish(RunState.CANCELLED)
-        _leave_order(workflow.settings, job)
-    elif not reconcile.end(workflow, job, RunState.CANCELLED):
+    workflow = workflow_of(job)  # a run's own job: pieces have callbacks of their own
+    if not reconcile.end(workflow, job, RunState.CANCELLED):
         _leave_order(workflow.settings, job)  # ended by another caller: only make sure it left the order
