@@ -3,7 +3,9 @@ mean for that run. The one place where RQ's job and the app's run meet."""
 
 from __future__ import annotations
 
+from redis import Redis
 from rq import Retry
+from rq.group import Group
 from rq.job import Job, JobStatus
 
 from src.core.layout import WorkflowLayout
@@ -41,6 +43,11 @@ META_RUN = "run"
 #: A job that is no run at all says what it is: the raw data viewer's index of a file
 #: (``src/jobs/client/view_index.py``), on a queue of its own (:func:`view_queue_name`).
 META_KIND, VIEW_INDEX = "kind", "view-index"
+
+
+def run_group(connection: Redis, run_id: str) -> Group:
+    """The RQ group of a run's pieces, named by the run: a piece's ``group_id`` is its run's id."""
+    return Group(connection, name=run_id)
 
 
 def is_piece(job: Job) -> bool:

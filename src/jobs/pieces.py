@@ -22,12 +22,18 @@ from rq import Queue
 from rq.callbacks import Callback
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
-from rq.group import Group
 from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 
 from src.core.settings import Settings
-from src.jobs.job_model import META_RUN, META_WORKFLOW, META_WORKSPACE, WAITING_JOB_STATES, retry_policy
+from src.jobs.job_model import (
+    META_RUN,
+    META_WORKFLOW,
+    META_WORKSPACE,
+    WAITING_JOB_STATES,
+    retry_policy,
+    run_group,
+)
 from src.jobs.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -56,11 +62,6 @@ def piece_name(tool: str, subject: str, index: int, total: int) -> str:
     """A piece as the logs and messages name it: "FeatureFinderMetabo on a.mzML (piece 3 of 12)"."""
     on = f" on {subject}" if subject else ""
     return f"{tool}{on} (piece {index + 1} of {total})"
-
-
-def group(connection: Redis, run_id: str) -> Group:
-    """The RQ group of a run's pieces, named by the run: a piece's ``group_id`` is its run's id."""
-    return Group(connection, name=run_id)
 
 
 def piece_data(
@@ -132,7 +133,7 @@ _LEGACY_MEMBERS = "openms:run-pieces:"
 def of_run(connection: Redis, run_id: str) -> list[str]:
     """The ids of a run's pieces: its RQ group's members (and any listed by an earlier version)."""
     with connection.pipeline(transaction=False) as pipe:
-        pipe.smembers(group(connection, run_id).key)
+        pipe.smembers(run_group(connection, run_id).key)
         pipe.smembers(_LEGACY_MEMBERS + run_id)
         members, legacy = pipe.execute()
     return sorted({i.decode() if isinstance(i, bytes) else i for i in members | legacy})

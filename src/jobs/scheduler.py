@@ -44,13 +44,12 @@ from datetime import UTC, datetime
 from redis import Redis
 from redis.exceptions import LockError
 from rq import Queue, Worker
-from rq.group import Group
 from rq.job import Job, JobStatus
 from rq.queue import EnqueueData
 
 from src.core.settings import PRIORITIES, Settings
 from src.jobs.connection import get_connection
-from src.jobs.job_model import ENDED_JOB_STATES, META_RUN, view_queue_name
+from src.jobs.job_model import ENDED_JOB_STATES, META_RUN, run_group, view_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +229,7 @@ class Scheduler:
         with self.connection.pipeline() as pipe:
             pipe.multi()
             self._add(args=[run_id, info["client"], info["priority"], *(j.job_id for j in jobs)], client=pipe)
-            group = Group(self.connection, name=run_id)
-            created = group.enqueue_many(self.waiting_queue, jobs, pipeline=pipe)
+            created = run_group(self.connection, run_id).enqueue_many(self.waiting_queue, jobs, pipeline=pipe)
             pipe.execute()  # RQ 3.0's Group.enqueue_many runs the pipeline it is given; then none is left
         return created
 
