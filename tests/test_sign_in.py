@@ -227,6 +227,28 @@ def test_sign_in_mode_needs_its_provider_and_secrets(settings, redis_url):
         load_settings(env={**env, "AUTH_MODE": "ldap"})
 
 
+def test_the_provider_secrets_are_in_no_file(settings, redis_url, provider, tmp_path):
+    """The web server hands Streamlit its [auth] section in memory: nothing it writes (its temporary
+    folder here) holds the client secret or the cookie secret. The browser test above signs in
+    through that section."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    env = sign_in_env(settings, redis_url, provider, port, TMPDIR=str(temp))
+    server = AppServer(env, tmp_path / "streamlit.log", port=port)
+    try:
+        page = httpx.get(server.url, timeout=30)
+        assert page.status_code == 200
+        written = [path for path in temp.rglob("*") if path.is_file()]
+        for path in written:
+            text = path.read_bytes()
+            assert env["OIDC_CLIENT_SECRET"].encode() not in text, path
+            assert env["AUTH_COOKIE_SECRET"].encode() not in text, path
+        assert not list(temp.glob("openms-auth-*"))  # where an earlier version wrote them
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize(
     ("email", "verified", "groups", "admin"),
     [

@@ -19,7 +19,6 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -314,10 +313,11 @@ def _sign_in_settings(settings, **extra: str):
 
 
 def test_the_auth_section_asks_for_no_prompt_unless_one_is_set(settings):
-    section = tomllib.loads(auth_config.section(_sign_in_settings(settings)))["auth"]
+    assert auth_config.secrets(settings) is None  # not in sign-in mode: the secrets files alone
+    section = auth_config.secrets(_sign_in_settings(settings))["auth"]
     assert section["client_kwargs"] == {"scope": "openid email profile", "prompt": ""}
     assert section["redirect_uri"] == "http://127.0.0.1:8501/oauth2callback"
-    chosen = tomllib.loads(auth_config.section(_sign_in_settings(settings, OIDC_PROMPT="login")))["auth"]
+    chosen = auth_config.section(_sign_in_settings(settings, OIDC_PROMPT="login"))
     assert chosen["client_kwargs"]["prompt"] == "login"
     with pytest.raises(SettingsError, match="OIDC_PROMPT must be one of empty, none, login"):
         _sign_in_settings(settings, OIDC_PROMPT="select_account login")

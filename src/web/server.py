@@ -52,27 +52,26 @@ def _guards(sessions: OpenSessions) -> list[Middleware]:
     return [Middleware(StcoreGuard, sessions=sessions), Middleware(StreamedUploads)]
 
 
-def _serving() -> tuple[list[BaseRoute], list[Middleware]]:
-    """The app's routes and middleware: when the settings can be read (if not, every page says what
-    is wrong with them) its routes, the browser's cookie (for the download links) and, in sign-in
-    mode, why a sign-in failed, with Streamlit's sign-in given its provider (in its secrets)."""
+def _serving() -> tuple[list[BaseRoute], list[Middleware], dict[str, object] | None]:
+    """The app's routes, middleware and secrets: when the settings can be read (if not, every page
+    says what is wrong with them) its routes, the browser's cookie (for the download links) and, in
+    sign-in mode, why a sign-in failed, with Streamlit's sign-in given its provider (its secrets)."""
     try:
         settings = load_settings()
     except SettingsError:
-        return [], _guards(OpenSessions(int(by_key("limits.sessions_per_client").default)))
+        return [], _guards(OpenSessions(int(by_key("limits.sessions_per_client").default))), None
     sessions = OpenSessions(settings.limits.sessions_per_client)
-    auth_config.configure(settings)
     middleware = [
         *_guards(sessions),
         Middleware(downloads.BrowserCookie),
         *([Middleware(SignInErrors, settings=settings)] if settings.auth.signed_in else []),
     ]
-    return _routes(settings, sessions), middleware
+    return _routes(settings, sessions), middleware, auth_config.secrets(settings)
 
 
 # The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
 # which the appliance forwards to the container's output.
 process_log.configure("text", "src", sys.stderr)
-ROUTES, MIDDLEWARE = _serving()
+ROUTES, MIDDLEWARE, SECRETS = _serving()
 # `streamlit run` finds the app by reading this file (not running it): it looks for `app = st.App(...)`.
-app = st.App(PROJECT_ROOT / "app.py", routes=ROUTES, middleware=MIDDLEWARE)
+app = st.App(PROJECT_ROOT / "app.py", secrets=SECRETS, routes=ROUTES, middleware=MIDDLEWARE)
