@@ -418,7 +418,7 @@ def versions() -> dict:
 def render_newest() -> None:
     """Rewrite BENCHMARKS.md from the newest suite record (and bench/NOTES.md, VIEWERS.md,
     SPREADING.md, WORKFLOWS.md, VIEWER-INDEX.md, CORES.md, LIMIT.md, CONTAINERS.md, TEMPLATE.md,
-    UPDATE-CHECK.md)."""
+    UPDATE-CHECK.md, BYTECODE.md)."""
     newest = max(RESULTS.glob("suite-*.json"), default=None)
     if newest is None:
         raise SystemExit("no suite-*.json in bench/results yet: run the suite first")
@@ -466,7 +466,7 @@ def write_markdown(record: dict) -> None:
         *table_lines(record["rows"]),
     ]
     extras = ["NOTES.md", "VIEWERS.md", "SPREADING.md", "WORKFLOWS.md", "VIEWER-INDEX.md", "CORES.md"]
-    for extra in [*extras, "LIMIT.md", "CONTAINERS.md", "TEMPLATE.md", "UPDATE-CHECK.md"]:
+    for extra in [*extras, "LIMIT.md", "CONTAINERS.md", "TEMPLATE.md", "UPDATE-CHECK.md", "BYTECODE.md"]:
         section = REPO / "bench" / extra
         if section.exists():
             lines += ["", section.read_text().strip()]

@@ -308,6 +308,31 @@ def test_nonsense_scale_out_switch_stops_the_container_with_a_message(docker_cli
     assert_refused(docker_client, {"SCALE_OUT": "maybe"}, "SCALE_OUT must be true or false, got 'maybe'")
 
 
+#: What a worker, a web server and a table script import, checked for bytecode compiled at build
+#: time (the appliance writes none: PYTHONDONTWRITEBYTECODE), so no process compiles from source.
+COMPILED_CHECK = """
+import importlib.util, os, sys
+import src.jobs.worker.tasks, src.ui.page, src.ui.navigation, streamlit
+import numpy, pyarrow.csv, pyopenms
+files = [getattr(module, "__file__", None) or "" for module in list(sys.modules.values())]
+sources = [path for path in files if path.endswith(".py")]
+print(len(sources), os.environ.get("PYTHONDONTWRITEBYTECODE"))
+for path in sources:
+    if not os.path.exists(importlib.util.cache_from_source(path)):
+        print("NOT COMPILED", path)
+"""
+
+
+def test_the_image_ships_its_python_compiled(docker_client):
+    printed = docker_client.containers.run(
+        IMAGE, ["python", "-c", COMPILED_CHECK], entrypoint=[], working_dir="/app", user=str(APP_UID),
+        remove=True,
+    ).decode()  # fmt: skip
+    count, dont_write = printed.splitlines()[0].split()
+    assert int(count) > 1000 and dont_write == "1", printed
+    assert "NOT COMPILED" not in printed, printed
+
+
 @pytest.mark.parametrize("enabled", ["true", "On"])  # every spelling the app's settings accept
 def test_dashboard_without_credentials_is_refused(docker_client, enabled):
     container = docker_client.containers.run(
