@@ -5,6 +5,7 @@ starts at once, a busy enqueue lock and an admin move of a job a worker just too
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -303,3 +304,16 @@ def test_a_stop_that_meets_a_horse_without_its_own_group_kills_only_the_horse(re
         start_new_session=True,
     )
     assert done.returncode == 0 and "the worker lives" in done.stdout, (done.returncode, done.stderr)
+
+
+def test_a_worker_stopped_while_redis_is_down_says_so_without_a_traceback(
+    online_settings, workers, redis_server, redis_url
+):
+    [worker] = workers.start(online_settings, redis_url, 1)
+    redis_server.stop()
+    worker.send_signal(signal.SIGTERM)  # supervisord's stop, e.g. the container stopping
+    worker.wait(60)
+    printed = workers.logs()
+    assert "Traceback" not in printed, printed
+    assert "stopped but could not reach Redis to record it" in printed, printed
+    redis_server.start()

@@ -72,6 +72,21 @@ def test_the_scheduler_lock_is_where_the_adapter_looks_for_it(redis_url):
     scheduler.release_locks()
 
 
+def test_a_schedulers_process_is_where_the_adapter_ends_it(redis_url):
+    """RQ forks its scheduler into the process the adapter kills (``end_scheduler_now``)."""
+    from rq.scheduler import RQScheduler
+
+    connection = redis.Redis.from_url(redis_url)
+    scheduler = RQScheduler(["adapter-end"], connection=connection, logging_level="WARNING")
+    assert rq_adapter.end_scheduler_now(scheduler) is False  # not started: nothing to end
+    assert scheduler.acquire_locks() == {"adapter-end"}
+    process = scheduler.start()
+    assert process.is_alive()
+    assert rq_adapter.end_scheduler_now(scheduler) is True
+    assert not process.is_alive() and process.exitcode == -9
+    connection.delete(RQScheduler.get_locking_key("adapter-end"))
+
+
 def _private_uses(path: Path) -> list[str]:
     """``x._name`` where ``_name`` is not defined in the module itself (a private name of RQ,
     Streamlit or another module) or is reached through ``super()``, with its line."""

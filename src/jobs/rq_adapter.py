@@ -11,6 +11,9 @@ RQ's newest release from PyPI as well.
   reads the states of every piece each time one ends.
 * :func:`release_dead_scheduler_locks`: RQ's scheduler lock of a scheduler that died with its
   worker on this host, released at once (RQ lets it expire after a minute, holding up retries).
+* :func:`end_scheduler_now`: a worker's scheduler process ended at once, for a worker that stops
+  while Redis is away (RQ's own stop asks the scheduler to release its locks in Redis, and the
+  scheduler dies of the connection error with a traceback).
 * :data:`WORKER_HOOKS`: the ``Worker`` methods ``src/jobs/worker/launcher.py`` overrides. RQ
   calls them from its work loop but documents only the constructor's callbacks as the way to
   extend a worker; their parameters are pinned here.
@@ -44,6 +47,7 @@ WORKER_HOOKS: dict[str, tuple[str, ...]] = {
     "handle_job_success": ("self", "job", "queue", "started_job_registry", "execution"),
     "handle_job_failure": ("self", "job", "queue", "started_job_registry", "exc_string", "execution"),
     "get_heartbeat_ttl": ("self", "job", "working_time"),
+    "teardown": ("self",),
 }
 
 #: The field of RQ's job hash (``Job.key_for(id)``) that holds the job's state.
@@ -89,3 +93,15 @@ def release_dead_scheduler_locks(connection: Redis, queue_names: list[str]) -> l
     if freed:
         log.info("released the scheduler lock of a dead scheduler on %s", ", ".join(freed))
     return freed
+
+
+def end_scheduler_now(scheduler: RQScheduler | None) -> bool:
+    """Kill the process RQ forked for this worker's scheduler, if it runs (RQ keeps it as the
+    scheduler's ``_process``, a ``multiprocessing`` process); returns whether there was one.
+    Its locks are left to expire, as they would for a scheduler killed with its worker."""
+    process = getattr(scheduler, "_process", None)
+    if process is None or not process.pid or not process.is_alive():
+        return False
+    process.kill()
+    process.join(10)
+    return True

@@ -40,7 +40,7 @@ from src.core.version import VERSION
 from src.jobs import pieces, reconcile
 from src.jobs.connection import REDIS_ERRORS, REDIS_RESTART_SECONDS, through_redis_restarts
 from src.jobs.job_model import is_run, view_queue_name, workflow_of
-from src.jobs.rq_adapter import release_dead_scheduler_locks
+from src.jobs.rq_adapter import end_scheduler_now, release_dead_scheduler_locks
 from src.jobs.scheduler import Scheduler, waiting_queue_name
 from src.jobs.telemetry import queue_load
 from src.workflows import RegistryError, installed
@@ -63,6 +63,23 @@ class OpenMSWorker(Worker):
 
     heartbeat_grace = 10
     openms_settings: Settings  # set by build_worker; used to record queue-depth samples
+
+    def teardown(self) -> None:
+        """RQ's end of a worker (its scheduler told to release its locks, its death registered)
+        writes to Redis. A worker stopped while Redis is away says so in one line instead of two
+        tracebacks (its own and its scheduler's): the scheduler is ended at once, and its locks and
+        the worker's registration expire by themselves."""
+        try:
+            self.connection.ping()
+            super().teardown()
+        except REDIS_ERRORS as err:
+            end_scheduler_now(self.scheduler)
+            log.error(
+                "worker %s stopped but could not reach Redis to record it (%s); its registration "
+                "expires by itself",
+                self.name,
+                err,
+            )
 
     def run_maintenance_tasks(self) -> None:
         if self.scheduler is not None:
