@@ -54,7 +54,8 @@ class AppServer:
                 "--browser.gatherUsageStats", "false",
             ],
             cwd=REPO,
-            env={**os.environ, **env},
+            # MALLOC_ARENA_MAX as supervisord.conf starts a web server
+            env={**os.environ, "MALLOC_ARENA_MAX": "2", **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -26,7 +26,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from src.core import process_log  # noqa: E402 - needs the path above
 from src.core.errors import SettingsError  # noqa: E402
 from src.core.settings import Settings, by_key, load_settings  # noqa: E402
-from src.web import auth_config, downloads, metrics_endpoint, notify_stop  # noqa: E402
+from src.web import auth_config, downloads, metrics_endpoint, notify_stop, session_memory  # noqa: E402
 from src.web.sign_in_errors import SignInErrors  # noqa: E402
 from src.web.stcore_guard import OpenSessions, StcoreGuard  # noqa: E402
 from src.web.upload_stream import StreamedUploads  # noqa: E402
@@ -52,15 +52,19 @@ def _guards(sessions: OpenSessions) -> list[Middleware]:
     return [Middleware(StcoreGuard, sessions=sessions), Middleware(StreamedUploads)]
 
 
-def _serving() -> tuple[list[BaseRoute], list[Middleware], dict[str, object] | None]:
+def _serving(
+    closed: session_memory.ClosedSessions,
+) -> tuple[list[BaseRoute], list[Middleware], dict[str, object] | None]:
     """The app's routes, middleware and secrets: when the settings can be read (if not, every page
     says what is wrong with them) its routes, the browser's cookie (for the download links) and, in
-    sign-in mode, why a sign-in failed, with Streamlit's sign-in given its provider (its secrets)."""
+    sign-in mode, why a sign-in failed, with Streamlit's sign-in given its provider (its secrets).
+    Every page that closes is told to ``closed``."""
     try:
         settings = load_settings()
     except SettingsError:
-        return [], _guards(OpenSessions(int(by_key("limits.sessions_per_client").default))), None
-    sessions = OpenSessions(settings.limits.sessions_per_client)
+        limit = int(by_key("limits.sessions_per_client").default)
+        return [], _guards(OpenSessions(limit, on_close=closed.closed)), None
+    sessions = OpenSessions(settings.limits.sessions_per_client, on_close=closed.closed)
     middleware = [
         *_guards(sessions),
         Middleware(downloads.BrowserCookie),
@@ -72,6 +76,14 @@ def _serving() -> tuple[list[BaseRoute], list[Middleware], dict[str, object] | N
 # The app's own messages (refused uploads and starts, admin sign-ins) go to the server's log,
 # which the appliance forwards to the container's output.
 process_log.configure("text", "src", sys.stderr)
-ROUTES, MIDDLEWARE, SECRETS = _serving()
+# Closed pages' sessions are let go after the time a page may reconnect in; their memory with them.
+CLOSED = session_memory.ClosedSessions(float(st.get_option("server.disconnectedSessionTTL")))
+ROUTES, MIDDLEWARE, SECRETS = _serving(CLOSED)
 # `streamlit run` finds the app by reading this file (not running it): it looks for `app = st.App(...)`.
-app = st.App(PROJECT_ROOT / "app.py", secrets=SECRETS, routes=ROUTES, middleware=MIDDLEWARE)
+app = st.App(
+    PROJECT_ROOT / "app.py",
+    secrets=SECRETS,
+    lifespan=session_memory.lifespan(CLOSED),
+    routes=ROUTES,
+    middleware=MIDDLEWARE,
+)

@@ -21,6 +21,7 @@ import posixpath
 import re
 import textwrap
 from collections import Counter
+from collections.abc import Callable
 from urllib.parse import unquote, urlparse
 
 from starlette.datastructures import Headers
@@ -78,8 +79,9 @@ class OpenSessions:
     browser sessions /metrics reports; Streamlit's runtime has no public count of its own). Only
     the server's event loop changes it, so it needs no lock; other threads read ``total`` only."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, on_close: Callable[[], None] = lambda: None) -> None:
         self.limit = limit
+        self.on_close = on_close
         self.count: Counter[str] = Counter()
         self.total = 0
 
@@ -98,6 +100,7 @@ class OpenSessions:
         self.count[visitor] -= 1
         if self.count[visitor] <= 0:
             del self.count[visitor]
+        self.on_close()
 
     def message(self) -> str:
         return (
